@@ -1,0 +1,43 @@
+#include "core/device.h"
+
+#include "core/errors.h"
+
+namespace convnet {
+
+Device Device::parse(const std::string& text, const std::string& what) {
+  if (text == "cpu") return cpu();
+  if (text == "cuda") return cuda(0);
+  if (text.rfind("cuda:", 0) == 0) {
+    const std::string idx = text.substr(5);
+    bool digits = !idx.empty() && idx.size() < 4 && idx.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) return cuda(std::stoi(idx));
+  }
+  throw ValueError(arg_message(what, "device", "'cpu', 'cuda' or 'cuda:N'", "'" + text + "'"));
+}
+
+std::string Device::str() const {
+  return type == DeviceType::CPU ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+#ifndef CONVNET_WITH_CUDA
+// Built without the CUDA kernels: CUDA is never available.
+namespace cuda {
+bool compiled() { return false; }
+bool is_available() { return false; }
+int device_count() { return 0; }
+std::string device_name(int) {
+  throw DeviceError("cuda.get_device_name: convnet was built without CUDA (CONVNET_CUDA=OFF or no nvcc)");
+}
+void require(const Device&, const std::string& what) {
+  throw DeviceError(what + ": CUDA is not available: convnet was built without CUDA kernels "
+                           "(rebuild where nvcc is found, or with CONVNET_CUDA=ON)");
+}
+void* malloc(size_t, int) { require(Device::cuda(), "cuda.malloc"); return nullptr; }
+void free(void*, int) {}
+void memcpy(void*, const void*, size_t) { require(Device::cuda(), "cuda.memcpy"); }
+void memset_zero(void*, size_t) { require(Device::cuda(), "cuda.memset"); }
+void synchronize() {}
+}  // namespace cuda
+#endif
+
+}  // namespace convnet

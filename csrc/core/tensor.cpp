@@ -1,0 +1,169 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace convnet {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return 4;
+    case DType::Int64: return 8;
+    case DType::UInt8: return 1;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return "float32";
+    case DType::Int64: return "int64";
+    case DType::UInt8: return "uint8";
+  }
+  return "?";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+Storage::Storage(void* data_, size_t nbytes_, Device device_, std::function<void(void*)> deleter_)
+    : data(data_), nbytes(nbytes_), device(device_), deleter(std::move(deleter_)) {}
+
+Storage::~Storage() {
+  if (deleter) deleter(data);
+}
+
+static void check_shape(const Shape& shape) {
+  for (int64_t s : shape)
+    CONVNET_CHECK_VALUE(s >= 0, "Tensor", "shape", "non-negative sizes", shape_str(shape));
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  check_shape(shape);
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.numel_ = shape_numel(shape);
+  size_t nbytes = t.nbytes();
+  // Never a null pointer, so that empty tensors still have an address numpy accepts.
+  size_t alloc = nbytes ? nbytes : 64;
+  if (device.type == DeviceType::CPU) {
+    void* p = std::aligned_alloc(64, (alloc + 63) / 64 * 64);
+    if (!p) throw DeviceError("Tensor: out of memory allocating " + std::to_string(nbytes) + " bytes on cpu");
+    t.storage_ = std::make_shared<Storage>(p, nbytes, device, [](void* q) { std::free(q); });
+  } else {
+    cuda::require(device, "Tensor");
+    int index = device.index;
+    void* p = cuda::malloc(alloc, index);
+    t.storage_ = std::make_shared<Storage>(p, nbytes, device, [index](void* q) { cuda::free(q, index); });
+  }
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.fill(0.0);
+  return t;
+}
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, Device device,
+                         std::function<void(void*)> release) {
+  check_shape(shape);
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.numel_ = shape_numel(shape);
+  t.storage_ = std::make_shared<Storage>(data, t.nbytes(), device, std::move(release));
+  return t;
+}
+
+int64_t Tensor::size(int64_t axis) const {
+  int64_t d = dim();
+  int64_t a = axis < 0 ? axis + d : axis;
+  CONVNET_CHECK_VALUE(a >= 0 && a < d, "Tensor.size", "axis",
+                      "an axis in [" + std::to_string(-d) + ", " + std::to_string(d) + ")", std::to_string(axis));
+  return shape_[a];
+}
+
+Shape Tensor::strides() const {
+  Shape s(shape_.size());
+  int64_t step = 1;
+  for (size_t i = shape_.size(); i-- > 0;) {
+    s[i] = step;
+    step *= shape_[i];
+  }
+  return s;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  CONVNET_CHECK_VALUE(shape_numel(shape) == numel_, "reshape", "shape",
+                      "a shape with " + std::to_string(numel_) + " elements (from " + shape_str(shape_) + ")",
+                      shape_str(shape));
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == this->device()) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  t.copy_from(*this);
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device());
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  CONVNET_CHECK_VALUE(src.dtype_ == dtype_ && src.numel_ == numel_, "copy_from", "src",
+                      std::string(dtype_name(dtype_)) + " tensor with " + std::to_string(numel_) + " elements",
+                      std::string(dtype_name(src.dtype_)) + " tensor of shape " + shape_str(src.shape_));
+  if (nbytes() == 0 || raw_data() == src.raw_data()) return;
+  if (is_cuda() || src.is_cuda())
+    cuda::memcpy(raw_data(), src.raw_data(), nbytes());
+  else
+    std::memcpy(raw_data(), src.raw_data(), nbytes());
+}
+
+void Tensor::fill(double value) {
+  if (numel_ == 0) return;
+  if (is_cuda()) {
+    // Device fills go through a host buffer: fill() is for set-up, not for the steady state.
+    Tensor host = empty(shape_, dtype_, Device::cpu());
+    host.fill(value);
+    copy_from(host);
+    return;
+  }
+  switch (dtype_) {
+    case DType::Float32: {
+      float v = static_cast<float>(value);
+      float* p = data<float>();
+      for (int64_t i = 0; i < numel_; ++i) p[i] = v;
+      break;
+    }
+    case DType::Int64: {
+      int64_t v = static_cast<int64_t>(value);
+      int64_t* p = data<int64_t>();
+      for (int64_t i = 0; i < numel_; ++i) p[i] = v;
+      break;
+    }
+    case DType::UInt8: std::memset(raw_data(), static_cast<uint8_t>(value), nbytes()); break;
+  }
+}
+
+std::string Tensor::repr() const {
+  if (!defined()) return "Tensor(undefined)";
+  std::ostringstream s;
+  s << "Tensor(shape=" << shape_str(shape_) << ", dtype=" << dtype_name(dtype_) << ", device='"
+    << device().str() << "')";
+  return s.str();
+}
+
+}  // namespace convnet

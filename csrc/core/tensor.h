@@ -1,0 +1,82 @@
+// Tensor: a dense, contiguous, row-major n-d array on one device.
+// Storage is shared (copying a Tensor is cheap and aliases the same memory); views are not
+// supported: every Tensor is contiguous, so kernels index it as a flat array with the
+// layout its op documents, e.g. (N, C, H, W).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "core/errors.h"
+
+namespace convnet {
+
+using Shape = std::vector<int64_t>;
+
+enum class DType { Float32, Int64, UInt8 };
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);  // "float32", "int64", "uint8"
+
+// A block of memory on a device. The deleter frees it (or releases a borrowed owner, e.g. a
+// numpy array whose memory the Tensor shares).
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  Device device;
+  std::function<void(void*)> deleter;
+  Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an undefined tensor: defined() is false
+  // Allocates uninitialised memory (64-byte aligned on the CPU).
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  // Wraps memory owned elsewhere; `release` is called once the last Tensor sharing it is gone.
+  static Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device,
+                          std::function<void(void*)> release);
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t size(int64_t axis) const;  // negative axes count from the end
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  Shape strides() const;  // in elements, row-major
+  DType dtype() const { return dtype_; }
+  Device device() const { return storage_ ? storage_->device : Device::cpu(); }
+  bool is_cuda() const { return device().type == DeviceType::CUDA; }
+
+  void* raw_data() const { return storage_ ? storage_->data : nullptr; }
+  template <typename T> T* data() const { return static_cast<T*>(raw_data()); }
+
+  // Same memory, new shape (the element count must match).
+  Tensor reshape(const Shape& shape) const;
+  // A copy on `device` (this same Tensor when it is already there).
+  Tensor to(Device device) const;
+  Tensor clone() const;
+  // Copies src's elements into this tensor (same dtype and element count, any devices).
+  void copy_from(const Tensor& src);
+  void fill(double value);
+  bool shares_storage(const Tensor& other) const { return storage_ == other.storage_; }
+
+  std::string repr() const;
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  Shape shape_;
+  DType dtype_ = DType::Float32;
+  int64_t numel_ = 0;
+};
+
+int64_t shape_numel(const Shape& shape);
+
+}  // namespace convnet

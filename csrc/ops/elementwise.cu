@@ -1,0 +1,19 @@
+// Elementwise ops: CUDA kernels, twins of elementwise.cpp (same signatures).
+#include "core/cuda_check.h"
+#include "ops/elementwise.h"
+
+namespace convnet {
+namespace cuda_kernels {
+
+__global__ void add_forward_kernel(float* y, const float* a, const float* b, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = a[i] + b[i];
+}
+
+void add_forward(float* y, const float* a, const float* b, int64_t n) {
+  add_forward_kernel<<<cuda::grid_for(n), 256>>>(y, a, b, n);
+  cuda::check_launch("add_forward_kernel");
+}
+
+}  // namespace cuda_kernels
+}  // namespace convnet

@@ -1,0 +1,105 @@
+// Tensor, devices and numpy interop.
+#include "python/common.h"
+
+namespace convnet {
+
+using bindings::numpy_dtype;
+
+static py::tuple shape_tuple(const Shape& shape) {
+  py::tuple t(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) t[i] = shape[i];
+  return t;
+}
+
+static DType parse_dtype(py::handle obj) {
+  if (obj.is_none()) return DType::Float32;
+  std::string name = py::str(py::module_::import("numpy").attr("dtype")(obj).attr("name"));
+  if (name == "float32") return DType::Float32;
+  if (name == "int64") return DType::Int64;
+  if (name == "uint8") return DType::UInt8;
+  throw TypeError(arg_message("tensor", "dtype", "float32, int64 or uint8", name));
+}
+
+// numpy array sharing the tensor's CPU memory; `base` keeps the tensor alive.
+static py::array tensor_to_numpy(const Tensor& t, py::handle base) {
+  Tensor host = t.to(Device::cpu());
+  py::object owner = host.shares_storage(t) ? py::reinterpret_borrow<py::object>(base) : py::cast(host);
+  Shape strides = host.strides();
+  for (auto& s : strides) s *= static_cast<int64_t>(dtype_size(host.dtype()));
+  return py::array(numpy_dtype(host.dtype()), host.shape(), strides, host.raw_data(), owner);
+}
+
+void bind_tensor(py::module_& m) {
+  py::class_<Tensor>(m, "Tensor", py::buffer_protocol(),
+                     "A dense, contiguous n-d array (float32, int64 or uint8) on the CPU or a CUDA GPU.\n"
+                     "np.asarray(t) and t.numpy() share its memory on the CPU.")
+      .def_buffer([](Tensor& t) -> py::buffer_info {
+        if (t.is_cuda()) throw TypeError("Tensor: a cuda tensor has no buffer; call .to('cpu') or .numpy() first");
+        Shape strides = t.strides();
+        for (auto& s : strides) s *= static_cast<int64_t>(dtype_size(t.dtype()));
+        std::string format = t.dtype() == DType::Float32 ? py::format_descriptor<float>::format()
+                             : t.dtype() == DType::Int64 ? py::format_descriptor<int64_t>::format()
+                                                          : py::format_descriptor<uint8_t>::format();
+        return py::buffer_info(t.raw_data(), static_cast<py::ssize_t>(dtype_size(t.dtype())), format, t.dim(),
+                               t.shape(), strides);
+      })
+      .def_property_readonly("shape", [](const Tensor& t) { return shape_tuple(t.shape()); }, "The shape, a tuple")
+      .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); },
+                             "'float32', 'int64' or 'uint8'")
+      .def_property_readonly("device", [](const Tensor& t) { return t.device().str(); }, "'cpu' or 'cuda:N'")
+      .def_property_readonly("ndim", &Tensor::dim)
+      .def("numel", &Tensor::numel, "Number of elements")
+      .def("__len__", [](const Tensor& t) {
+        if (t.dim() == 0) throw TypeError("len() of a 0-d tensor");
+        return t.shape()[0];
+      })
+      .def("numpy", [](py::object self) { return tensor_to_numpy(self.cast<const Tensor&>(), self); },
+           "A numpy array: shares memory for CPU tensors, copies from the GPU")
+      .def("__array__", [](py::object self, py::object dtype, py::object copy) {
+             py::array a = tensor_to_numpy(self.cast<const Tensor&>(), self);
+             return dtype.is_none() ? a : py::array(a.attr("astype")(dtype));
+           }, py::arg("dtype") = py::none(), py::arg("copy") = py::none())
+      .def("to", [](const Tensor& t, const std::string& device) {
+             Device d = Device::parse(device, "Tensor.to");
+             py::gil_scoped_release nogil;
+             return t.to(d);
+           }, py::arg("device"), "A copy on `device` ('cpu', 'cuda', 'cuda:N'); itself when already there")
+      .def("reshape", [](const Tensor& t, py::args shape) {
+             Shape s;
+             py::sequence seq = (shape.size() == 1 && !py::isinstance<py::int_>(shape[0])) ? shape[0].cast<py::sequence>()
+                                                                                         : py::sequence(shape);
+             for (auto v : seq) s.push_back(v.cast<int64_t>());
+             return t.reshape(s);
+           }, "Same memory, new shape")
+      .def("clone", &Tensor::clone)
+      .def("__repr__", &Tensor::repr);
+
+  m.def("from_numpy", [](py::array a) { return bindings::tensor_from_numpy(a); }, py::arg("array"),
+        "A CPU Tensor sharing the memory of a float32, int64 or uint8 numpy array (copied when not contiguous)");
+  m.def("tensor", [](py::object data, py::object dtype, const std::string& device) {
+          DType dt = parse_dtype(dtype.is_none() ? py::object(py::str("float32")) : dtype);
+          if (dtype.is_none() && py::isinstance<Tensor>(data)) dt = data.cast<Tensor>().dtype();
+          // Like numpy's astype: an explicit dtype converts whatever numeric data comes.
+          if (!py::isinstance<Tensor>(data) && !dtype.is_none())
+            data = py::module_::import("numpy").attr("asarray")(data).attr("astype")(bindings::numpy_dtype(dt));
+          Tensor src = bindings::as_tensor(data, "tensor", "data", dt);
+          Device d = Device::parse(device, "tensor");
+          py::gil_scoped_release nogil;
+          Tensor out = Tensor::empty(src.shape(), dt, d);
+          out.copy_from(src);
+          return out;
+        }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = "cpu",
+        "A new Tensor holding a copy of `data` (array-like or Tensor); dtype float32 unless given");
+  m.def("zeros", [](std::vector<int64_t> shape, py::object dtype, const std::string& device) {
+          return Tensor::zeros(shape, parse_dtype(dtype), Device::parse(device, "zeros"));
+        }, py::arg("shape"), py::arg("dtype") = py::none(), py::arg("device") = "cpu");
+
+  py::module_ cuda = m.def_submodule("cuda", "CUDA devices");
+  cuda.def("is_available", &cuda::is_available, "True when convnet was built with CUDA and a GPU is visible");
+  cuda.def("is_compiled", &cuda::compiled, "True when convnet was built with its CUDA kernels");
+  cuda.def("device_count", &cuda::device_count);
+  cuda.def("get_device_name", &cuda::device_name, py::arg("device") = 0);
+  cuda.def("synchronize", &cuda::synchronize);
+}
+
+}  // namespace convnet

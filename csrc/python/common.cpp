@@ -1,0 +1,104 @@
+#include "python/common.h"
+
+#include <cstdint>
+
+namespace convnet {
+namespace bindings {
+
+py::dtype numpy_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return py::dtype::of<float>();
+    case DType::Int64: return py::dtype::of<int64_t>();
+    case DType::UInt8: return py::dtype::of<uint8_t>();
+  }
+  return py::dtype::of<float>();
+}
+
+static std::optional<DType> dtype_of(const py::dtype& dt) {
+  if (dt.is(py::dtype::of<float>())) return DType::Float32;
+  if (dt.is(py::dtype::of<int64_t>())) return DType::Int64;
+  if (dt.is(py::dtype::of<uint8_t>())) return DType::UInt8;
+  // `is` compares identity; equal dtypes from other sources compare by value:
+  if (dt.equal(py::dtype::of<float>())) return DType::Float32;
+  if (dt.equal(py::dtype::of<int64_t>())) return DType::Int64;
+  if (dt.equal(py::dtype::of<uint8_t>())) return DType::UInt8;
+  return std::nullopt;
+}
+
+Tensor tensor_from_numpy(py::array array) {
+  auto dt = dtype_of(array.dtype());
+  if (!dt) throw TypeError("tensor: numpy dtype " + std::string(py::str(array.dtype())) +
+                           " is not supported (float32, int64 or uint8)");
+  const bool contiguous = (array.flags() & py::array::c_style) != 0;
+  const bool aligned = (array.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
+  if (!contiguous || !aligned) array = py::array::ensure(array, py::array::c_style | py::array::forcecast);
+  Shape shape(array.shape(), array.shape() + array.ndim());
+  // The Tensor keeps a reference to the array; releasing it needs the GIL, which a kernel
+  // running with the GIL released may not hold.
+  auto* owner = new py::object(array);
+  return Tensor::from_blob(const_cast<void*>(array.data()), shape, *dt, Device::cpu(), [owner](void*) {
+    py::gil_scoped_acquire gil;
+    delete owner;
+  });
+}
+
+Tensor as_tensor(py::handle obj, const char* op, const char* arg, DType want) {
+  if (obj.is_none()) throw ValueError(arg_message(op, arg, std::string("a ") + dtype_name(want) + " tensor or array", "None"));
+  if (py::isinstance<Tensor>(obj)) {
+    Tensor t = obj.cast<Tensor>();
+    CONVNET_CHECK_TYPE(t.dtype() == want, op, arg, std::string("dtype ") + dtype_name(want),
+                       std::string("dtype ") + dtype_name(t.dtype()));
+    return t;
+  }
+  py::array array;
+  try {
+    array = py::array::ensure(obj);
+  } catch (py::error_already_set&) {
+  }
+  if (!array) {
+    throw TypeError(arg_message(op, arg, "a Tensor or numpy array",
+                                std::string("an object of type ") + std::string(Py_TYPE(obj.ptr())->tp_name)));
+  }
+  const char kind = array.dtype().kind();
+  bool ok = false;
+  switch (want) {
+    case DType::Float32: ok = kind == 'f' || kind == 'i' || kind == 'u'; break;
+    case DType::Int64: ok = kind == 'i' || kind == 'u'; break;
+    case DType::UInt8: ok = array.dtype().equal(py::dtype::of<uint8_t>()); break;
+  }
+  if (!ok) {
+    throw TypeError(arg_message(op, arg, std::string("a numeric array convertible to ") + dtype_name(want),
+                                "an array of dtype " + std::string(py::str(array.dtype()))));
+  }
+  if (!array.dtype().equal(numpy_dtype(want)))
+    array = py::array(py::module_::import("numpy").attr("ascontiguousarray")(array, numpy_dtype(want)));
+  return tensor_from_numpy(array);
+}
+
+std::optional<Tensor> as_optional_tensor(py::handle obj, const char* op, const char* arg, DType want) {
+  if (obj.is_none()) return std::nullopt;
+  return as_tensor(obj, op, arg, want);
+}
+
+static int as_int(py::handle obj, const char* op, const char* arg) {
+  if (py::isinstance<py::bool_>(obj) || !py::isinstance<py::int_>(obj))
+    throw TypeError(arg_message(op, arg, "an int or a pair of ints",
+                                std::string(py::str(py::repr(obj)))));
+  long long v = obj.cast<long long>();
+  if (v > INT32_MAX || v < INT32_MIN) throw ValueError(arg_message(op, arg, "a value that fits in 32 bits", std::to_string(v)));
+  return static_cast<int>(v);
+}
+
+std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg) {
+  if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
+    py::sequence seq = obj.cast<py::sequence>();
+    if (seq.size() != 2)
+      throw ValueError(arg_message(op, arg, "an int or a pair of ints", std::string(py::str(py::repr(obj)))));
+    return {as_int(seq[0], op, arg), as_int(seq[1], op, arg)};
+  }
+  int v = as_int(obj, op, arg);
+  return {v, v};
+}
+
+}  // namespace bindings
+}  // namespace convnet

@@ -1,0 +1,47 @@
+// Conversions shared by the bindings: Python objects -> Tensors and parameters, with errors
+// that name the op and the argument. No op logic here.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/tensor.h"
+
+namespace py = pybind11;
+
+namespace convnet {
+namespace bindings {
+
+// A Tensor from a Tensor or anything numpy can read. Tensors must already have dtype `want`
+// (TypeError otherwise). numpy input is shared without a copy when it is C-contiguous, aligned
+// and of the right dtype; otherwise it is converted (floating -> float32, integer -> int64),
+// and anything else (bool, object, complex, strings) is a TypeError.
+Tensor as_tensor(py::handle obj, const char* op, const char* arg, DType want = DType::Float32);
+std::optional<Tensor> as_optional_tensor(py::handle obj, const char* op, const char* arg,
+                                         DType want = DType::Float32);
+// A CPU tensor sharing the memory of a numpy array of a supported dtype (float32, int64, uint8),
+// keeping the array alive.
+Tensor tensor_from_numpy(py::array array);
+// int or pair of ints -> (h, w); TypeError naming op and arg otherwise.
+std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg);
+// A numpy dtype name for a DType.
+py::dtype numpy_dtype(DType dtype);
+
+}  // namespace bindings
+
+// One function per op family, each in its own bind_*.cpp, called by module.cpp.
+void bind_tensor(py::module_& m);
+void bind_elementwise(py::module_& ops);
+void bind_conv(py::module_& ops);
+void bind_linear(py::module_& ops);
+void bind_pool(py::module_& ops);
+void bind_activation(py::module_& ops);
+void bind_norm(py::module_& ops);
+void bind_loss(py::module_& ops);
+void bind_optim(py::module_& ops);
+
+}  // namespace convnet

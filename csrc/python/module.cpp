@@ -1,0 +1,31 @@
+// convnet._core: the pybind11 module. Registers the exception mapping and calls each family's
+// binding function; the bindings themselves live in bind_*.cpp.
+#include "python/common.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "convnet's C++ core: tensors, CNN ops (forward and backward) and the trainer";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const convnet::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const convnet::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const convnet::DeviceError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  convnet::bind_tensor(m);
+  py::module_ ops = m.def_submodule("ops", "CNN ops: NAME(...) computes the forward pass, "
+                                           "NAME_backward(grad_out, <forward inputs>, <params>) the gradients");
+  convnet::bind_elementwise(ops);
+  convnet::bind_conv(ops);
+  convnet::bind_linear(ops);
+  convnet::bind_pool(ops);
+  convnet::bind_activation(ops);
+  convnet::bind_norm(ops);
+  convnet::bind_loss(ops);
+  convnet::bind_optim(ops);
+}

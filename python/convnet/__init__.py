@@ -1,0 +1,12 @@
+"""convnet: a compact CNN library with a C++ core and CUDA kernels.
+
+>>> import convnet, numpy as np
+>>> t = convnet.tensor(np.ones((2, 3)))
+>>> t.shape, t.dtype
+((2, 3), 'float32')
+"""
+from ._core import Tensor, from_numpy, tensor, zeros
+from . import cuda, ops
+
+__version__ = "0.1.0"
+__all__ = ["Tensor", "tensor", "from_numpy", "zeros", "cuda", "ops", "__version__"]

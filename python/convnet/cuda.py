@@ -1,0 +1,4 @@
+"""CUDA devices: ``is_available()`` is False where convnet was built without CUDA or no GPU is visible."""
+from ._core.cuda import device_count, get_device_name, is_available, is_compiled, synchronize
+
+__all__ = ["is_available", "is_compiled", "device_count", "get_device_name", "synchronize"]

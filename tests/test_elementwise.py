@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+import torch
+
+import convnet
+from convnet import ops
+from opcheck import assert_raises, check_finite_differences, compare_with_torch
+
+
+@pytest.mark.parametrize("shape", [(1,), (3, 5), (2, 3, 7, 5)])
+def test_add_matches_torch(rng, shape):
+    a = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    compare_with_torch(ops.add, ops.add_backward, torch.add, [a, b], n_diff=2)
+    check_finite_differences(ops.add, ops.add_backward, [a, b], n_diff=2)
+
+
+def test_add_errors(rng):
+    a = np.zeros((2, 3), np.float32)
+    assert_raises(ValueError, ["add", "'b'", "(2, 3)", "(3, 2)"], ops.add, a, np.zeros((3, 2), np.float32))
+    assert_raises(ValueError, ["add", "'a'", "non-empty"], ops.add, np.zeros((0, 3)), np.zeros((0, 3)))
+    assert_raises(TypeError, ["add", "'b'", "float32", "int64"], ops.add, a, convnet.tensor(a, dtype="int64"))
+    assert_raises(TypeError, ["add", "'a'", "numeric", "<U4"], ops.add, "text", a)
+    assert_raises(TypeError, ["add", "'a'", "numeric", "object"], ops.add, object(), a)
+    assert_raises(ValueError, ["add", "'a'", "None"], ops.add, None, a)
+    assert_raises(ValueError, ["add_backward", "grad_out"], ops.add_backward, np.zeros((2, 2)), a, a)
