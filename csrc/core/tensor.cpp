@@ -108,6 +108,18 @@ Tensor Tensor::reshape(const Shape& shape) const {
   return t;
 }
 
+Tensor Tensor::view(int64_t offset, const Shape& shape) const {
+  int64_t n = shape_numel(shape);
+  CONVNET_CHECK_VALUE(offset >= 0 && n >= 0 && offset + n <= numel_, "view", "offset",
+                      "a window inside " + std::to_string(numel_) + " elements",
+                      std::to_string(offset) + " + " + std::to_string(n) + " elements");
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.numel_ = n;
+  t.offset_ = offset_ + offset;
+  return t;
+}
+
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
   Tensor t = empty(shape_, dtype_, device);

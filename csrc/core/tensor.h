@@ -1,6 +1,6 @@
 // Tensor: a dense, contiguous, row-major n-d array on one device.
-// Storage is shared (copying a Tensor is cheap and aliases the same memory); views are not
-// supported: every Tensor is contiguous, so kernels index it as a flat array with the
+// Storage is shared (copying a Tensor is cheap and aliases the same memory); a view is a
+// contiguous window of another tensor's memory: every Tensor is contiguous, so kernels index it as a flat array with the
 // layout its op documents, e.g. (N, C, H, W).
 #pragma once
 #include <cstddef>
@@ -55,11 +55,16 @@ class Tensor {
   Device device() const { return storage_ ? storage_->device : Device::cpu(); }
   bool is_cuda() const { return device().type == DeviceType::CUDA; }
 
-  void* raw_data() const { return storage_ ? storage_->data : nullptr; }
+  void* raw_data() const {
+    return storage_ ? static_cast<char*>(storage_->data) + offset_ * dtype_size(dtype_) : nullptr;
+  }
   template <typename T> T* data() const { return static_cast<T*>(raw_data()); }
 
   // Same memory, new shape (the element count must match).
   Tensor reshape(const Shape& shape) const;
+  // A contiguous piece of this tensor's memory: `shape` elements starting at flat element
+  // `offset`. Used to give each layer's parameters a window into one flat buffer.
+  Tensor view(int64_t offset, const Shape& shape) const;
   // A copy on `device` (this same Tensor when it is already there).
   Tensor to(Device device) const;
   Tensor clone() const;
@@ -75,6 +80,7 @@ class Tensor {
   Shape shape_;
   DType dtype_ = DType::Float32;
   int64_t numel_ = 0;
+  int64_t offset_ = 0;  // in elements, into storage_
 };
 
 int64_t shape_numel(const Shape& shape);

@@ -1,6 +1,7 @@
 // Bindings of ops/elementwise.h.
 #include "ops/elementwise.h"
 
+#include "core/checks.h"
 #include "python/common.h"
 
 namespace convnet {
@@ -15,8 +16,9 @@ void bind_elementwise(py::module_& ops) {
           }, py::arg("a"), py::arg("b"), "y = a + b (same shapes): residual sums");
   ops.def("add_backward", [](py::object grad_out, py::object a, py::object b) {
             Tensor dy = as_tensor(grad_out, "add_backward", "grad_out");
-            ops::add_output_shape(as_tensor(a, "add_backward", "a"), as_tensor(b, "add_backward", "b"));
-            ops::add_output_shape(dy, as_tensor(a, "add_backward", "a"));
+            Tensor ta = as_tensor(a, "add_backward", "a");
+            ops::add_output_shape(ta, as_tensor(b, "add_backward", "b"));
+            check_same_shape("add_backward", "grad_out", dy, "a", ta);
             Tensor da = Tensor::empty(dy.shape(), DType::Float32, dy.device());
             Tensor db = Tensor::empty(dy.shape(), DType::Float32, dy.device());
             {
