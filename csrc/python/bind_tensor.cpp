@@ -72,6 +72,13 @@ void bind_tensor(py::module_& m) {
              return t.reshape(s);
            }, "Same memory, new shape")
       .def("clone", &Tensor::clone)
+      .def("copy_", [](Tensor& t, py::object src) {
+             Tensor s = bindings::as_tensor(src, "Tensor.copy_", "src", t.dtype());
+             CONVNET_CHECK_VALUE(s.numel() == t.numel(), "Tensor.copy_", "src",
+                                 std::to_string(t.numel()) + " elements " + shape_str(t.shape()), shape_str(s.shape()));
+             py::gil_scoped_release nogil;
+             t.copy_from(s);
+           }, py::arg("src"), "Copies src's elements into this tensor in place (any device)")
       .def("__repr__", &Tensor::repr);
 
   m.def("from_numpy", [](py::array a) { return bindings::tensor_from_numpy(a); }, py::arg("array"),

@@ -43,5 +43,6 @@ void bind_activation(py::module_& ops);
 void bind_norm(py::module_& ops);
 void bind_loss(py::module_& ops);
 void bind_optim(py::module_& ops);
+void bind_nn(py::module_& m);
 
 }  // namespace convnet

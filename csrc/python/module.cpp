@@ -28,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   convnet::bind_norm(ops);
   convnet::bind_loss(ops);
   convnet::bind_optim(ops);
+  convnet::bind_nn(m);
 }

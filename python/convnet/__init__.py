@@ -6,7 +6,9 @@
 ((2, 3), 'float32')
 """
 from ._core import Tensor, from_numpy, tensor, zeros
-from . import cuda, ops
+from . import callbacks, cuda, datasets, initializers, layers, losses, ops, optimizers, zoo
+from .models import Model, Sequential, load_model, set_random_seed
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "tensor", "from_numpy", "zeros", "cuda", "ops", "__version__"]
+__all__ = ["Tensor", "tensor", "from_numpy", "zeros", "cuda", "ops", "layers", "losses", "optimizers", "callbacks",
+           "initializers", "datasets", "zoo", "Model", "Sequential", "load_model", "set_random_seed", "__version__"]

@@ -1,0 +1,164 @@
+// The graph executor and trainer: a model as a list of nodes in topological order, its
+// parameters in one flat buffer (and their gradients in another, llm.c style), activation and
+// gradient buffers allocated once for the largest batch, and whole training steps (gather,
+// forward, loss, backward, update) run here so that Python crosses into C++ once per chunk of
+// steps.
+//
+// Conventions:
+//   - Node 0 is the input; every node's inputs precede it. Buffers are (N, ...out_shape).
+//   - A node may end in a fused activation (Keras' `activation=`): z = op(inputs), y = act(z).
+//   - Op backward functions write (=) their input gradients; where a node feeds several
+//     consumers the executor sums their contributions (scratch buffer + add).
+//   - Loss: cross-entropy on logits. When the model ends in softmax (a Softmax node or a fused
+//     softmax activation) the pre-softmax values are the logits (the fused, stable form);
+//     otherwise the output itself is taken as logits, as PyTorch's CrossEntropyLoss does.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/activation.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
+#include "ops/optim.h"
+#include "ops/pool.h"
+
+namespace convnet {
+namespace nn {
+
+// One node as described by the Python layer (or a C++ caller).
+struct NodeSpec {
+  std::string name;                 // the layer's name, used in error messages
+  std::string op;                   // input conv2d linear pool2d global_avg_pool2d flatten dropout
+                                    // batch_norm activation softmax add
+  std::vector<int> inputs;          // indices of earlier nodes
+  Shape shape;                      // input: the per-sample shape, e.g. (1, 28, 28)
+  int out_channels = 0, kernel_h = 1, kernel_w = 1;  // conv2d
+  ops::Conv2dParams conv;
+  int depth_multiplier = 0;         // conv2d: > 0 makes it depthwise (groups = C_in, C_out = C_in * m)
+  bool same_padding = false;        // conv2d: resolve 'same' from the kernel
+  int units = 0;                    // linear
+  bool use_bias = true;             // conv2d, linear
+  ops::Pool2dParams pool;           // pool2d
+  float rate = 0.0f;                // dropout
+  float momentum = 0.1f, eps = 1e-5f;  // batch_norm (PyTorch's convention for momentum)
+  std::string activation;           // fused after the op, or the op of an "activation" node:
+                                    // "", relu, leaky_relu, elu, sigmoid, tanh, softmax
+  float alpha = 0.0f;               // leaky_relu slope or elu alpha
+  bool trainable = true;
+};
+
+// Where a parameter lives in the flat buffer.
+struct ParamInfo {
+  int node;
+  std::string name;  // weight, bias (conv2d/linear); weight, bias (batch_norm: gamma, beta)
+  int64_t offset;
+  Shape shape;
+};
+
+struct OptimizerConfig {
+  std::string kind = "sgd";  // sgd adam adamw rmsprop
+  ops::SGDParams sgd;
+  ops::AdamParams adam;
+  ops::RMSpropParams rmsprop;
+};
+
+// Sums over a run of steps (or an evaluation): mean loss = loss_sum / count.
+struct StepStats {
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  int64_t count = 0;
+  int64_t steps = 0;
+  int64_t nonfinite_step = -1;  // index (within the run) of the first step whose loss was NaN/inf
+};
+
+class Graph {
+ public:
+  Graph(std::vector<NodeSpec> specs, Device device = Device::cpu(), uint64_t seed = 0);
+
+  const std::vector<NodeSpec>& specs() const { return specs_; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  const Shape& output_shape(int node) const { return nodes_.at(node).out_shape; }
+  const std::vector<ParamInfo>& params() const { return param_info_; }
+  Tensor param_view(int index) const;  // the parameter's window of the flat buffer
+  Tensor& flat_params() { return params_; }
+  Tensor& flat_grads() { return grads_; }
+  // Batch-norm running statistics: (running_mean, running_var) per batch_norm node, one flat buffer.
+  Tensor& flat_buffers() { return buffers_; }
+  // A batch_norm node's (running_mean, running_var) windows of flat_buffers().
+  std::pair<Tensor, Tensor> running_stats(int node) const;
+  Device device() const { return device_; }
+
+  void set_trainable(int node, bool trainable);
+  void set_optimizer(const OptimizerConfig& config);
+  void set_learning_rate(float lr);
+  float learning_rate() const;
+  int64_t optimizer_step() const { return step_; }
+  void set_optimizer_step(int64_t step) { step_ = step; }
+  // Optimizer state buffers (names and flat tensors of the parameter count), for checkpoints.
+  std::vector<std::pair<std::string, Tensor>> optimizer_state();
+  void set_label_smoothing(float s);
+
+  // `n_batches` training steps over x[order[first*batch_size ...]]; the last batch of the data
+  // may be short. x: (N, ...input shape) uint8 or float32; y: (N,) int64 or (N, K) float32.
+  StepStats train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
+                        int64_t n_batches, int64_t batch_size);
+  // Loss and accuracy of the model in inference mode.
+  StepStats evaluate(const Tensor& x, const Tensor& y, int64_t batch_size);
+  // The model's output for every row of x, (N, ...output shape), in inference mode.
+  Tensor predict(const Tensor& x, int64_t batch_size);
+
+ private:
+  struct Node {
+    Shape out_shape;                // per sample
+    int64_t weight = -1, bias = -1;  // indices into param_info_
+    int64_t stats_offset = -1;      // batch_norm: running mean at offset, running var at offset + C
+    // Per-batch buffers (views of the max-batch allocations, rebound when the batch size changes)
+    Tensor z, y, dy, dz, index, saved_mean, saved_invstd;
+    Tensor z_full, y_full, dy_full, dz_full, index_full;  // max-batch allocations
+  };
+
+  void build();
+  void check_data(const char* what, const Tensor& x, const Tensor* y) const;
+  void ensure_capacity(int64_t batch);
+  void bind_batch(int64_t n);
+  void forward(bool training);
+  void backward();
+  void update();
+  void loss_and_metrics(StepStats& stats, const Tensor& labels, bool training);
+  void ensure_labels(const Tensor& y);
+  StepStats run_batches(const Tensor& x, const Tensor& y, const Tensor& order, int64_t begin, int64_t end,
+                        int64_t batch_size, bool training);
+  Tensor* begin_input_grad(int input);
+  void end_input_grad(int input);
+  Tensor weight(const Node& node) const;
+  Tensor bias(const Node& node) const;
+  Tensor weight_grad(const Node& node) const;
+  Tensor bias_grad(const Node& node) const;
+  std::string where(int node) const;
+
+  std::vector<NodeSpec> specs_;
+  std::vector<Node> nodes_;
+  std::vector<ParamInfo> param_info_;
+  Device device_;
+  uint64_t seed_;
+  Tensor params_, grads_, buffers_;
+  std::vector<std::pair<int64_t, int64_t>> trainable_ranges_;  // [begin, end) of the flat buffer
+  OptimizerConfig optimizer_;
+  Tensor opt_state_a_, opt_state_b_, opt_state_c_;  // momentum / exp_avg / square_avg, etc.
+  int64_t step_ = 0;          // optimizer steps taken
+  float label_smoothing_ = 0.0f;
+  int logits_node_ = 0;
+  bool logits_is_z_ = false;  // the logits are the final node's pre-softmax z
+  // Batch state
+  int64_t capacity_ = 0, batch_ = -1;
+  Tensor labels_full_, labels_, dlogits_full_, dlogits_, loss_, correct_, scratch_full_, scratch_;
+  std::vector<bool> grad_written_;
+  std::vector<bool> grad_via_scratch_;
+  DType label_dtype_ = DType::Int64;
+  int64_t label_width_ = 0;
+};
+
+}  // namespace nn
+}  // namespace convnet

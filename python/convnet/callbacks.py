@@ -1,0 +1,135 @@
+"""Callbacks for Model.fit, with Keras' names: EarlyStopping, ModelCheckpoint, LearningRateScheduler
+(with step_decay and cosine_decay schedules), History."""
+import math
+
+import numpy as np
+
+__all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "step_decay",
+           "cosine_decay"]
+
+
+class Callback:
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class History(Callback):
+    """history.history['loss'|'accuracy'|'val_loss'|'val_accuracy'|'learning_rate'] per epoch."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.history, self.epoch = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+
+def _monitor_mode(monitor, mode, where):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{where}: argument 'mode' expected 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _improved(value, best, mode, min_delta=0.0):
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+class EarlyStopping(Callback):
+    """Stops training when `monitor` has not improved by min_delta for `patience` epochs."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
+        self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
+        self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
+        self.restore_best_weights = restore_best_weights
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.best, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(f"EarlyStopping: monitored metric {self.monitor!r} is not in the logs "
+                             f"({', '.join(logs or {})}); pass validation data or monitor another metric")
+        if _improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.wait = value, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (atomically) after each epoch, or only when `monitor` improves. The path may
+    contain {epoch} and metric fields, e.g. 'ckpt-{epoch:02d}-{val_accuracy:.3f}.cnet'."""
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto"):
+        self.filepath, self.monitor, self.save_best_only = str(filepath), monitor, save_best_only
+        self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                raise ValueError(f"ModelCheckpoint: monitored metric {self.monitor!r} is not in the logs")
+            if not _improved(value, self.best, self.mode):
+                return
+            self.best = value
+        self.model.save(self.filepath.format(epoch=epoch + 1, **logs))
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of each epoch to schedule(epoch, lr)."""
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: argument 'schedule' expected a callable, got {schedule!r}")
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.schedule(epoch, self.model.learning_rate))
+        if not np.isfinite(lr) or lr < 0:
+            raise ValueError(f"LearningRateScheduler: the schedule returned {lr!r} for epoch {epoch}")
+        self.model.learning_rate = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: learning rate {lr:.6g}")
+
+
+def step_decay(initial_lr, drop=0.5, every=10):
+    """A schedule: initial_lr * drop ** (epoch // every)."""
+    return lambda epoch, lr=None: initial_lr * drop ** (epoch // every)
+
+
+def cosine_decay(initial_lr, epochs, min_lr=0.0):
+    """A schedule: cosine annealing from initial_lr to min_lr over `epochs`."""
+    return lambda epoch, lr=None: min_lr + 0.5 * (initial_lr - min_lr) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))

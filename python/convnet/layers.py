@@ -1,0 +1,556 @@
+"""Layers: Keras' names and arguments, PyTorch's layouts (NCHW; conv kernels (out, in/groups,
+kh, kw); dense kernels (out, in)).
+
+A layer describes one or more nodes of the C++ graph (csrc/nn/graph.h); the arithmetic runs
+there. Layers are called on symbolic tensors to build functional models:
+
+>>> from convnet import layers
+>>> x = layers.Input((1, 28, 28))
+>>> y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+>>> y.layer.name.startswith("conv2d")
+True
+"""
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from . import initializers
+
+__all__ = [
+    "Layer", "Input", "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "AvgPool2D",
+    "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
+    "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "get",
+]
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
+_name_counts = defaultdict(int)
+
+
+def _auto_name(cls):
+    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower().replace("2_d", "2d")
+    n = _name_counts[base]
+    _name_counts[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _pair(value, layer, arg):
+    if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
+        raise TypeError(f"{layer}: argument '{arg}' expected an int or a pair of ints, got {value!r}")
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{layer}: argument '{arg}' expected an int or a pair of ints, got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{layer}: argument '{arg}' expected positive values, got {value!r}")
+    return pair
+
+
+def _padding(value, layer, pool=False):
+    if isinstance(value, str):
+        modes = ("valid",) if pool else ("valid", "same")
+        if value.lower() not in modes:
+            raise ValueError(f"{layer}: argument 'padding' expected {' or '.join(map(repr, modes))}, an int or a pair, "
+                             f"got {value!r}")
+        return value.lower() if value.lower() == "same" else 0
+    if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
+        raise TypeError(f"{layer}: argument 'padding' expected a string, an int or a pair of ints, got {value!r}")
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair) or min(pair) < 0:
+        raise ValueError(f"{layer}: argument 'padding' expected non-negative ints, got {value!r}")
+    return pair
+
+
+def _alpha(activation):
+    """The slope of leaky_relu / alpha of elu when named as a string (Keras' defaults)."""
+    return {"leaky_relu": 0.2, "elu": 1.0}.get(activation, 0.0)
+
+
+def _activation(value, layer):
+    """'' for none, else the activation's name (checked)."""
+    if value is None or value == "linear":
+        return ""
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(f"{layer}: unknown activation {value!r}; expected one of None, 'linear', "
+                         + ", ".join(repr(a) for a in ACTIVATIONS))
+    return value
+
+
+class SymbolicTensor:
+    """The (symbolic) output of a layer in a functional model."""
+
+    def __init__(self, layer, inputs):
+        self.layer = layer
+        self.inputs = inputs
+
+    def __repr__(self):
+        return f"<SymbolicTensor from {self.layer.name}>"
+
+
+class Layer:
+    """Base class. Subclasses set `_nodes()` (the C++ graph nodes) and `_weights` (name, node, graph
+    parameter name, initializer) in Keras' get_weights order."""
+
+    def __init__(self, name=None, trainable=True, input_shape=None):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{type(self).__name__}: argument 'name' expected a non-empty string, got {name!r}")
+        self.name = name or _auto_name(type(self))
+        self._trainable = bool(trainable)
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self._model = None  # set when a model is built
+        self._node_ids = []  # indices of this layer's nodes in the built graph
+
+    # -- description -----------------------------------------------------------------------------
+    def _nodes(self):
+        raise NotImplementedError
+
+    _weights = ()  # (weight name, node offset within the layer, graph param name, initializer)
+    _buffers = ()  # names of non-trainable state read back with get_weights (batch norm)
+    # For the summary: (kernel extent H, kernel extent W, (stride H, stride W)) of a spatial window,
+    # "global" for a layer that sees its whole input, None for one that keeps the receptive field.
+    receptive = None
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self._trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- functional API --------------------------------------------------------------------------
+    def __call__(self, inputs):
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        for item in items:
+            if not isinstance(item, SymbolicTensor):
+                raise TypeError(f"{self.name}: layers are called on the outputs of Input() or other layers, "
+                                f"got {type(item).__name__}")
+        return SymbolicTensor(self, items)
+
+    # -- weights ---------------------------------------------------------------------------------
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        if self._model is not None:
+            for node in self._node_ids:
+                self._model._graph.set_trainable(node, self._trainable)
+
+    def _weight_tensors(self):
+        """The weights as Tensors sharing the model's buffers, in get_weights order."""
+        if self._model is None:
+            raise ValueError(f"{self.name}: the layer is not part of a built model yet (give the model an input "
+                             "shape first)")
+        return self._model._layer_tensors(self)
+
+    @property
+    def weight_names(self):
+        return [w[0] for w in self._weights if self._has_weight(w[0])] + list(self._buffers)
+
+    def _has_weight(self, name):
+        return True
+
+    def count_params(self):
+        return int(sum(np.prod(t.shape) for t in self._weight_tensors()))
+
+    def get_weights(self):
+        """Copies of this layer's weights, PyTorch layouts, Keras order (e.g. [kernel, bias])."""
+        return [np.array(t.numpy(), copy=True) for t in self._weight_tensors()]
+
+    def set_weights(self, weights):
+        tensors = self._weight_tensors()
+        weights = list(weights)
+        if len(weights) != len(tensors):
+            raise ValueError(f"{self.name}: set_weights expected {len(tensors)} arrays {self.weight_names}, "
+                             f"got {len(weights)}")
+        arrays = []
+        for name, tensor, w in zip(self.weight_names, tensors, weights):
+            w = np.asarray(w)
+            if w.shape != tuple(tensor.shape):
+                raise ValueError(f"{self.name}: weight '{name}' expected shape {tuple(tensor.shape)}, got {w.shape}")
+            if w.dtype.kind not in "fiu" or not np.all(np.isfinite(w)):
+                raise ValueError(f"{self.name}: weight '{name}' expected finite numbers")
+            arrays.append(np.ascontiguousarray(w, dtype=np.float32))
+        for tensor, w in zip(tensors, arrays):  # all checked first: no half-updated layer
+            tensor.copy_(w)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class InputLayer(Layer):
+    def __init__(self, shape, name=None):
+        super().__init__(name=name or _auto_name(InputLayer))
+        self.shape = _input_shape(shape, self.name)
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.shape)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tuple(config["shape"]), name=config["name"])
+
+
+def _input_shape(shape, where):
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: argument 'shape' expected a tuple of ints, got {shape!r}") from None
+    if not shape or min(shape) < 1:
+        raise ValueError(f"{where}: argument 'shape' expected positive sizes, got {shape!r}")
+    if len(shape) == 2:  # (H, W) grayscale images: one channel
+        shape = (1,) + shape
+    return shape
+
+
+def Input(shape, name=None):
+    """A symbolic model input of per-sample `shape`: (C, H, W) images ((H, W) means one channel) or
+    (features,)."""
+    return SymbolicTensor(InputLayer(shape, name), [])
+
+
+class _Conv(Layer):
+    def __init__(self, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None, use_bias=True,
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        where = self.name
+        self.kernel_size = _pair(kernel_size, where, "kernel_size")
+        self.strides = _pair(strides, where, "strides")
+        self.padding = _padding(padding, where)
+        self.dilation_rate = _pair(dilation_rate, where, "dilation_rate")
+        if self.padding == "same" and self.strides != (1, 1):
+            raise ValueError(f"{where}: padding='same' needs strides=1 (as in PyTorch), got strides={strides!r}")
+        self.activation = _activation(activation, where)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = bias_initializer
+        initializers.get(bias_initializer, where)
+        kh = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
+        kw = self.dilation_rate[1] * (self.kernel_size[1] - 1) + 1
+        self.receptive = (kh, kw, self.strides)
+
+    def _conv_node(self, **extra):
+        node = {"op": "conv2d", "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding if self.padding == "same" else tuple(self.padding),
+                "dilation_rate": self.dilation_rate, "use_bias": self.use_bias, "activation": self.activation,
+                "alpha": _alpha(self.activation)}
+        node.update(extra)
+        return node
+
+    def _has_weight(self, name):
+        return name != "bias" or self.use_bias
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kernel_size=list(self.kernel_size), strides=list(self.strides),
+                      padding=self.padding if isinstance(self.padding, str) else list(self.padding),
+                      dilation_rate=list(self.dilation_rate), activation=self.activation or None,
+                      use_bias=self.use_bias, bias_initializer=self.bias_initializer)
+        return config
+
+
+class Conv2D(_Conv):
+    """2-D convolution: (N, C, H, W) -> (N, filters, H_out, W_out), H_out = (H + 2P - K) / S + 1 (dilated
+    K = D (K - 1) + 1). Kernel (filters, C / groups, kh, kw), PyTorch's layout."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
+                         **kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{self.name}: argument 'filters' expected a positive int, got {filters!r}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or filters % groups:
+            raise ValueError(f"{self.name}: argument 'groups' expected a positive int dividing filters={filters}, "
+                             f"got {groups!r}")
+        self.filters, self.groups = filters, groups
+        self.kernel_initializer = kernel_initializer
+        initializers.get(kernel_initializer, self.name)
+        self._weights = (("kernel", 0, "weight", kernel_initializer), ("bias", 0, "bias", bias_initializer))
+
+    def _nodes(self):
+        return [self._conv_node(out_channels=self.filters, groups=self.groups)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, groups=self.groups, kernel_initializer=self.kernel_initializer)
+        return config
+
+
+class DepthwiseConv2D(_Conv):
+    """Depthwise convolution: each input channel convolved with its own `depth_multiplier` kernels
+    (PyTorch: groups = C_in). Kernel (C_in * depth_multiplier, 1, kh, kw)."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1, activation=None,
+                 use_bias=True, depthwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
+                         **kwargs)
+        if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+            raise ValueError(f"{self.name}: argument 'depth_multiplier' expected a positive int, "
+                             f"got {depth_multiplier!r}")
+        self.depth_multiplier = depth_multiplier
+        self.depthwise_initializer = depthwise_initializer
+        initializers.get(depthwise_initializer, self.name)
+        self._weights = (("depthwise_kernel", 0, "weight", depthwise_initializer),
+                         ("bias", 0, "bias", bias_initializer))
+
+    def _nodes(self):
+        return [self._conv_node(depth_multiplier=self.depth_multiplier)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(depth_multiplier=self.depth_multiplier, depthwise_initializer=self.depthwise_initializer)
+        return config
+
+
+class SeparableConv2D(_Conv):
+    """Depthwise separable convolution: a depthwise convolution (no bias) then a 1x1 pointwise
+    convolution to `filters` channels (with the bias and activation)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
+                 activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
+                         **kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{self.name}: argument 'filters' expected a positive int, got {filters!r}")
+        if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+            raise ValueError(f"{self.name}: argument 'depth_multiplier' expected a positive int, "
+                             f"got {depth_multiplier!r}")
+        self.filters, self.depth_multiplier = filters, depth_multiplier
+        self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
+        initializers.get(depthwise_initializer, self.name)
+        initializers.get(pointwise_initializer, self.name)
+        self._weights = (("depthwise_kernel", 0, "weight", depthwise_initializer),
+                         ("pointwise_kernel", 1, "weight", pointwise_initializer),
+                         ("bias", 1, "bias", bias_initializer))
+
+    def _nodes(self):
+        depthwise = self._conv_node(depth_multiplier=self.depth_multiplier, use_bias=False, activation="")
+        pointwise = {"op": "conv2d", "out_channels": self.filters, "kernel_size": (1, 1), "use_bias": self.use_bias,
+                     "activation": self.activation, "alpha": _alpha(self.activation)}
+        return [depthwise, pointwise]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, depth_multiplier=self.depth_multiplier,
+                      depthwise_initializer=self.depthwise_initializer,
+                      pointwise_initializer=self.pointwise_initializer)
+        return config
+
+
+class _Pool(Layer):
+    mode = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size, self.name, "pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, self.name, "strides")
+        self.padding = _padding(padding, self.name, pool=True)
+        self.receptive = (self.pool_size[0], self.pool_size[1], self.strides)
+
+    def _nodes(self):
+        return [{"op": "pool2d", "mode": self.mode, "pool_size": self.pool_size, "pool_strides": self.strides,
+                 "padding": tuple(self.padding) if not isinstance(self.padding, int) else self.padding}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pool_size=list(self.pool_size), strides=list(self.strides),
+                      padding=self.padding if isinstance(self.padding, int) else list(self.padding))
+        return config
+
+
+class MaxPool2D(_Pool):
+    """Max pooling over pool_size windows (strides default to pool_size); PyTorch's floor rule."""
+    mode = "max"
+
+
+class AvgPool2D(_Pool):
+    """Average pooling (padding counted in the average, as PyTorch's default)."""
+    mode = "avg"
+
+
+class MinPool2D(_Pool):
+    """Min pooling: the smallest value of each window."""
+    mode = "min"
+
+
+MaxPooling2D, AveragePooling2D = MaxPool2D, AvgPool2D
+
+
+class GlobalAveragePooling2D(Layer):
+    """(N, C, H, W) -> (N, C): the mean of each channel."""
+    receptive = "global"
+
+    def _nodes(self):
+        return [{"op": "global_avg_pool2d"}]
+
+
+class Flatten(Layer):
+    """(N, ...) -> (N, features)."""
+
+    def _nodes(self):
+        return [{"op": "flatten"}]
+
+
+class Dense(Layer):
+    """Fully connected: y = x W^T + b, kernel (units, in_features) as PyTorch's Linear."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"{self.name}: argument 'units' expected a positive int, got {units!r}")
+        self.units = units
+        self.activation = _activation(activation, self.name)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        initializers.get(kernel_initializer, self.name)
+        initializers.get(bias_initializer, self.name)
+        self._weights = (("kernel", 0, "weight", kernel_initializer), ("bias", 0, "bias", bias_initializer))
+
+    def _has_weight(self, name):
+        return name != "bias" or self.use_bias
+
+    def _nodes(self):
+        return [{"op": "linear", "units": self.units, "use_bias": self.use_bias, "activation": self.activation,
+                 "alpha": _alpha(self.activation)}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation or None, use_bias=self.use_bias,
+                      kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer)
+        return config
+
+
+class Dropout(Layer):
+    """Zeroes a fraction `rate` of the inputs while training (scaling the rest by 1 / (1 - rate))."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"{self.name}: argument 'rate' expected a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+
+    def _nodes(self):
+        return [{"op": "dropout", "rate": self.rate}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate)
+        return config
+
+
+class BatchNormalization(Layer):
+    """Batch normalization over channels (axis 1). Keras' momentum: moving = momentum * moving +
+    (1 - momentum) * batch statistic. Weights: [gamma, beta, moving_mean, moving_variance]."""
+
+    _buffers = ("moving_mean", "moving_variance")
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"{self.name}: argument 'momentum' expected a number in [0, 1], got {momentum!r}")
+        if not epsilon > 0:
+            raise ValueError(f"{self.name}: argument 'epsilon' expected a positive number, got {epsilon!r}")
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self._weights = (("gamma", 0, "weight", "ones"), ("beta", 0, "bias", "zeros"))
+
+    def _nodes(self):
+        return [{"op": "batch_norm", "momentum": 1.0 - self.momentum, "epsilon": self.epsilon}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(momentum=self.momentum, epsilon=self.epsilon)
+        return config
+
+
+class Activation(Layer):
+    """Applies an activation by name: relu, leaky_relu, elu, sigmoid, tanh, softmax."""
+
+    def __init__(self, activation, alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _activation(activation, self.name)
+        if not self.activation:
+            raise ValueError(f"{self.name}: argument 'activation' expected a non-linear activation, got {activation!r}")
+        self.alpha = float(_alpha(self.activation) if alpha is None else alpha)
+
+    def _nodes(self):
+        return [{"op": "activation", "activation": self.activation, "alpha": self.alpha}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(activation=self.activation, alpha=self.alpha)
+        return config
+
+
+class ReLU(Activation):
+    def __init__(self, **kwargs):
+        kwargs.pop("activation", None)
+        super().__init__("relu", **kwargs)
+
+    def get_config(self):
+        return Layer.get_config(self)
+
+
+class LeakyReLU(Activation):
+    """max(x, negative_slope * x); Keras' default slope 0.3."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        kwargs.pop("activation", None)
+        kwargs.pop("alpha", None)
+        super().__init__("leaky_relu", alpha=negative_slope, **kwargs)
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config.update(negative_slope=self.alpha)
+        return config
+
+
+class ELU(Activation):
+    def __init__(self, alpha=1.0, **kwargs):
+        kwargs.pop("activation", None)
+        super().__init__("elu", alpha=alpha, **kwargs)
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config.update(alpha=self.alpha)
+        return config
+
+
+class Softmax(Activation):
+    """Softmax over the class axis of a (N, classes) input."""
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis not in (-1, 1):
+            raise ValueError(f"Softmax: argument 'axis' expected -1 or 1 (the class axis), got {axis!r}")
+        kwargs.pop("activation", None)
+        super().__init__("softmax", **kwargs)
+
+    def get_config(self):
+        return Layer.get_config(self)
+
+
+class Add(Layer):
+    """The sum of two inputs of the same shape: residual connections. Call it on a list: Add()([a, b])."""
+
+    def __call__(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(f"{self.name}: Add is called on a list of two tensors, got {inputs!r}")
+        return super().__call__(inputs)
+
+    def _nodes(self):
+        return [{"op": "add"}]
+
+
+_LAYERS = {cls.__name__: cls for cls in (
+    InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
+    Flatten, Dense, Dropout, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add)}
+
+
+def get(class_name):
+    """The layer class called `class_name` (for model files)."""
+    if class_name not in _LAYERS:
+        raise ValueError(f"unknown layer {class_name!r}; expected one of {', '.join(sorted(_LAYERS))}")
+    return _LAYERS[class_name]
