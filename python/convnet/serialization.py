@@ -121,6 +121,11 @@ def save_model_file(
             raise TypeError(
                 f"save_model_file: argument 'tensors' expected numpy arrays, got {type(value).__name__} for '{name}'"
             )
+        if value.dtype.kind not in "biuf":
+            raise TypeError(
+                f"save_model_file: argument 'tensors' expected bool, integer or float arrays, got dtype "
+                f"{value.dtype} for '{name}'"
+            )
         arrays[name] = np.require(value, requirements="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
     header = {
         "format": FORMAT,
