@@ -1,0 +1,121 @@
+"""Reader for the IDX format of MNIST and Fashion-MNIST (raw or gzip-compressed).
+
+An IDX file is a big-endian header followed by the payload::
+
+    bytes 0-1   zero
+    byte  2     element type (0x08 = unsigned byte, the only type these data sets use)
+    byte  3     number of dimensions D
+    4*D bytes   each dimension as a big-endian uint32
+    payload     prod(dims) elements, row-major
+
+so labels start with the magic number 0x00000801 (ubyte, 1-D) and images with 0x00000803 (ubyte, 3-D).
+:func:`read_idx` checks all of it, including that the payload size matches the header exactly:
+a truncated, corrupted or wrong-kind file raises ValueError naming the file and the problem,
+never returns garbage.
+
+>>> import numpy as np, tempfile, os
+>>> p = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
+>>> write_idx(p, np.array([3, 1, 4], dtype=np.uint8))
+>>> read_idx(p, kind="labels")
+array([3, 1, 4], dtype=uint8)
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["read_idx", "write_idx", "LABELS_MAGIC", "IMAGES_MAGIC"]
+
+LABELS_MAGIC = 0x00000801  # ubyte, 1 dimension (N,)
+IMAGES_MAGIC = 0x00000803  # ubyte, 3 dimensions (N, rows, cols)
+_KINDS = {"labels": LABELS_MAGIC, "images": IMAGES_MAGIC}
+_GZIP_MAGIC = b"\x1f\x8b"
+_UBYTE = 0x08
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's content, decompressed when it starts with the gzip magic (whatever its name)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] != _GZIP_MAGIC:
+        return data
+    try:
+        # gzip.decompress checks the CRC and the length trailer, and raises EOFError on a truncated stream
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"IDX file '{path}': corrupted or truncated gzip data ({e})") from None
+
+
+def read_idx(path, kind: Optional[str] = None) -> np.ndarray:
+    """Read an IDX file (raw or gzip, detected from its first bytes) into a writable uint8 array.
+
+    kind: None accepts labels (magic 0x801, returns shape (N,)) or images (magic 0x803, returns
+    shape (N, rows, cols)); "labels" or "images" requires that kind.
+    Raises FileNotFoundError when the file is missing and ValueError (naming the file) when the
+    gzip stream is corrupted or truncated, the magic number or element type is wrong, or the
+    payload is shorter or longer than the header says.
+    """
+    path = os.fspath(path)
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"read_idx: argument 'kind' expected 'labels', 'images' or None, got {kind!r}")
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise ValueError(f"IDX file '{path}': truncated: {len(data)} bytes, too short for the 4-byte magic number")
+    magic = struct.unpack(">I", data[:4])[0]
+    zero, dtype_code, ndim = data[0] << 8 | data[1], data[2], data[3]
+    if zero != 0 or magic not in (LABELS_MAGIC, IMAGES_MAGIC):
+        what = "ubyte labels (0x00000801) or ubyte images (0x00000803)"
+        if zero == 0 and dtype_code != _UBYTE:
+            detail = f"element type 0x{dtype_code:02x}, only 0x08 (unsigned byte) is supported"
+        else:
+            detail = f"magic number 0x{magic:08x}"
+        raise ValueError(f"IDX file '{path}': not an IDX file of {what}: {detail}")
+    if kind is not None and magic != _KINDS[kind]:
+        raise ValueError(
+            f"IDX file '{path}': expected {kind} (magic 0x{_KINDS[kind]:08x}), got magic 0x{magic:08x}"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(
+            f"IDX file '{path}': truncated header: {len(data)} bytes, {ndim} dimensions need {header}"
+        )
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    count = 1
+    for d in dims:
+        count *= d
+    payload = len(data) - header
+    if payload != count:
+        problem = "truncated" if payload < count else "trailing data"
+        raise ValueError(
+            f"IDX file '{path}': {problem}: header says dims {tuple(dims)} = {count} bytes of data, "
+            f"file holds {payload}"
+        )
+    # One copy out of the (immutable) bytes object so that the caller owns a writable array.
+    return np.frombuffer(data, dtype=np.uint8, count=count, offset=header).reshape(dims).copy()
+
+
+def write_idx(path, array: np.ndarray, compress: Optional[bool] = None) -> None:
+    """Write a uint8 array of 1 (labels) or 3 (images) dimensions as an IDX file.
+
+    compress: gzip the file; None means "when the path ends with .gz". Used by tests and tools
+    to produce small data sets in the same format.
+    """
+    path = os.fspath(path)
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise TypeError(f"write_idx: argument 'array' expected dtype uint8, got {array.dtype}")
+    if array.ndim not in (1, 3):
+        raise ValueError(f"write_idx: argument 'array' expected 1 or 3 dimensions, got shape {array.shape}")
+    header = struct.pack(f">BBBB{array.ndim}I", 0, 0, _UBYTE, array.ndim, *array.shape)
+    data = header + array.tobytes()
+    if compress is None:
+        compress = path.endswith(".gz")
+    if compress:
+        data = gzip.compress(data, mtime=0)
+    with open(path, "wb") as f:
+        f.write(data)
