@@ -82,6 +82,7 @@ def test_flatten(rng, shape):
     y = ops.flatten(x)
     assert y.shape == (shape[0], int(np.prod(shape[1:])))
     assert ops.flatten_backward(np.asarray(y), x).shape == shape
+    assert ops.flatten(np.zeros((0, 3, 4), np.float32)).shape == (0, 12)
 
 
 def test_flatten_errors():

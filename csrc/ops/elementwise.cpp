@@ -88,8 +88,9 @@ Shape flatten_output_shape(const Tensor& x) {
   check_dtype("flatten", "x", x, DType::Float32);
   CONVNET_CHECK_VALUE(x.dim() >= 1, "flatten", "x", "a tensor of rank >= 1 (N, ...)",
                       "a 0-d tensor");
-  const int64_t n = x.size(0);
-  return {n, n == 0 ? 0 : x.numel() / n};
+  int64_t rest = 1;
+  for (int64_t d = 1; d < x.dim(); ++d) rest *= x.size(d);
+  return {x.size(0), rest};
 }
 
 void flatten_forward(Tensor& y, const Tensor& x) {
