@@ -1,6 +1,8 @@
 // Elementwise ops: contracts, dispatch and CPU kernels.
 #include "ops/elementwise.h"
 
+#include <string>
+
 #include "core/checks.h"
 #include "ops/dispatch.h"
 
@@ -10,6 +12,11 @@ namespace cpu_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) y[i] = dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? x[i] * scale : 0.0f;
 }
 }  // namespace cpu_kernels
 
@@ -41,6 +48,64 @@ Tensor add(const Tensor& a, const Tensor& b) {
   add_forward(y, a, b);
   return y;
 }
+
+// ---- dropout ----
+
+static void check_dropout_p(const char* op, float p) {
+  CONVNET_CHECK_VALUE(p >= 0.0f && p < 1.0f, op, "p", "a probability in [0, 1)", std::to_string(p));
+}
+
+Shape dropout_output_shape(const Tensor& x, float p) {
+  check_dtype("dropout", "x", x, DType::Float32);
+  check_dropout_p("dropout", p);
+  return x.shape();
+}
+
+void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed) {
+  check_output("dropout", "y", y, dropout_output_shape(x, p), x);
+  const float scale = 1.0f / (1.0f - p);
+  CONVNET_DISPATCH(x, dropout_apply, y.data<float>(), x.data<float>(), x.numel(), p, scale, seed);
+}
+
+void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed) {
+  check_dtype("dropout_backward", "grad_out", dy, DType::Float32);
+  check_dropout_p("dropout_backward", p);
+  check_output("dropout_backward", "grad_x", dx, dy.shape(), dy);
+  // The same mask (regenerated from the seed) and the same scale as the forward pass.
+  const float scale = 1.0f / (1.0f - p);
+  CONVNET_DISPATCH(dy, dropout_apply, dx.data<float>(), dy.data<float>(), dy.numel(), p, scale, seed);
+}
+
+Tensor dropout(const Tensor& x, float p, uint64_t seed) {
+  Tensor y = Tensor::empty(dropout_output_shape(x, p), DType::Float32, x.device());
+  dropout_forward(y, x, p, seed);
+  return y;
+}
+
+// ---- flatten ----
+
+Shape flatten_output_shape(const Tensor& x) {
+  check_dtype("flatten", "x", x, DType::Float32);
+  CONVNET_CHECK_VALUE(x.dim() >= 1, "flatten", "x", "a tensor of rank >= 1 (N, ...)",
+                      "a 0-d tensor");
+  int64_t rest = 1;
+  for (int64_t d = 1; d < x.dim(); ++d) rest *= x.size(d);
+  return {x.size(0), rest};
+}
+
+void flatten_forward(Tensor& y, const Tensor& x) {
+  check_output("flatten", "y", y, flatten_output_shape(x), x);
+  y.copy_from(x);
+}
+
+void flatten_backward(Tensor& dx, const Tensor& dy) {
+  check_dtype("flatten_backward", "grad_out", dy, DType::Float32);
+  check_dtype("flatten_backward", "grad_x", dx, DType::Float32);
+  check_output("flatten_backward", "grad_out", dy, flatten_output_shape(dx), dx);
+  dx.copy_from(dy);
+}
+
+Tensor flatten(const Tensor& x) { return x.reshape(flatten_output_shape(x)); }
 
 }  // namespace ops
 }  // namespace convnet

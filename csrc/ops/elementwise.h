@@ -1,6 +1,13 @@
 // Elementwise ops.
 //   add:  y = a + b, for residual sums. Same shapes, no broadcasting.
 //         Backward: da = dy, db = dy.
+//   dropout (inverted): element i is kept iff u(seed, i) >= p, where u = dropout_uniform(seed, i) is a
+//         counter-based hash of (seed, i) mapped to [0, 1) (splitmix64, no state: the same on the CPU
+//         and the GPU); y = x * keep / (1 - p), p in [0, 1). Any shape (treated as flat).
+//         Backward regenerates the same mask from the seed (no mask memory): dx = dy * keep / (1 - p).
+//   flatten: x (N, d1, d2, ...) -> y (N, d1 * d2 * ...), the same elements in the same order.
+//         flatten(x) returns a view (shared memory); flatten_forward copies into a caller buffer.
+//         Backward: dx = dy reshaped to x's shape.
 // Conventions of every op (see README, "Adding an op"):
 //   NAME_output_shape(...)  the contract: checks every argument, returns the output shape
 //   NAME_forward(outputs..., saved..., inputs..., params)  caller-owned outputs, dispatched by device
@@ -8,7 +15,17 @@
 //                            "not needed"; gradients are written (=), never accumulated
 //   NAME(inputs..., params)  convenience that allocates and returns the outputs
 #pragma once
+#include <cstdint>
+
 #include "core/tensor.h"
+
+#ifndef CONVNET_HOST_DEVICE
+#ifdef __CUDACC__
+#define CONVNET_HOST_DEVICE __host__ __device__
+#else
+#define CONVNET_HOST_DEVICE
+#endif
+#endif
 
 namespace convnet {
 namespace ops {
@@ -18,14 +35,40 @@ void add_forward(Tensor& y, const Tensor& a, const Tensor& b);
 void add_backward(Tensor* da, Tensor* db, const Tensor& dy);
 Tensor add(const Tensor& a, const Tensor& b);
 
+Shape dropout_output_shape(const Tensor& x, float p);  // x's shape; checks p in [0, 1)
+void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed);
+void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed);
+Tensor dropout(const Tensor& x, float p, uint64_t seed);
+
+Shape flatten_output_shape(const Tensor& x);  // (N, prod(rest)); x of rank >= 1
+void flatten_forward(Tensor& y, const Tensor& x);
+void flatten_backward(Tensor& dx, const Tensor& dy);  // dx: x's shape, dy: (N, prod(rest))
+Tensor flatten(const Tensor& x);  // a view of x
+
 }  // namespace ops
+
+// u(seed, i) in [0, 1): the splitmix64 finaliser of the counter i keyed by a mixed seed; the top
+// 24 bits scaled by 2^-24, so every value is an exact float. Host and device compute the same bits.
+inline CONVNET_HOST_DEVICE uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+inline CONVNET_HOST_DEVICE float dropout_uniform(uint64_t seed, uint64_t i) {
+  const uint64_t key = splitmix64_mix(seed + 0x9E3779B97F4A7C15ull);
+  const uint64_t z = splitmix64_mix(key + (i + 1) * 0x9E3779B97F4A7C15ull);
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+}
 
 // Kernels: valid arguments assumed (the contract above checked them).
 namespace cpu_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n);
+// y[i] = x[i] * scale if dropout_uniform(seed, i) >= p else 0 (forward and backward alike)
+void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed);
 }
 namespace cuda_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n);
+void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed);
 }
 
 }  // namespace convnet

@@ -1,0 +1,170 @@
+// Softmax cross-entropy: contract, dispatch and CPU kernels (OpenMP over rows).
+#include "ops/loss.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/checks.h"
+#include "ops/dispatch.h"
+
+namespace convnet {
+
+namespace cpu_kernels {
+
+// logsumexp of one row, max-shifted.
+static double row_logsumexp(const float* z, int64_t C) {
+  float m = z[0];
+  for (int64_t c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+  double s = 0.0;
+  for (int64_t c = 0; c < C; ++c) s += std::exp(double(z[c]) - m);
+  return m + std::log(s);
+}
+
+void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                           int64_t C, float label_smoothing) {
+  const double s = label_smoothing, smooth = s / double(C);
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > 32768)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* z = logits + n * C;
+    const double lse = row_logsumexp(z, C);
+    // sum_c q_c (lse - z_c)
+    double row = 0.0;
+    if (labels) {
+      const int64_t y = labels[n];
+      double sum_z = 0.0;
+      for (int64_t c = 0; c < C; ++c) sum_z += z[c];
+      row = lse - (1.0 - s) * z[y] - smooth * sum_z;
+    } else {
+      const float* t = probs + n * C;
+      for (int64_t c = 0; c < C; ++c) row += ((1.0 - s) * t[c] + smooth) * (lse - z[c]);
+    }
+    total += row;
+  }
+  loss[0] = float(total / double(N));
+}
+
+void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
+                            const float* probs, int64_t N, int64_t C, float label_smoothing) {
+  const double s = label_smoothing, smooth = s / double(C), scale = double(grad_scale) / double(N);
+#pragma omp parallel for schedule(static) if (N * C > 32768)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* z = logits + n * C;
+    float* dz = dlogits + n * C;
+    const double lse = row_logsumexp(z, C);
+    // q_c, and sum_c q_c (1 for indices)
+    double q_sum = 1.0;
+    if (probs) {
+      q_sum = 0.0;
+      for (int64_t c = 0; c < C; ++c) q_sum += (1.0 - s) * probs[n * C + c] + smooth;
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      const double q = labels ? (1.0 - s) * (c == labels[n]) + smooth : (1.0 - s) * probs[n * C + c] + smooth;
+      dz[c] = float(scale * (std::exp(double(z[c]) - lse) * q_sum - q));
+    }
+  }
+}
+
+static int64_t row_argmax(const float* v, int64_t C) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < C; ++c)
+    if (v[c] > v[best]) best = c;
+  return best;
+}
+
+void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                   int64_t C) {
+  int64_t count = 0;
+#pragma omp parallel for reduction(+ : count) schedule(static) if (N * C > 32768)
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t want = labels ? labels[n] : row_argmax(probs + n * C, C);
+    count += row_argmax(logits + n * C, C) == want;
+  }
+  correct[0] += count;
+}
+
+}  // namespace cpu_kernels
+
+namespace ops {
+
+// Checks logits (N, C) and target (int64 (N,) or float32 (N, C)); on the CPU every label is in [0, C).
+static void check_logits_target(const char* op, const Tensor& logits, const Tensor& target) {
+  check_float_input(op, "logits", logits, 2, "(N, C)");
+  const int64_t N = logits.size(0), C = logits.size(1);
+  CONVNET_CHECK_VALUE(target.defined(), op, "target", "a tensor", "None");
+  CONVNET_CHECK_TYPE(target.dtype() == DType::Int64 || target.dtype() == DType::Float32, op, "target",
+                     "int64 class indices (N,) or float32 probabilities (N, C)",
+                     std::string("dtype ") + dtype_name(target.dtype()));
+  check_same_device(op, "target", target, "logits", logits);
+  if (target.dtype() == DType::Int64) {
+    CONVNET_CHECK_VALUE(target.shape() == Shape({N}), op, "target",
+                        "class indices of shape " + shape_str({N}) + " (one per row of logits)",
+                        "shape " + shape_str(target.shape()));
+    if (!target.is_cuda()) {
+      const int64_t* labels = target.data<int64_t>();
+      for (int64_t n = 0; n < N; ++n) {
+        if (labels[n] < 0 || labels[n] >= C)
+          throw ValueError(arg_message(op, "target", "class indices in [0, " + std::to_string(C) + ")",
+                                       "label " + std::to_string(labels[n]) + " at index " + std::to_string(n)));
+      }
+    }
+  } else {
+    CONVNET_CHECK_VALUE(target.shape() == Shape({N, C}), op, "target",
+                        "probabilities of shape " + shape_str({N, C}) + " like logits",
+                        "shape " + shape_str(target.shape()));
+  }
+}
+
+static void check_label_smoothing(const char* op, float s) {
+  CONVNET_CHECK_VALUE(s >= 0.0f && s <= 1.0f, op, "label_smoothing", "a value in [0, 1]", std::to_string(s));
+}
+
+Shape cross_entropy_output_shape(const Tensor& logits, const Tensor& target, float label_smoothing) {
+  check_logits_target("cross_entropy", logits, target);
+  check_label_smoothing("cross_entropy", label_smoothing);
+  return {};
+}
+
+static const int64_t* labels_of(const Tensor& t) { return t.dtype() == DType::Int64 ? t.data<int64_t>() : nullptr; }
+static const float* probs_of(const Tensor& t) { return t.dtype() == DType::Float32 ? t.data<float>() : nullptr; }
+
+void cross_entropy_forward(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing) {
+  cross_entropy_output_shape(logits, target, label_smoothing);
+  check_dtype("cross_entropy", "loss", loss, DType::Float32);
+  CONVNET_CHECK_VALUE(loss.numel() == 1, "cross_entropy", "loss", "a 0-d or 1-element tensor",
+                      "shape " + shape_str(loss.shape()));
+  check_same_device("cross_entropy", "loss", loss, "logits", logits);
+  CONVNET_DISPATCH(logits, cross_entropy_forward, loss.data<float>(), logits.data<float>(), labels_of(target),
+                   probs_of(target), logits.size(0), logits.size(1), label_smoothing);
+}
+
+void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& logits, const Tensor& target,
+                            float label_smoothing) {
+  check_logits_target("cross_entropy_backward", logits, target);
+  check_label_smoothing("cross_entropy_backward", label_smoothing);
+  CONVNET_CHECK_VALUE(std::isfinite(grad_scale), "cross_entropy_backward", "grad_out", "a finite value",
+                      std::to_string(grad_scale));
+  check_output("cross_entropy_backward", "grad_logits", dlogits, logits.shape(), logits);
+  CONVNET_DISPATCH(logits, cross_entropy_backward, dlogits.data<float>(), grad_scale, logits.data<float>(),
+                   labels_of(target), probs_of(target), logits.size(0), logits.size(1), label_smoothing);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing) {
+  Tensor loss = Tensor::empty(cross_entropy_output_shape(logits, target, label_smoothing), DType::Float32,
+                              logits.device());
+  cross_entropy_forward(loss, logits, target, label_smoothing);
+  return loss;
+}
+
+void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target) {
+  check_logits_target("count_correct", logits, target);
+  check_dtype("count_correct", "correct", correct, DType::Int64);
+  CONVNET_CHECK_VALUE(correct.numel() == 1, "count_correct", "correct", "a 1-element int64 tensor",
+                      "shape " + shape_str(correct.shape()));
+  check_same_device("count_correct", "correct", correct, "logits", logits);
+  CONVNET_DISPATCH(logits, count_correct, correct.data<int64_t>(), logits.data<float>(), labels_of(target),
+                   probs_of(target), logits.size(0), logits.size(1));
+}
+
+}  // namespace ops
+}  // namespace convnet

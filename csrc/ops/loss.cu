@@ -1,0 +1,118 @@
+// Softmax cross-entropy: CUDA twins of loss.cpp (same signatures). The loss is one block that
+// sums the rows in a fixed order (deterministic); the gradient and the count use a thread per row.
+// Labels are checked here, not by the contract (see loss.h): a bad label gives a NaN loss, a zero
+// gradient row and is never counted correct.
+#include "core/cuda_check.h"
+#include "ops/loss.h"
+
+namespace convnet {
+namespace cuda_kernels {
+
+namespace {
+
+constexpr int kBlock = 256;
+
+__device__ double row_logsumexp(const float* z, int64_t C) {
+  float m = z[0];
+  for (int64_t c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+  double s = 0.0;
+  for (int64_t c = 0; c < C; ++c) s += exp(double(z[c]) - m);
+  return m + log(s);
+}
+
+__device__ int64_t row_argmax(const float* v, int64_t C) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < C; ++c)
+    if (v[c] > v[best]) best = c;
+  return best;
+}
+
+__global__ void cross_entropy_forward_kernel(float* loss, const float* logits, const int64_t* labels,
+                                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
+  __shared__ double shared[kBlock];
+  const double s = label_smoothing, smooth = s / double(C);
+  double total = 0.0;
+  for (int64_t n = threadIdx.x; n < N; n += kBlock) {
+    const float* z = logits + n * C;
+    const double lse = row_logsumexp(z, C);
+    double row = 0.0;
+    if (labels) {
+      const int64_t y = labels[n];
+      if (y < 0 || y >= C) {
+        row = nan("");
+      } else {
+        double sum_z = 0.0;
+        for (int64_t c = 0; c < C; ++c) sum_z += z[c];
+        row = lse - (1.0 - s) * z[y] - smooth * sum_z;
+      }
+    } else {
+      const float* t = probs + n * C;
+      for (int64_t c = 0; c < C; ++c) row += ((1.0 - s) * t[c] + smooth) * (lse - z[c]);
+    }
+    total += row;
+  }
+  shared[threadIdx.x] = total;
+  __syncthreads();
+  for (int k = kBlock / 2; k > 0; k >>= 1) {
+    if (threadIdx.x < k) shared[threadIdx.x] += shared[threadIdx.x + k];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) loss[0] = float(shared[0] / double(N));
+}
+
+__global__ void cross_entropy_backward_kernel(float* dlogits, float grad_scale, const float* logits,
+                                              const int64_t* labels, const float* probs, int64_t N, int64_t C,
+                                              float label_smoothing) {
+  const double s = label_smoothing, smooth = s / double(C), scale = double(grad_scale) / double(N);
+  for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x) {
+    const float* z = logits + n * C;
+    float* dz = dlogits + n * C;
+    if (labels && (labels[n] < 0 || labels[n] >= C)) {
+      for (int64_t c = 0; c < C; ++c) dz[c] = 0.0f;
+      continue;
+    }
+    const double lse = row_logsumexp(z, C);
+    double q_sum = 1.0;
+    if (probs) {
+      q_sum = 0.0;
+      for (int64_t c = 0; c < C; ++c) q_sum += (1.0 - s) * probs[n * C + c] + smooth;
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      const double q = labels ? (1.0 - s) * (c == labels[n]) + smooth : (1.0 - s) * probs[n * C + c] + smooth;
+      dz[c] = float(scale * (exp(double(z[c]) - lse) * q_sum - q));
+    }
+  }
+}
+
+__global__ void count_correct_kernel(int64_t* correct, const float* logits, const int64_t* labels,
+                                     const float* probs, int64_t N, int64_t C) {
+  for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t want = labels ? labels[n] : row_argmax(probs + n * C, C);
+    if (row_argmax(logits + n * C, C) == want)  // a bad label (outside [0, C)) never matches
+      atomicAdd(reinterpret_cast<unsigned long long*>(correct), 1ull);
+  }
+}
+
+}  // namespace
+
+void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                           int64_t C, float label_smoothing) {
+  cross_entropy_forward_kernel<<<1, kBlock>>>(loss, logits, labels, probs, N, C, label_smoothing);
+  cuda::check_launch("cross_entropy_forward_kernel");
+}
+
+void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
+                            const float* probs, int64_t N, int64_t C, float label_smoothing) {
+  cross_entropy_backward_kernel<<<cuda::grid_for(N), kBlock>>>(dlogits, grad_scale, logits, labels, probs, N, C,
+                                                               label_smoothing);
+  cuda::check_launch("cross_entropy_backward_kernel");
+}
+
+void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                   int64_t C) {
+  count_correct_kernel<<<cuda::grid_for(N), kBlock>>>(correct, logits, labels, probs, N, C);
+  cuda::check_launch("count_correct_kernel");
+}
+
+}  // namespace cuda_kernels
+}  // namespace convnet

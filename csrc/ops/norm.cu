@@ -1,0 +1,126 @@
+// Batch normalisation: CUDA twins of norm.cpp (same signatures). One 256-thread block per channel
+// reduces that channel's statistics (in double, shared memory) and then writes its outputs, so no
+// scratch memory and no second launch are needed.
+#include "core/cuda_check.h"
+#include "ops/norm.h"
+
+namespace convnet {
+namespace cuda_kernels {
+
+namespace {
+
+constexpr int kBlock = 256;
+
+// Sum of v over the block, returned to every thread. `shared` holds kBlock doubles.
+__device__ double block_sum(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = kBlock / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double total = shared[0];
+  __syncthreads();  // everyone has read shared[0] before it is reused
+  return total;
+}
+
+// Flat offset of the j-th value (0 <= j < N * HW) of channel c in (N, C, HW).
+__device__ __forceinline__ int64_t bn_offset(int64_t j, int64_t c, int64_t C, int64_t HW) {
+  return ((j / HW) * C + c) * HW + j % HW;
+}
+
+__global__ void batch_norm_forward_kernel(float* y, float* saved_mean, float* saved_invstd, float* running_mean,
+                                          float* running_var, const float* x, const float* gamma, const float* beta,
+                                          int64_t N, int64_t C, int64_t HW, bool training, float momentum,
+                                          float eps) {
+  __shared__ double shared[kBlock];
+  const int64_t c = blockIdx.x;
+  if (c >= C) return;
+  const int64_t M = N * HW;
+  double mean, var;
+  if (training) {
+    double s = 0.0;
+    for (int64_t j = threadIdx.x; j < M; j += kBlock) s += x[bn_offset(j, c, C, HW)];
+    mean = block_sum(s, shared) / double(M);
+    double sq = 0.0;
+    for (int64_t j = threadIdx.x; j < M; j += kBlock) {
+      const double d = x[bn_offset(j, c, C, HW)] - mean;
+      sq += d * d;
+    }
+    sq = block_sum(sq, shared);
+    var = sq / double(M);
+    if (threadIdx.x == 0) {
+      if (running_mean) running_mean[c] = float((1.0 - momentum) * running_mean[c] + momentum * mean);
+      if (running_var) running_var[c] = float((1.0 - momentum) * running_var[c] + momentum * sq / double(M - 1));
+    }
+  } else {
+    mean = running_mean[c];
+    var = running_var[c];
+  }
+  const float invstd = float(1.0 / sqrt(var + double(eps)));
+  if (threadIdx.x == 0) {
+    saved_mean[c] = float(mean);
+    saved_invstd[c] = invstd;
+  }
+  const float scale = (gamma ? gamma[c] : 1.0f) * invstd;
+  const float shift = (beta ? beta[c] : 0.0f) - float(mean) * scale;
+  for (int64_t j = threadIdx.x; j < M; j += kBlock) {
+    const int64_t o = bn_offset(j, c, C, HW);
+    y[o] = x[o] * scale + shift;
+  }
+}
+
+__global__ void batch_norm_backward_kernel(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                           const float* gamma, const float* saved_mean, const float* saved_invstd,
+                                           int64_t N, int64_t C, int64_t HW, bool training) {
+  __shared__ double shared[kBlock];
+  const int64_t c = blockIdx.x;
+  if (c >= C) return;
+  const int64_t M = N * HW;
+  const float mean = saved_mean[c], invstd = saved_invstd[c];
+  double s_dy = 0.0, s_dy_xhat = 0.0;
+  for (int64_t j = threadIdx.x; j < M; j += kBlock) {
+    const int64_t o = bn_offset(j, c, C, HW);
+    s_dy += dy[o];
+    s_dy_xhat += double(dy[o]) * (double(x[o]) - mean) * invstd;
+  }
+  const double sum_dy = block_sum(s_dy, shared);
+  const double sum_dy_xhat = block_sum(s_dy_xhat, shared);
+  if (threadIdx.x == 0) {
+    if (dbeta) dbeta[c] = float(sum_dy);
+    if (dgamma) dgamma[c] = float(sum_dy_xhat);
+  }
+  if (!dx) return;
+  const float g = (gamma ? gamma[c] : 1.0f) * invstd;
+  const float mean_dy = training ? float(sum_dy / double(M)) : 0.0f;
+  const float mean_dy_xhat = training ? float(sum_dy_xhat / double(M)) : 0.0f;
+  for (int64_t j = threadIdx.x; j < M; j += kBlock) {
+    const int64_t o = bn_offset(j, c, C, HW);
+    const float xhat = (x[o] - mean) * invstd;
+    dx[o] = g * (dy[o] - mean_dy - xhat * mean_dy_xhat);
+  }
+}
+
+}  // namespace
+
+void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
+                        const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
+                        bool training, float momentum, float eps) {
+  if (C == 0) return;
+  batch_norm_forward_kernel<<<static_cast<unsigned>(C), kBlock>>>(y, saved_mean, saved_invstd, running_mean,
+                                                                  running_var, x, gamma, beta, N, C, HW, training,
+                                                                  momentum, eps);
+  cuda::check_launch("batch_norm_forward_kernel");
+}
+
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,
+                         const float* saved_mean, const float* saved_invstd, int64_t N, int64_t C, int64_t HW,
+                         bool training) {
+  if (C == 0) return;
+  batch_norm_backward_kernel<<<static_cast<unsigned>(C), kBlock>>>(dx, dgamma, dbeta, dy, x, gamma, saved_mean,
+                                                                   saved_invstd, N, C, HW, training);
+  cuda::check_launch("batch_norm_backward_kernel");
+}
+
+}  // namespace cuda_kernels
+}  // namespace convnet
