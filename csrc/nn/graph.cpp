@@ -219,13 +219,13 @@ void Graph::set_optimizer(const OptimizerConfig& config) {
   step_ = 0;
 }
 
-void Graph::set_learning_rate(float lr) {
-  CONVNET_CHECK_VALUE(lr >= 0.0f && std::isfinite(lr), "optimizer", "learning_rate", "a finite value >= 0",
+void Graph::set_learning_rate(double lr) {
+  CONVNET_CHECK_VALUE(lr >= 0.0 && std::isfinite(lr), "optimizer", "learning_rate", "a finite value >= 0",
                       std::to_string(lr));
   optimizer_.sgd.lr = optimizer_.adam.lr = optimizer_.rmsprop.lr = lr;
 }
 
-float Graph::learning_rate() const {
+double Graph::learning_rate() const {
   if (optimizer_.kind == "sgd") return optimizer_.sgd.lr;
   if (optimizer_.kind == "rmsprop") return optimizer_.rmsprop.lr;
   return optimizer_.adam.lr;

@@ -92,8 +92,8 @@ class Graph {
 
   void set_trainable(int node, bool trainable);
   void set_optimizer(const OptimizerConfig& config);
-  void set_learning_rate(float lr);
-  float learning_rate() const;
+  void set_learning_rate(double lr);
+  double learning_rate() const;
   int64_t optimizer_step() const { return step_; }
   void set_optimizer_step(int64_t step) { step_ = step; }
   // Optimizer state buffers (names and flat tensors of the parameter count), for checkpoints.

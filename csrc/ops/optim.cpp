@@ -2,7 +2,6 @@
 // the per-element math is shared with the CUDA kernels in optim.h).
 #include "ops/optim.h"
 
-#include <charconv>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -46,18 +45,6 @@ namespace ops {
 
 namespace {
 
-// The decimal a float hyper-parameter most likely came from: the shortest decimal that rounds to
-// it (0.999f -> 0.999), as a double. PyTorch computes 1 - beta2 and the bias corrections from the
-// Python float the user typed; 1 - double(0.999f) would be 1.3e-5 off 0.001, which shows in the
-// optimizer state. Host-only, once per call.
-double decimal(float v) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  double d = v;
-  std::from_chars(buf, r.ptr, d);
-  return d;
-}
-
 std::string num(double v) {
   std::ostringstream s;
   s << v;
@@ -81,7 +68,7 @@ void check_state(const char* op, const char* arg, const Tensor* state, const Ten
   check_same_device(op, arg, *state, "param", param);
 }
 
-void check_range(const char* op, const char* arg, float v, bool ok, const char* expected) {
+void check_range(const char* op, const char* arg, double v, bool ok, const char* expected) {
   CONVNET_CHECK_VALUE(ok && std::isfinite(v), op, arg, expected, num(v));
 }
 
@@ -103,10 +90,10 @@ void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum_buffer, int64_
   }
   if (p.momentum > 0) check_state(op, "momentum_buffer", momentum_buffer, param, "when momentum > 0");
   else if (momentum_buffer && momentum_buffer->defined()) check_state(op, "momentum_buffer", momentum_buffer, param, "");
-  const float one_minus_dampening = float(1.0 - decimal(p.dampening));
+  const float one_minus_dampening = float(1.0 - p.dampening);
   CONVNET_DISPATCH(param, sgd_step, param.data<float>(), grad.data<float>(),
-                   p.momentum > 0 ? momentum_buffer->data<float>() : nullptr, param.numel(), p.lr, p.momentum,
-                   one_minus_dampening, p.weight_decay, p.nesterov, step == 1);
+                   p.momentum > 0 ? momentum_buffer->data<float>() : nullptr, param.numel(), float(p.lr),
+                   float(p.momentum), one_minus_dampening, float(p.weight_decay), p.nesterov, step == 1);
 }
 
 void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, int64_t step,
@@ -121,13 +108,14 @@ void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_a
   check_range(op, "eps", p.eps, p.eps > 0, "a value > 0");
   check_range(op, "weight_decay", p.weight_decay, p.weight_decay >= 0, "a value >= 0");
   // The scalars in double on the host, as PyTorch computes them in Python floats.
-  const double lr = decimal(p.lr), beta1 = decimal(p.beta1), beta2 = decimal(p.beta2), wd = decimal(p.weight_decay);
+  const double lr = p.lr, beta1 = p.beta1, beta2 = p.beta2, wd = p.weight_decay;
   const float step_size = float(lr / (1.0 - std::pow(beta1, double(step))));
   const float bc2_sqrt = float(std::sqrt(1.0 - std::pow(beta2, double(step))));
   const float decay = p.decoupled_weight_decay ? float(1.0 - lr * wd) : 1.0f;
-  const float coupled_wd = p.decoupled_weight_decay ? 0.0f : p.weight_decay;
+  const float coupled_wd = p.decoupled_weight_decay ? 0.0f : float(p.weight_decay);
   CONVNET_DISPATCH(param, adam_step, param.data<float>(), grad.data<float>(), exp_avg.data<float>(),
-                   exp_avg_sq.data<float>(), param.numel(), float(1.0 - beta1), p.beta2, float(1.0 - beta2), p.eps,
+                   exp_avg_sq.data<float>(), param.numel(), float(1.0 - beta1), float(beta2), float(1.0 - beta2),
+                   float(p.eps),
                    coupled_wd, decay, step_size, bc2_sqrt);
 }
 void rmsprop_step(Tensor& param, const Tensor& grad, Tensor& square_avg, Tensor* momentum_buffer, Tensor* grad_avg,
@@ -146,8 +134,8 @@ void rmsprop_step(Tensor& param, const Tensor& grad, Tensor& square_avg, Tensor*
     check_state(op, "grad_avg", grad_avg, param, "when centered=True");
   CONVNET_DISPATCH(param, rmsprop_step, param.data<float>(), grad.data<float>(), square_avg.data<float>(),
                    p.momentum > 0 ? data_or_null(momentum_buffer) : nullptr, p.centered ? data_or_null(grad_avg) : nullptr,
-                   param.numel(), p.lr, p.alpha, float(1.0 - decimal(p.alpha)), p.eps, p.weight_decay, p.momentum,
-                   p.centered);
+                   param.numel(), float(p.lr), float(p.alpha), float(1.0 - p.alpha), float(p.eps),
+                   float(p.weight_decay), float(p.momentum), p.centered);
 }
 
 }  // namespace ops

@@ -33,21 +33,23 @@
 namespace convnet {
 namespace ops {
 
+// Hyper-parameters are doubles, as PyTorch's Python floats: 1 - beta2 and the bias corrections are
+// computed on the host in double (1 - 0.999f would be 1.3e-5 off 0.001), the kernels get floats.
 struct SGDParams {
-  float lr = 0.01f, momentum = 0, dampening = 0, weight_decay = 0;
+  double lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
 };
 void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum_buffer, int64_t step, const SGDParams& p);
 
 struct AdamParams {
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0;
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
   bool decoupled_weight_decay = false;  // true: AdamW
 };
 void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, int64_t step,
                const AdamParams& p);
 
 struct RMSpropParams {
-  float lr = 0.01f, alpha = 0.99f, eps = 1e-8f, weight_decay = 0, momentum = 0;
+  double lr = 0.01, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
   bool centered = false;
 };
 void rmsprop_step(Tensor& param, const Tensor& grad, Tensor& square_avg, Tensor* momentum_buffer, Tensor* grad_avg,

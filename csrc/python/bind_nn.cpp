@@ -91,17 +91,18 @@ void bind_nn(py::module_& m) {
       .def("running_stats", &Graph::running_stats, py::arg("node"), "(running_mean, running_var) of a batch_norm node")
       .def_property_readonly("device", [](const Graph& g) { return g.device().str(); })
       .def("set_trainable", &Graph::set_trainable, py::arg("node"), py::arg("trainable"))
-      .def("set_optimizer", [](Graph& g, const std::string& kind, float lr, float momentum, float dampening, bool nesterov,
-                               float weight_decay, float beta1, float beta2, float eps, float rho, bool centered) {
+      .def("set_optimizer", [](Graph& g, const std::string& kind, double lr, double momentum, double dampening,
+                               bool nesterov, double weight_decay, double beta1, double beta2, double eps, double rho,
+                               bool centered) {
              nn::OptimizerConfig c;
              c.kind = kind;
              c.sgd = {lr, momentum, dampening, weight_decay, nesterov};
              c.adam = {lr, beta1, beta2, eps, weight_decay, kind == "adamw"};
              c.rmsprop = {lr, rho, eps, weight_decay, momentum, centered};
              g.set_optimizer(c);
-           }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0f, py::arg("dampening") = 0.0f,
-           py::arg("nesterov") = false, py::arg("weight_decay") = 0.0f, py::arg("beta1") = 0.9f,
-           py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("rho") = 0.99f, py::arg("centered") = false)
+           }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
+           py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("beta1") = 0.9,
+           py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("rho") = 0.99, py::arg("centered") = false)
       .def_property("learning_rate", &Graph::learning_rate, &Graph::set_learning_rate)
       .def_property("optimizer_step", &Graph::optimizer_step, &Graph::set_optimizer_step)
       .def("optimizer_state", &Graph::optimizer_state, "(name, flat tensor) of each optimizer state buffer")

@@ -40,18 +40,18 @@ Tensor as_inplace_optional(py::handle obj, const char* op, const char* arg) {
   return obj.is_none() ? Tensor() : as_inplace(obj, op, arg);
 }
 
-std::pair<float, float> as_betas(py::handle obj, const char* op) {
+std::pair<double, double> as_betas(py::handle obj, const char* op) {
   if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) || py::len(obj) != 2)
     throw TypeError(arg_message(op, "betas", "a pair of floats (beta1, beta2)", std::string(py::str(py::repr(obj)))));
   py::sequence s = obj.cast<py::sequence>();
-  return {s[0].cast<float>(), s[1].cast<float>()};
+  return {s[0].cast<double>(), s[1].cast<double>()};
 }
 
 Tensor* ptr(Tensor& t) { return t.defined() ? &t : nullptr; }
 
-void bind_adam(py::module_& ops, const char* name, bool decoupled, float default_wd, const char* doc) {
+void bind_adam(py::module_& ops, const char* name, bool decoupled, double default_wd, const char* doc) {
   ops.def(name, [name, decoupled](py::object param, py::object grad, py::object exp_avg, py::object exp_avg_sq,
-                                  int64_t step, float lr, py::object betas, float eps, float weight_decay) {
+                                  int64_t step, double lr, py::object betas, double eps, double weight_decay) {
             Tensor p = as_inplace(param, name, "param");
             Tensor g = as_tensor(grad, name, "grad");
             Tensor m = as_inplace(exp_avg, name, "exp_avg");
@@ -68,8 +68,8 @@ void bind_adam(py::module_& ops, const char* name, bool decoupled, float default
 }  // namespace
 
 void bind_optim(py::module_& ops) {
-  ops.def("sgd_step", [](py::object param, py::object grad, py::object momentum_buffer, float lr, float momentum,
-                         float dampening, float weight_decay, bool nesterov, int64_t step) {
+  ops.def("sgd_step", [](py::object param, py::object grad, py::object momentum_buffer, double lr, double momentum,
+                         double dampening, double weight_decay, bool nesterov, int64_t step) {
             const char* op = "sgd_step";
             Tensor p = as_inplace(param, op, "param");
             Tensor g = as_tensor(grad, op, "grad");
@@ -89,8 +89,8 @@ void bind_optim(py::module_& ops) {
   bind_adam(ops, "adamw_step", true, 0.01f,
             "One torch.optim.AdamW update (decoupled weight decay), in place like adam_step.");
   ops.def("rmsprop_step", [](py::object param, py::object grad, py::object square_avg, py::object momentum_buffer,
-                             py::object grad_avg, int64_t step, float lr, float alpha, float eps, float weight_decay,
-                             float momentum, bool centered) {
+                             py::object grad_avg, int64_t step, double lr, double alpha, double eps, double weight_decay,
+                             double momentum, bool centered) {
             const char* op = "rmsprop_step";
             Tensor p = as_inplace(param, op, "param");
             Tensor g = as_tensor(grad, op, "grad");
