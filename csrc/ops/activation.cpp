@@ -119,8 +119,8 @@ const char* activation_name(Activation kind) {
 }
 
 // Checks a tensor the activation reads (x, or the saved y in backward), kind and alpha.
-static void check_activation_input(const std::string& op, const char* arg, const Tensor& t, Activation kind,
-                                   float alpha) {
+Shape activation_contract(const std::string& op, const std::string& arg, const Tensor& t, Activation kind,
+                          float alpha) {
   const int k = static_cast<int>(kind);
   CONVNET_CHECK_VALUE(k >= 0 && k < 5, op, "kind", "ReLU, LeakyReLU, ELU, Sigmoid or Tanh", std::to_string(k));
   check_dtype(op, arg, t, DType::Float32);
@@ -128,11 +128,11 @@ static void check_activation_input(const std::string& op, const char* arg, const
   if (kind == Activation::LeakyReLU || kind == Activation::ELU)
     CONVNET_CHECK_VALUE(std::isfinite(alpha), op, kind == Activation::ELU ? "alpha" : "negative_slope",
                         "a finite number", std::to_string(alpha));
+  return t.shape();
 }
 
 Shape activation_output_shape(const Tensor& x, Activation kind, float alpha) {
-  check_activation_input(activation_name(kind), "x", x, kind, alpha);
-  return x.shape();
+  return activation_contract(activation_name(kind), "x", x, kind, alpha);
 }
 
 void activation_forward(Tensor& y, const Tensor& x, Activation kind, float alpha) {
@@ -147,7 +147,7 @@ void activation_backward(Tensor& dx, const Tensor& dy, const Tensor& x, const Te
   const bool uses_y = kind == Activation::Sigmoid || kind == Activation::Tanh;
   const Tensor& saved = uses_y ? y : x;
   const char* saved_arg = uses_y ? "y" : "x";
-  check_activation_input(op, saved_arg, saved, kind, alpha);
+  activation_contract(op, saved_arg, saved, kind, alpha);
   check_dtype(op, "grad_out", dy, DType::Float32);
   check_same_shape(op, "grad_out", dy, saved_arg, saved);
   check_same_device(op, "grad_out", dy, saved_arg, saved);
@@ -177,7 +177,7 @@ static Rows rows_of(const Shape& shape, int axis) {
   return r;
 }
 
-static Shape softmax_contract(const std::string& op, const std::string& arg, const Tensor& x, int axis) {
+Shape softmax_contract(const std::string& op, const std::string& arg, const Tensor& x, int axis) {
   check_dtype(op, arg, x, DType::Float32);
   check_nonempty(op, arg, x);
   const int64_t rank = x.dim();

@@ -29,12 +29,15 @@ const char* activation_name(Activation kind);  // the inverse: "relu", ...
 
 // The contract: checks x, kind and alpha; returns x's shape.
 Shape activation_output_shape(const Tensor& x, Activation kind, float alpha);
+// The same checks naming `op` and `arg` in errors (bindings of backward use it).
+Shape activation_contract(const std::string& op, const std::string& arg, const Tensor& x, Activation kind, float alpha);
 void activation_forward(Tensor& y, const Tensor& x, Activation kind, float alpha);
 void activation_backward(Tensor& dx, const Tensor& dy, const Tensor& x, const Tensor& y, Activation kind, float alpha);
 Tensor activation(const Tensor& x, Activation kind, float alpha);
 
 // The contract: checks x and axis (in [-rank, rank)); returns x's shape.
 Shape softmax_output_shape(const Tensor& x, int axis);
+Shape softmax_contract(const std::string& op, const std::string& arg, const Tensor& x, int axis);  // naming op, arg
 void softmax_forward(Tensor& y, const Tensor& x, int axis);
 void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, int axis);
 void log_softmax_forward(Tensor& y, const Tensor& x, int axis);

@@ -156,8 +156,9 @@ static std::pair<int64_t, int64_t> pool2d_out_hw(const std::string& op, int64_t 
   return {(Hp - p.kernel_h) / p.stride_h + 1, (Wp - p.kernel_w) / p.stride_w + 1};
 }
 
-Shape pool2d_output_shape(const Tensor& x, const Pool2dParams& p) {
-  const std::string op = pool2d_name(p.mode);
+Shape pool2d_output_shape(const Tensor& x, const Pool2dParams& p) { return pool2d_contract(pool2d_name(p.mode), x, p); }
+
+Shape pool2d_contract(const std::string& op, const Tensor& x, const Pool2dParams& p) {
   check_float_input(op, "x", x, 4, "(N, C, H, W)");
   auto hw = pool2d_out_hw(op, x.size(2), x.size(3), p);
   return {x.size(0), x.size(1), hw.first, hw.second};

@@ -37,6 +37,8 @@ const char* pool2d_name(PoolMode mode);
 
 // The contract: checks x and p, returns (N, C, H_out, W_out).
 Shape pool2d_output_shape(const Tensor& x, const Pool2dParams& p);
+// The same checks naming `op` in errors (e.g. "max_pool2d_backward" in bindings that recompute the forward).
+Shape pool2d_contract(const std::string& op, const Tensor& x, const Pool2dParams& p);
 // y (N, C, H_out, W_out); index (N, C, H_out, W_out) int64 or nullptr; x (N, C, H, W).
 void pool2d_forward(Tensor& y, Tensor* index, const Tensor& x, const Pool2dParams& p);
 // dx (N, C, H, W) written fully (its shape gives H, W); dy (N, C, H_out, W_out); index as saved by

@@ -22,13 +22,16 @@ static void def_activation(py::module_& ops, ops::Activation kind, const char* p
     const char* op = backward_name.c_str();
     Tensor dy = as_tensor(grad_out, op, "grad_out");
     Tensor tx = as_tensor(x, op, "x");
-    const Shape shape = ops::activation_output_shape(tx, kind, alpha);
+    const Shape shape = ops::activation_contract(op, "x", tx, kind, alpha);
+    check_dtype(op, "grad_out", dy, DType::Float32);
     check_same_shape(op, "grad_out", dy, "x", tx);
-    Tensor y = Tensor::empty(shape, DType::Float32, tx.device());
+    // sigmoid and tanh need the output y: recompute it; the others read x only.
+    const bool uses_y = kind == ops::Activation::Sigmoid || kind == ops::Activation::Tanh;
+    Tensor y = uses_y ? Tensor::empty(shape, DType::Float32, tx.device()) : Tensor();
     Tensor dx = Tensor::empty(shape, DType::Float32, tx.device());
     {
       py::gil_scoped_release nogil;
-      ops::activation_forward(y, tx, kind, alpha);
+      if (uses_y) ops::activation_forward(y, tx, kind, alpha);
       ops::activation_backward(dx, dy, tx, y, kind, alpha);
     }
     return dx;
@@ -56,7 +59,8 @@ static void def_softmax(py::module_& ops, bool log, const char* doc, const char*
             const char* op = backward_name.c_str();
             Tensor dy = as_tensor(grad_out, op, "grad_out");
             Tensor tx = as_tensor(x, op, "x");
-            const Shape shape = ops::softmax_output_shape(tx, axis);
+            const Shape shape = ops::softmax_contract(op, "x", tx, axis);
+            check_dtype(op, "grad_out", dy, DType::Float32);
             check_same_shape(op, "grad_out", dy, "x", tx);
             Tensor y = Tensor::empty(shape, DType::Float32, tx.device());
             Tensor dx = Tensor::empty(shape, DType::Float32, tx.device());

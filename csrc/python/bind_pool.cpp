@@ -45,16 +45,18 @@ static void def_pool(py::module_& ops, ops::PoolMode mode, const char* doc, cons
             ops::Pool2dParams p = pool_params(mode, op, kernel_size, stride, padding);
             Tensor dy = as_tensor(grad_out, op, "grad_out");
             Tensor tx = as_tensor(x, op, "x");
-            const Shape ys = ops::pool2d_output_shape(tx, p);
+            const Shape ys = ops::pool2d_contract(op, tx, p);
+            check_dtype(op, "grad_out", dy, DType::Float32);
             check_shape(op, "grad_out", dy, ys);
             check_same_device(op, "grad_out", dy, "x", tx);
             // Max / min: recompute the index from x (the forward is cheap), then route dy there.
-            Tensor y = Tensor::empty(ys, DType::Float32, tx.device());
-            Tensor index = Tensor::empty(ys, DType::Int64, tx.device());
+            const bool needs_index = mode != ops::PoolMode::Avg;
+            Tensor y = needs_index ? Tensor::empty(ys, DType::Float32, tx.device()) : Tensor();
+            Tensor index = needs_index ? Tensor::empty(ys, DType::Int64, tx.device()) : Tensor();
             Tensor dx = Tensor::empty(tx.shape(), DType::Float32, tx.device());
             {
               py::gil_scoped_release nogil;
-              if (mode != ops::PoolMode::Avg) ops::pool2d_forward(y, &index, tx, p);
+              if (needs_index) ops::pool2d_forward(y, &index, tx, p);
               ops::pool2d_backward(dx, dy, &index, p);
             }
             return dx;
