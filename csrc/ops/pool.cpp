@@ -24,7 +24,7 @@ static inline bool better(float v, float best) {
 template <ops::PoolMode M>
 static void pool2d_forward_impl(float* y, int64_t* index, const float* x, int64_t planes, int64_t H, int64_t W,
                                 int64_t H_out, int64_t W_out, const ops::Pool2dParams& p) {
-  const float inv_area = 1.0f / float(p.kernel_h * p.kernel_w);
+  const float inv_area = 1.0f / (float(p.kernel_h) * float(p.kernel_w));
 #pragma omp parallel for schedule(static) if (planes * H_out * W_out > 16384)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* xp = x + plane * H * W;
@@ -70,7 +70,7 @@ void pool2d_forward(float* y, int64_t* index, const float* x, int64_t planes, in
 
 void pool2d_backward(float* dx, const float* dy, const int64_t* index, int64_t planes, int64_t H, int64_t W,
                      int64_t H_out, int64_t W_out, const ops::Pool2dParams& p) {
-  const float inv_area = 1.0f / float(p.kernel_h * p.kernel_w);
+  const float inv_area = 1.0f / (float(p.kernel_h) * float(p.kernel_w));
   const int64_t HW = H * W;
 #pragma omp parallel for schedule(static) if (planes * H * W > 16384)
   for (int64_t plane = 0; plane < planes; ++plane) {

@@ -9,7 +9,7 @@ namespace cuda_kernels {
 __global__ void pool2d_forward_kernel(float* y, int64_t* index, const float* x, int64_t planes, int64_t H, int64_t W,
                                       int64_t H_out, int64_t W_out, ops::Pool2dParams p) {
   const int64_t total = planes * H_out * W_out;
-  const float inv_area = 1.0f / float(p.kernel_h * p.kernel_w);
+  const float inv_area = 1.0f / (float(p.kernel_h) * float(p.kernel_w));
   for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
     const int64_t ow = o % W_out, oh = (o / W_out) % H_out, plane = o / (W_out * H_out);
     const float* xp = x + plane * H * W;
@@ -42,7 +42,7 @@ __global__ void pool2d_forward_kernel(float* y, int64_t* index, const float* x, 
 __global__ void pool2d_backward_kernel(float* dx, const float* dy, const int64_t* index, int64_t planes, int64_t H,
                                        int64_t W, int64_t H_out, int64_t W_out, ops::Pool2dParams p) {
   const int64_t total = planes * H * W;
-  const float inv_area = 1.0f / float(p.kernel_h * p.kernel_w);
+  const float inv_area = 1.0f / (float(p.kernel_h) * float(p.kernel_w));
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t w = i % W, h = (i / W) % H, plane = i / (W * H);
     // Outputs oh with oh*stride - pad <= h <= oh*stride - pad + kernel - 1.
