@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/checks.h"
 #include "ops/dispatch.h"
@@ -58,43 +59,80 @@ void activation_backward(float* dx, const float* dy, const float* x, const float
 }
 #undef CONVNET_ELEMENTWISE
 
-// Rows are (o, i) pairs: elements o*D*inner + d*inner + i for d in [0, D).
+// x is (outer, D, inner); softmax runs along D. Each `o` block is handled whole, with its inner
+// positions as contiguous vectors (per-position running max and sum in scratch rows), so the loops
+// stay unit-stride whatever the axis; inner == 1 is the usual (N, K) logits case.
 void softmax_forward(float* y, const float* x, int64_t outer, int64_t D, int64_t inner, bool log) {
-#pragma omp parallel for collapse(2) schedule(static) if (outer * D * inner > 16384)
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t i = 0; i < inner; ++i) {
-      const float* xr = x + o * D * inner + i;
-      float* yr = y + o * D * inner + i;
-      float m = xr[0];
-      for (int64_t d = 1; d < D; ++d) m = std::max(m, xr[d * inner]);
-      float sum = 0.0f;
-      if (log) {
-        for (int64_t d = 0; d < D; ++d) sum += std::exp(xr[d * inner] - m);
-        const float lse = m + std::log(sum);  // y = x - logsumexp(x)
-        for (int64_t d = 0; d < D; ++d) yr[d * inner] = xr[d * inner] - lse;
-      } else {
-        for (int64_t d = 0; d < D; ++d) sum += (yr[d * inner] = std::exp(xr[d * inner] - m));
-        const float inv = 1.0f / sum;
-        for (int64_t d = 0; d < D; ++d) yr[d * inner] *= inv;
+#pragma omp parallel if (outer * D * inner > 16384)
+  {
+    std::vector<float> m(inner), s(inner);
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* xo = x + o * D * inner;
+      float* yo = y + o * D * inner;
+      if (inner == 1) {  // one contiguous row of D
+        const float mx = *std::max_element(xo, xo + D);
+        float sum = 0.0f;
+        for (int64_t d = 0; d < D; ++d) sum += (yo[d] = std::exp(xo[d] - mx));
+        if (log) {
+          const float lse = mx + std::log(sum);
+          for (int64_t d = 0; d < D; ++d) yo[d] = xo[d] - lse;
+        } else {
+          const float inv = 1.0f / sum;
+          for (int64_t d = 0; d < D; ++d) yo[d] *= inv;
+        }
+        continue;
+      }
+      std::copy(xo, xo + inner, m.begin());
+      for (int64_t d = 1; d < D; ++d)
+        for (int64_t i = 0; i < inner; ++i) m[i] = std::max(m[i], xo[d * inner + i]);
+      std::fill(s.begin(), s.end(), 0.0f);
+      for (int64_t d = 0; d < D; ++d)  // y = e^(x - max) for now; s = its sum
+        for (int64_t i = 0; i < inner; ++i) s[i] += (yo[d * inner + i] = std::exp(xo[d * inner + i] - m[i]));
+      if (log) {  // y = x - max - log(sum)
+        for (int64_t i = 0; i < inner; ++i) m[i] += std::log(s[i]);
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) yo[d * inner + i] = xo[d * inner + i] - m[i];
+      } else {  // y = e^(x - max) / sum
+        for (int64_t i = 0; i < inner; ++i) s[i] = 1.0f / s[i];
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) yo[d * inner + i] *= s[i];
       }
     }
   }
 }
 
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t D, int64_t inner, bool log) {
-#pragma omp parallel for collapse(2) schedule(static) if (outer * D * inner > 16384)
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t i = 0; i < inner; ++i) {
-      const int64_t base = o * D * inner + i;
-      const float *dyr = dy + base, *yr = y + base;
-      float* dxr = dx + base;
-      float s = 0.0f;
+#pragma omp parallel if (outer * D * inner > 16384)
+  {
+    std::vector<float> s(inner);
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      const int64_t base = o * D * inner;
+      const float *dyo = dy + base, *yo = y + base;
+      float* dxo = dx + base;
+      if (inner == 1) {  // one contiguous row of D
+        float sum = 0.0f;
+        if (log) {
+          for (int64_t d = 0; d < D; ++d) sum += dyo[d];
+          for (int64_t d = 0; d < D; ++d) dxo[d] = dyo[d] - std::exp(yo[d]) * sum;
+        } else {
+          for (int64_t d = 0; d < D; ++d) sum += dyo[d] * yo[d];
+          for (int64_t d = 0; d < D; ++d) dxo[d] = yo[d] * (dyo[d] - sum);
+        }
+        continue;
+      }
+      std::fill(s.begin(), s.end(), 0.0f);
       if (log) {  // dx = dy - e^y * sum(dy)
-        for (int64_t d = 0; d < D; ++d) s += dyr[d * inner];
-        for (int64_t d = 0; d < D; ++d) dxr[d * inner] = dyr[d * inner] - std::exp(yr[d * inner]) * s;
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) s[i] += dyo[d * inner + i];
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) dxo[d * inner + i] = dyo[d * inner + i] - std::exp(yo[d * inner + i]) * s[i];
       } else {  // dx = y * (dy - sum(dy * y))
-        for (int64_t d = 0; d < D; ++d) s += dyr[d * inner] * yr[d * inner];
-        for (int64_t d = 0; d < D; ++d) dxr[d * inner] = yr[d * inner] * (dyr[d * inner] - s);
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) s[i] += dyo[d * inner + i] * yo[d * inner + i];
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) dxo[d * inner + i] = yo[d * inner + i] * (dyo[d * inner + i] - s[i]);
       }
     }
   }

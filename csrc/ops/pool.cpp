@@ -14,11 +14,12 @@ namespace convnet {
 namespace cpu_kernels {
 
 // Is v a better pick than best for max (min) pooling? Strictly better, so the first one wins on
-// ties; a NaN beats any number (PyTorch propagates NaN) and the first NaN stays.
+// ties; a NaN beats any number (PyTorch propagates NaN) and the first NaN stays:
+// !(v <= best) is v > best or v NaN; best == best is "best is not NaN".
 template <ops::PoolMode M>
 static inline bool better(float v, float best) {
-  if (M == ops::PoolMode::Max) return v > best || (std::isnan(v) && !std::isnan(best));
-  return v < best || (std::isnan(v) && !std::isnan(best));
+  if (M == ops::PoolMode::Max) return !(v <= best) && best == best;
+  return !(v >= best) && best == best;
 }
 
 template <ops::PoolMode M>

@@ -28,8 +28,8 @@ __global__ void pool2d_forward_kernel(float* y, int64_t* index, const float* x, 
       for (int64_t h = h0; h < h1; ++h)
         for (int64_t w = w0; w < w1; ++w) {
           const float v = xp[h * W + w];
-          // strictly better, so the first wins on ties; the first NaN wins over numbers
-          if ((is_max ? v > best : v < best) || (isnan(v) && !isnan(best))) { best = v; best_i = h * W + w; }
+          // strictly better, so the first wins on ties; the first NaN wins over numbers (as pool.cpp)
+          if ((is_max ? !(v <= best) : !(v >= best)) && best == best) { best = v; best_i = h * W + w; }
         }
       y[o] = best;
       if (index) index[o] = best_i;
