@@ -1,0 +1,278 @@
+// SGEMM on the CPU: BLIS-style packing + register-blocked micro-kernels (see gemm.h).
+#include "kernels/gemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace convnet {
+namespace cpu_kernels {
+namespace {
+
+// Cache blocking: a KC x NR strip of B (32 KiB at NR = 32) stays in L1 while the MC x KC block
+// of A (144 KiB) sits in L2 and the KC x NC panel of B in L2/L3.
+constexpr int64_t KC = 256;
+constexpr int64_t MC = 144;   // a multiple of every MR (8, 6, 4)
+constexpr int64_t NC = 4096;  // a multiple of every NR (32, 16)
+
+// A grow-only, 64-byte aligned scratch buffer, one per thread.
+struct Scratch {
+  float* data = nullptr;
+  size_t capacity = 0;
+  float* get(size_t n) {
+    if (n > capacity) {
+      std::free(data);
+      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+      data = static_cast<float*>(std::aligned_alloc(64, bytes));
+      capacity = bytes / sizeof(float);
+    }
+    return data;
+  }
+  ~Scratch() { std::free(data); }
+};
+thread_local Scratch tl_pack_a, tl_pack_b;
+
+// ---- micro-kernels: AB = Ap (MR x kc, packed column by column) . Bp (kc x NR, packed row by row);
+// C (MR x NR, row stride ldc) = AB, or += AB when acc.
+
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* __restrict A,
+                                                      const float* __restrict B, float* C, int64_t ldc,
+                                                      bool acc) {
+  constexpr int MR = 8;
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(A[i]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+    A += MR;
+    B += 32;
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    float* c = C + i * ldc;
+    if (acc) {
+      c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(c));
+      c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(c + 16));
+    }
+    _mm512_storeu_ps(c, c0[i]);
+    _mm512_storeu_ps(c + 16, c1[i]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __restrict A,
+                                                     const float* __restrict B, float* C, int64_t ldc,
+                                                     bool acc) {
+  constexpr int MR = 6;
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(A + i);
+      c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+    }
+    A += MR;
+    B += 16;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    float* c = C + i * ldc;
+    if (acc) {
+      c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(c));
+      c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(c + 8));
+    }
+    _mm256_storeu_ps(c, c0[i]);
+    _mm256_storeu_ps(c + 8, c1[i]);
+  }
+}
+
+void kernel_generic(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc,
+                    bool acc) {
+  constexpr int MR = 4, NR = 16;
+  float ab[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) ab[i][j] += A[i] * B[j];
+    A += MR;
+    B += NR;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) C[i * ldc + j] = acc ? C[i * ldc + j] + ab[i][j] : ab[i][j];
+}
+
+using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, bool);
+struct Isa {
+  const char* name;
+  int MR, NR;
+  MicroKernel kernel;
+};
+
+Isa pick_isa() {
+  const Isa avx512{"avx512", 8, 32, kernel_avx512}, avx2{"avx2", 6, 16, kernel_avx2},
+      generic{"generic", 4, 16, kernel_generic};
+  __builtin_cpu_init();
+  const bool has512 = __builtin_cpu_supports("avx512f");
+  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const char* force = std::getenv("CONVNET_GEMM_ISA");
+  const std::string want = force ? force : "";
+  if (want == "generic") return generic;
+  if (want == "avx2" && has2) return avx2;
+  if (has512) return avx512;
+  if (has2) return avx2;
+  return generic;
+}
+const Isa& isa() {
+  static const Isa chosen = pick_isa();
+  return chosen;
+}
+
+// ---- packing. Ap: strips of MR rows, each kc columns of MR values (rows past M are 0).
+void pack_a(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int MR,
+            float* Ap) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t mr = std::min<int64_t>(MR, mc - ir);
+    float* dst = Ap + ir * kc;
+    if (!trans) {  // A(i, k) = A[i * lda + k]
+      for (int64_t i = 0; i < mr; ++i) {
+        const float* src = A + (i0 + ir + i) * lda + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
+      }
+    } else {  // A(i, k) = A[k * lda + i]
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = A + (p0 + k) * lda + i0 + ir;
+        for (int64_t i = 0; i < mr; ++i) dst[k * MR + i] = src[i];
+      }
+    }
+    if (mr < MR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = mr; i < MR; ++i) dst[k * MR + i] = 0.0f;
+  }
+}
+
+// Bp: strips of NR columns, each kc rows of NR values (columns past N are 0).
+void pack_b(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR,
+            float* Bp) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+    float* dst = Bp + jr * kc;
+    if (!trans) {  // B(k, j) = B[k * ldb + j]
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = B + (p0 + k) * ldb + j0 + jr;
+        float* d = dst + k * NR;
+        if (nr == NR) {
+          std::memcpy(d, src, sizeof(float) * NR);
+        } else {
+          for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
+          for (int64_t j = nr; j < NR; ++j) d[j] = 0.0f;
+        }
+      }
+    } else {  // B(k, j) = B[j * ldb + k]
+      for (int64_t j = 0; j < nr; ++j) {
+        const float* src = B + (j0 + jr + j) * ldb + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+      }
+      if (nr < NR)
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
+    }
+  }
+}
+
+// One thread: C[0:M, 0:N] (op(A) rows 0..M, op(B) columns 0..N; pointers already offset).
+void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, sizeof(float) * N);
+    return;
+  }
+  const Isa& s = isa();
+  const int MR = s.MR, NR = s.NR;
+  const int64_t kc_max = std::min(K, KC);
+  const int64_t mc_max = std::min(((M + MR - 1) / MR) * MR, MC);
+  const int64_t nc_max = std::min(((N + NR - 1) / NR) * NR, NC);
+  float* Ap = tl_pack_a.get(mc_max * kc_max);
+  float* Bp = tl_pack_b.get(nc_max * kc_max);
+  alignas(64) float tile[8 * 32];
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool acc = accumulate || pc > 0;
+      pack_b(tb, B, ldb, pc, kc, jc, nc, NR, Bp);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        const int64_t mc = std::min(MC, M - ic);
+        pack_a(ta, A, lda, ic, mc, pc, kc, MR, Ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - ir);
+            float* c = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              s.kernel(kc, Ap + ir * kc, Bp + jr * kc, c, ldc, acc);
+            } else {  // edge tile: compute the full tile aside, keep the valid part
+              s.kernel(kc, Ap + ir * kc, Bp + jr * kc, tile, NR, false);
+              for (int64_t i = 0; i < mr; ++i)
+                for (int64_t j = 0; j < nr; ++j)
+                  c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* sgemm_isa() { return isa().name; }
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Small products, or already inside a parallel region: one thread.
+  if (threads <= 1 || M * N * std::max<int64_t>(K, 1) < 64 * 64 * 64) {
+    gemm_serial(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return;
+  }
+  const int MR = isa().MR, NR = isa().NR;
+  // Split C into one block of whole NR-strips of columns per thread when wide enough, else into
+  // blocks of MR-rows. A sub-block of C only needs offset pointers into A and B.
+  const bool split_n = N >= int64_t(threads) * NR * 2 || N >= M;
+  const int64_t units = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+  const int64_t step = split_n ? NR : MR;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t u0 = units * t / T, u1 = units * (t + 1) / T;
+    if (split_n) {
+      const int64_t j0 = u0 * step, j1 = std::min(N, u1 * step);
+      if (j1 > j0)
+        gemm_serial(trans_a, trans_b, M, j1 - j0, K, A, lda, trans_b ? B + j0 * ldb : B + j0, ldb, C + j0, ldc,
+                    accumulate);
+    } else {
+      const int64_t i0 = u0 * step, i1 = std::min(M, u1 * step);
+      if (i1 > i0)
+        gemm_serial(trans_a, trans_b, i1 - i0, N, K, trans_a ? A + i0 : A + i0 * lda, lda, B, ldb, C + i0 * ldc,
+                    ldc, accumulate);
+    }
+  }
+}
+
+}  // namespace cpu_kernels
+}  // namespace convnet

@@ -1,0 +1,65 @@
+// 2-D convolution (cross-correlation, as in PyTorch), NCHW.
+//
+//   x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW), b (C_out) or none  ->  y (N, C_out, H_out, W_out)
+//   y[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] * x[n, g*Cg + c, i*sh - pt + u*dh, j*sw - pl + v*dw]
+//   (g = o / (C_out/groups), Cg = C_in/groups, taps outside x count as 0)
+//   H_out = (H + pad_top + pad_bottom - dilation_h*(kH-1) - 1) / stride_h + 1, likewise W_out.
+// Backward (gradients written, never accumulated; a null pointer = not needed):
+//   dx = the transposed convolution of dy with w, dw[o, c, u, v] = sum_{n, i, j} dy[n, o, i, j] * x[...],
+//   db[o] = sum_{n, i, j} dy[n, o, i, j].
+//
+// CPU (conv.cpp): im2col + SGEMM (kernels/gemm.h) per image, images spread over the OpenMP threads;
+// the column buffer (C_in*kH*kW x H_out*W_out floats) is thread-local and grow-only, so the
+// workspace is bounded by one image per thread. 1x1 stride-1 unpadded kernels skip im2col.
+// Single-input-channel convolutions (the first layer) use a direct kernel.
+// CUDA (conv.cu): im2col/col2im kernels + the tiled SGEMM of kernels/gemm.cu, image by image.
+#pragma once
+#include "core/tensor.h"
+
+namespace convnet {
+namespace ops {
+
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;  // 'same' with even kernels pads asymmetrically like PyTorch
+  int dilation_h = 1, dilation_w = 1;
+  int groups = 1;
+};
+
+// The contract: checks every argument (dtypes, ranks, channels and groups, bias size, devices,
+// parameter ranges, a non-empty output) and returns (N, C_out, H_out, W_out).
+Shape conv2d_output_shape(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p);
+void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p);
+// dx (like x), dw (like w), db (C_out): each computed when non-null.
+void conv2d_backward(Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy, const Tensor& x, const Tensor& w,
+                     const Conv2dParams& p);
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p);
+// Resolves Python's padding='same': total = dilation*(k-1), begin = total/2, end = total - begin
+// (the extra pad of even kernels goes to the bottom/right, as in PyTorch). Stride must be 1
+// (ValueError otherwise, as in PyTorch). 'valid' is simply zero padding.
+Conv2dParams conv2d_same_padding(Conv2dParams p, int kernel_h, int kernel_w);
+
+}  // namespace ops
+
+// Kernels: valid arguments assumed (the contract above checked them).
+struct Conv2dGeometry {
+  int64_t N, C_in, H, W;        // x (N, C_in, H, W)
+  int64_t C_out, kH, kW;        // w (C_out, C_in/groups, kH, kW)
+  int64_t H_out, W_out;         // y (N, C_out, H_out, W_out)
+  int stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups;
+};
+
+namespace cpu_kernels {
+// b may be null (no bias).
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g);
+// dx, dw, db may each be null (not needed).
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const Conv2dGeometry& g);
+}  // namespace cpu_kernels
+namespace cuda_kernels {
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g);
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const Conv2dGeometry& g);
+}  // namespace cuda_kernels
+
+}  // namespace convnet

@@ -1,0 +1,89 @@
+// Convolution, linear and the SGEMM, called from C++: small known values, forward and backward,
+// and rejected arguments.
+#include <cmath>
+#include <functional>
+
+#include "check.h"
+#include "core/tensor.h"
+#include "kernels/gemm.h"
+#include "ops/conv.h"
+#include "ops/linear.h"
+
+using namespace convnet;
+
+static Tensor filled(const Shape& shape, const std::function<float(int64_t)>& value) {
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = value(i);
+  return t;
+}
+
+CONVNET_TEST(sgemm_matches_naive_with_transposes) {
+  const int64_t M = 37, N = 45, K = 300;  // edge tiles and two K blocks
+  bool ok = true;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      Tensor A = filled({M * K}, [](int64_t i) { return float((i * 7) % 13) - 6.0f; });
+      Tensor B = filled({K * N}, [](int64_t i) { return float((i * 5) % 11) - 5.0f; });
+      Tensor C = filled({M * N}, [](int64_t) { return 1.0f; });
+      const float *a = A.data<float>(), *b = B.data<float>();
+      cpu_kernels::sgemm(ta, tb, M, N, K, a, ta ? M : K, b, tb ? K : N, C.data<float>(), N, true);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double s = 1.0;
+          for (int64_t k = 0; k < K; ++k) s += double(ta ? a[k * M + i] : a[i * K + k]) * (tb ? b[j * K + k] : b[k * N + j]);
+          ok &= std::fabs(C.data<float>()[i * N + j] - s) < 1e-3;
+        }
+    }
+  EXPECT(ok, "sgemm (all transposes, accumulate) equals the naive product");
+}
+
+CONVNET_TEST(conv2d_known_values) {
+  // x = 0..8 (1, 1, 3, 3), w = ones (1, 1, 2, 2), b = 1: y = [[9, 13], [21, 25]]
+  Tensor x = filled({1, 1, 3, 3}, [](int64_t i) { return float(i); });
+  Tensor w = filled({1, 1, 2, 2}, [](int64_t) { return 1.0f; });
+  Tensor b = filled({1}, [](int64_t) { return 1.0f; });
+  Tensor y = ops::conv2d(x, w, &b, ops::Conv2dParams{});
+  const float* v = y.data<float>();
+  EXPECT(y.shape() == Shape({1, 1, 2, 2}) && v[0] == 9 && v[1] == 13 && v[2] == 21 && v[3] == 25, "conv2d forward");
+  // dy = ones: dx counts the windows covering each pixel, dw sums the windows, db = 4.
+  Tensor dy = filled({1, 1, 2, 2}, [](int64_t) { return 1.0f; });
+  Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape()), db = Tensor::empty({1});
+  ops::conv2d_backward(&dx, &dw, &db, dy, x, w, ops::Conv2dParams{});
+  const float* gx = dx.data<float>();
+  const float* gw = dw.data<float>();
+  EXPECT(gx[0] == 1 && gx[1] == 2 && gx[4] == 4 && gx[8] == 1, "conv2d grad_x");
+  EXPECT(gw[0] == 8 && gw[1] == 12 && gw[2] == 20 && gw[3] == 24, "conv2d grad_w");
+  EXPECT(db.data<float>()[0] == 4, "conv2d grad_b");
+  ops::conv2d_backward(nullptr, &dw, nullptr, dy, x, w, ops::Conv2dParams{});
+  EXPECT(dw.data<float>()[3] == 24, "conv2d grad_w alone");
+}
+
+CONVNET_TEST(conv2d_same_padding_and_errors) {
+  ops::Conv2dParams p = ops::conv2d_same_padding(ops::Conv2dParams{}, 4, 3);
+  EXPECT(p.pad_top == 1 && p.pad_bottom == 2 && p.pad_left == 1 && p.pad_right == 1, "'same' pads like PyTorch");
+  ops::Conv2dParams s2;
+  s2.stride_h = 2;
+  EXPECT_THROWS(ValueError, ops::conv2d_same_padding(s2, 3, 3), "'same' needs stride 1", "stride 1");
+  Tensor x = Tensor::zeros({1, 4, 5, 5});
+  Tensor w = Tensor::zeros({2, 3, 3, 3});
+  EXPECT_THROWS(ValueError, ops::conv2d(x, w, nullptr, ops::Conv2dParams{}), "conv2d checks channels",
+                "conv2d: argument 'w'");
+  ops::Conv2dParams g3;
+  g3.groups = 3;
+  EXPECT_THROWS(ValueError, ops::conv2d(x, w, nullptr, g3), "conv2d checks groups", "'groups'");
+}
+
+CONVNET_TEST(linear_known_values) {
+  Tensor x = filled({1, 2}, [](int64_t i) { return float(i + 1); });   // [1, 2]
+  Tensor w = filled({2, 2}, [](int64_t i) { return float(i); });       // [[0, 1], [2, 3]]
+  Tensor b = filled({2}, [](int64_t) { return 0.5f; });
+  Tensor y = ops::linear(x, w, &b);
+  EXPECT(y.data<float>()[0] == 2.5f && y.data<float>()[1] == 8.5f, "linear forward");
+  Tensor dy = filled({1, 2}, [](int64_t) { return 1.0f; });
+  Tensor dx = Tensor::empty({1, 2}), dw = Tensor::empty({2, 2}), db = Tensor::empty({2});
+  ops::linear_backward(&dx, &dw, &db, dy, x, w);
+  EXPECT(dx.data<float>()[0] == 2 && dx.data<float>()[1] == 4, "linear grad_x");
+  EXPECT(dw.data<float>()[0] == 1 && dw.data<float>()[3] == 2 && db.data<float>()[1] == 1, "linear grad_w, grad_b");
+  EXPECT_THROWS(ValueError, ops::linear(x, Tensor::zeros({2, 3}), nullptr), "linear checks in_features",
+                "linear: argument 'w'");
+}
