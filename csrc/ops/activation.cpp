@@ -73,11 +73,12 @@ void softmax_forward(float* y, const float* x, int64_t outer, int64_t D, int64_t
       if (inner == 1) {  // one contiguous row of D
         const float mx = *std::max_element(xo, xo + D);
         float sum = 0.0f;
-        for (int64_t d = 0; d < D; ++d) sum += (yo[d] = std::exp(xo[d] - mx));
-        if (log) {
+        if (log) {  // y may alias x: x is read again below, so e^(x - max) is not stored
+          for (int64_t d = 0; d < D; ++d) sum += std::exp(xo[d] - mx);
           const float lse = mx + std::log(sum);
           for (int64_t d = 0; d < D; ++d) yo[d] = xo[d] - lse;
         } else {
+          for (int64_t d = 0; d < D; ++d) sum += (yo[d] = std::exp(xo[d] - mx));
           const float inv = 1.0f / sum;
           for (int64_t d = 0; d < D; ++d) yo[d] *= inv;
         }
@@ -87,13 +88,15 @@ void softmax_forward(float* y, const float* x, int64_t outer, int64_t D, int64_t
       for (int64_t d = 1; d < D; ++d)
         for (int64_t i = 0; i < inner; ++i) m[i] = std::max(m[i], xo[d * inner + i]);
       std::fill(s.begin(), s.end(), 0.0f);
-      for (int64_t d = 0; d < D; ++d)  // y = e^(x - max) for now; s = its sum
-        for (int64_t i = 0; i < inner; ++i) s[i] += (yo[d * inner + i] = std::exp(xo[d * inner + i] - m[i]));
-      if (log) {  // y = x - max - log(sum)
+      if (log) {  // y = x - max - log(sum); y may alias x, so e^(x - max) is not stored
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) s[i] += std::exp(xo[d * inner + i] - m[i]);
         for (int64_t i = 0; i < inner; ++i) m[i] += std::log(s[i]);
         for (int64_t d = 0; d < D; ++d)
           for (int64_t i = 0; i < inner; ++i) yo[d * inner + i] = xo[d * inner + i] - m[i];
       } else {  // y = e^(x - max) / sum
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < inner; ++i) s[i] += (yo[d * inner + i] = std::exp(xo[d * inner + i] - m[i]));
         for (int64_t i = 0; i < inner; ++i) s[i] = 1.0f / s[i];
         for (int64_t d = 0; d < D; ++d)
           for (int64_t i = 0; i < inner; ++i) yo[d * inner + i] *= s[i];

@@ -13,6 +13,7 @@
 //   softmax:     y = e^(x - max) / sum(e^(x - max))           dx = y * (dy - sum(dy * y))
 //   log_softmax: y = x - max - log(sum(e^(x - max)))           dx = dy - e^y * sum(dy)
 // (sums along the axis). Backward takes the saved output y.
+// In place is allowed everywhere in this file: y may be x (forward), dx may be dy (backward).
 // Conventions: see elementwise.h (outputs are caller-owned, gradients are written (=), never accumulated).
 #pragma once
 #include <string>

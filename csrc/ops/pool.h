@@ -42,7 +42,7 @@ Shape pool2d_contract(const std::string& op, const Tensor& x, const Pool2dParams
 // y (N, C, H_out, W_out); index (N, C, H_out, W_out) int64 or nullptr; x (N, C, H, W).
 void pool2d_forward(Tensor& y, Tensor* index, const Tensor& x, const Pool2dParams& p);
 // dx (N, C, H, W) written fully (its shape gives H, W); dy (N, C, H_out, W_out); index as saved by
-// pool2d_forward (required for Max / Min, ignored for Avg).
+// pool2d_forward (required for Max / Min, ignored for Avg); an entry outside [0, H*W) is ignored, never followed.
 void pool2d_backward(Tensor& dx, const Tensor& dy, const Tensor* index, const Pool2dParams& p);
 Tensor pool2d(const Tensor& x, const Pool2dParams& p);  // convenience: returns y
 

@@ -79,6 +79,21 @@ CONVNET_TEST(softmax_forward_backward) {
   EXPECT(near(ops::softmax(big, 0), {0.5f, 0.5f}), "softmax is stable for huge logits");
 }
 
+CONVNET_TEST(softmax_in_place) {
+  // y may be x: the graph executor may run these in place.
+  for (int axis : {0, 1}) {
+    for (bool log : {false, true}) {
+      Tensor x = from({0.5f, -1, 2, 1, 2, 3}, {2, 3});
+      Tensor want = log ? ops::log_softmax(x, axis) : ops::softmax(x, axis);
+      if (log) ops::log_softmax_forward(x, x, axis);
+      else ops::softmax_forward(x, x, axis);
+      bool same = true;
+      for (int i = 0; i < 6; ++i) same &= std::fabs(x.data<float>()[i] - want.data<float>()[i]) < 1e-6f;
+      EXPECT(same, std::string(log ? "log_softmax" : "softmax") + " in place, axis " + std::to_string(axis));
+    }
+  }
+}
+
 CONVNET_TEST(activation_rejects_arguments) {
   Tensor x = Tensor::zeros({2, 3});
   EXPECT_THROWS(TypeError, ops::activation(Tensor::zeros({2}, DType::Int64), ops::Activation::ReLU, 0.0f),
