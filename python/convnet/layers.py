@@ -51,7 +51,7 @@ def _padding(value, layer, pool=False):
         if value.lower() not in modes:
             raise ValueError(f"{layer}: argument 'padding' expected {' or '.join(map(repr, modes))}, an int or a pair, "
                              f"got {value!r}")
-        return value.lower() if value.lower() == "same" else 0
+        return "same" if value.lower() == "same" else (0, 0)
     if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
         raise TypeError(f"{layer}: argument 'padding' expected a string, an int or a pair of ints, got {value!r}")
     pair = (value, value) if isinstance(value, int) else tuple(value)
@@ -352,12 +352,11 @@ class _Pool(Layer):
 
     def _nodes(self):
         return [{"op": "pool2d", "mode": self.mode, "pool_size": self.pool_size, "pool_strides": self.strides,
-                 "padding": tuple(self.padding) if not isinstance(self.padding, int) else self.padding}]
+                 "padding": tuple(self.padding)}]
 
     def get_config(self):
         config = super().get_config()
-        config.update(pool_size=list(self.pool_size), strides=list(self.strides),
-                      padding=self.padding if isinstance(self.padding, int) else list(self.padding))
+        config.update(pool_size=list(self.pool_size), strides=list(self.strides), padding=list(self.padding))
         return config
 
 

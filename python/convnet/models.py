@@ -459,7 +459,7 @@ class Model:
         for t in self._tensors[1:]:
             layer_configs.append({"class_name": type(t.layer).__name__, "config": t.layer.get_config(),
                                   "inbound": [p.layer.name for p in t.inputs]})
-        return {"class_name": type(self).__name__, "name": self.name,
+        return {"class_name": type(self).__name__, "name": self.name, "seed": self._seed,
                 "input": self._tensors[0].layer.get_config(), "layers": layer_configs}
 
     def _state(self):
@@ -512,9 +512,11 @@ class Sequential(Model):
         self._input = None
         self._stack = []
         for layer in layers or []:
-            self.add(layer)
+            self.add(layer, build=False)
+        if self._input is not None and self._stack:
+            self._connect()
 
-    def add(self, layer):
+    def add(self, layer, build=True):
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
             if self._stack or self._input is not None:
                 raise ValueError(f"{self.name}: Input must come first")
@@ -528,7 +530,7 @@ class Sequential(Model):
             self._input = layers_mod.Input(layer.input_shape)
         self._stack.append(layer)
         self._graph = None
-        if self._input is not None:
+        if build and self._input is not None:
             self._connect()
 
     def _connect(self):
@@ -582,6 +584,7 @@ def load_model(path, device="auto"):
 
     config, tensors, _ = load_model_file(str(path))
     model = model_from_config(config)
+    model._seed = int(config.get("seed", model._seed))  # dropout masks continue as they would have
     model._device = _resolve_device(device, "load_model")
     model._build(model._device)
     if "compile" in config:
