@@ -56,3 +56,12 @@ def test_devices():
 def test_unsupported_dtype_rejected():
     with pytest.raises(TypeError, match="float32, int64 or uint8"):
         convnet.from_numpy(np.zeros(3, np.complex64))
+
+
+def test_misaligned_input_is_copied():
+    raw = np.arange(13, dtype=np.uint8).tobytes()
+    a = np.frombuffer(raw, dtype=np.float32, count=3, offset=1)  # not 4-byte aligned
+    assert not a.flags.aligned
+    t = convnet.from_numpy(a)
+    np.testing.assert_array_equal(t.numpy(), a)
+    np.testing.assert_array_equal(convnet.ops.add(a, a).numpy(), a + a)

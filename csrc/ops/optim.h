@@ -20,15 +20,9 @@
 #pragma once
 #include <cmath>
 
+#include "core/host_device.h"
 #include "core/tensor.h"
 
-#ifndef CONVNET_HOST_DEVICE
-#ifdef __CUDACC__
-#define CONVNET_HOST_DEVICE __host__ __device__
-#else
-#define CONVNET_HOST_DEVICE
-#endif
-#endif
 
 namespace convnet {
 namespace ops {

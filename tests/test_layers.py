@@ -1,0 +1,95 @@
+"""Each layer: its weights in PyTorch's layouts (get_weights / set_weights round trip) and its
+inference output against the same layer in PyTorch."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import convnet
+from convnet import layers as L
+
+
+def model_of(layer, shape=(3, 9, 8)):
+    """A model whose output is the layer's output, flattened (the graph ends in a flat output)."""
+    inputs = L.Input(shape)
+    return convnet.Model(inputs, L.Flatten()(layer(inputs)))
+
+
+def randomize(layer, rng):
+    layer.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in layer.get_weights()])
+
+
+CASES = [
+    (lambda: L.Conv2D(4, 3), lambda x, w: F.conv2d(x, w[0], w[1])),
+    (lambda: L.Conv2D(4, (2, 3), strides=2, padding=1, dilation_rate=(1, 2), activation="relu"),
+     lambda x, w: F.relu(F.conv2d(x, w[0], w[1], stride=2, padding=1, dilation=(1, 2)))),
+    (lambda: L.Conv2D(6, 3, padding="same", groups=3, use_bias=False, activation="tanh"),
+     lambda x, w: torch.tanh(F.conv2d(x, w[0], None, padding="same", groups=3))),
+    (lambda: L.DepthwiseConv2D(3, depth_multiplier=2, padding=1, activation="elu"),
+     lambda x, w: F.elu(F.conv2d(x, w[0], w[1], padding=1, groups=3))),
+    (lambda: L.SeparableConv2D(5, 3, activation="sigmoid"),
+     lambda x, w: torch.sigmoid(F.conv2d(F.conv2d(x, w[0], None, groups=3), w[1], w[2]))),
+    (lambda: L.MaxPool2D(2), lambda x, w: F.max_pool2d(x, 2)),
+    (lambda: L.AvgPool2D(3, strides=2, padding=1), lambda x, w: F.avg_pool2d(x, 3, 2, 1)),
+    (lambda: L.MinPool2D((2, 3)), lambda x, w: -F.max_pool2d(-x, (2, 3))),
+    (lambda: L.BatchNormalization(epsilon=1e-3),
+     lambda x, w: F.batch_norm(x, w[2], w[3].abs(), w[0], w[1], training=False, eps=1e-3)),
+    (lambda: L.Dropout(0.5), lambda x, w: x),
+    (lambda: L.LeakyReLU(0.1), lambda x, w: F.leaky_relu(x, 0.1)),
+    (lambda: L.ELU(0.7), lambda x, w: F.elu(x, 0.7)),
+    (lambda: L.ReLU(), lambda x, w: F.relu(x)),
+    (lambda: L.Activation("sigmoid"), lambda x, w: torch.sigmoid(x)),
+]
+
+
+@pytest.mark.parametrize("make, reference", CASES)
+def test_layer_matches_pytorch_and_round_trips_weights(rng, make, reference):
+    layer = make()
+    model = model_of(layer)
+    randomize(layer, rng)
+    weights = layer.get_weights()
+    if isinstance(layer, L.BatchNormalization):  # a variance must be positive
+        weights[3] = np.abs(weights[3])
+        layer.set_weights(weights)
+    for w, got in zip(weights, layer.get_weights()):
+        np.testing.assert_array_equal(w, got)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    expected = reference(torch.tensor(x, dtype=torch.float64), [torch.tensor(w, dtype=torch.float64) for w in weights])
+    np.testing.assert_allclose(model.predict(x), expected.reshape(2, -1).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_weight_layouts_follow_pytorch():
+    conv, dense, sep = L.Conv2D(8, (3, 5), groups=2), L.Dense(7), L.SeparableConv2D(6, 3, depth_multiplier=2)
+    inputs = L.Input((4, 10, 10))
+    y = L.Flatten()(sep(conv(inputs)))
+    convnet.Model(inputs, dense(y))
+    assert [w.shape for w in conv.get_weights()] == [(8, 2, 3, 5), (8,)]
+    assert [w.shape for w in sep.get_weights()] == [(16, 1, 3, 3), (6, 16, 1, 1), (6,)]
+    assert [w.shape for w in dense.get_weights()] == [(7, 6 * 6 * 4), (7,)]
+    assert conv.weight_names == ["kernel", "bias"] and sep.weight_names[0] == "depthwise_kernel"
+
+
+def test_global_average_pooling_and_softmax(rng):
+    inputs = L.Input((3, 5, 4))
+    model = convnet.Model(inputs, L.Softmax()(L.GlobalAveragePooling2D()(inputs)))
+    x = rng.standard_normal((4, 3, 5, 4)).astype(np.float32)
+    expected = torch.softmax(torch.tensor(x, dtype=torch.float64).mean((2, 3)), 1).numpy()
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5)
+
+
+def test_set_weights_errors():
+    layer = L.Dense(3)
+    with pytest.raises(ValueError, match="not part of a built model"):
+        layer.get_weights()
+    inputs = L.Input((4,))
+    convnet.Model(inputs, layer(inputs))
+    with pytest.raises(ValueError, match=r"expected 2 arrays \['kernel', 'bias'\], got 1"):
+        layer.set_weights([np.zeros((3, 4))])
+    with pytest.raises(ValueError, match=r"weight 'kernel' expected shape \(3, 4\), got \(4, 3\)"):
+        layer.set_weights([np.zeros((4, 3)), np.zeros(3)])
+    with pytest.raises(ValueError, match="finite"):
+        layer.set_weights([np.full((3, 4), np.nan), np.zeros(3)])
+    before = layer.get_weights()
+    with pytest.raises(ValueError):
+        layer.set_weights([np.ones((3, 4)), np.zeros(4)])  # second array bad: first not written either
+    np.testing.assert_array_equal(layer.get_weights()[0], before[0])
