@@ -15,7 +15,10 @@ namespace {
 
 // Cache blocking: a KC x NR strip of B (32 KiB at NR = 32) stays in L1 while the MC x KC block
 // of A (144 KiB) sits in L2 and the KC x NC panel of B in L2/L3.
-constexpr int64_t KC = 256;
+#ifndef GEMM_KC
+#define GEMM_KC 256
+#endif
+constexpr int64_t KC = GEMM_KC;
 constexpr int64_t MC = 144;   // a multiple of every MR (8, 6, 4)
 constexpr int64_t NC = 4096;  // a multiple of every NR (32, 16)
 
@@ -162,75 +165,67 @@ void pack_a(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int
   }
 }
 
-// Bp: strips of NR columns, each kc rows of NR values (columns past N are 0).
-void pack_b(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR,
-            float* Bp) {
-  for (int64_t jr = 0; jr < nc; jr += NR) {
-    const int64_t nr = std::min<int64_t>(NR, nc - jr);
-    float* dst = Bp + jr * kc;
-    if (!trans) {  // B(k, j) = B[k * ldb + j]
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = B + (p0 + k) * ldb + j0 + jr;
-        float* d = dst + k * NR;
-        if (nr == NR) {
-          std::memcpy(d, src, sizeof(float) * NR);
-        } else {
-          for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
-          for (int64_t j = nr; j < NR; ++j) d[j] = 0.0f;
-        }
-      }
-    } else {  // B(k, j) = B[j * ldb + k]
-      for (int64_t j = 0; j < nr; ++j) {
-        const float* src = B + (j0 + jr + j) * ldb + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
-      }
-      if (nr < NR)
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
-    }
-  }
-}
-
-// One thread: C[0:M, 0:N] (op(A) rows 0..M, op(B) columns 0..N; pointers already offset).
-void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                 int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+// One thread: rows [i0, i1) and columns [j0, j1) of C, in whole-problem coordinates.
+// When C fits one A block (M <= MC: the small-M GEMMs of convolution) each NR-strip of op(B) is
+// packed right before its micro-kernels run, so it is still in L1; otherwise the classic BLIS
+// order (a KC x NC panel of op(B) packed once, reused by every MC block of A).
+void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
+                 const GemmB& B, float* C, int64_t ldc, bool accumulate, const GemmC* store) {
+  const int64_t M = i1 - i0, N = j1 - j0;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, sizeof(float) * N);
+    if (!accumulate && !store)
+      for (int64_t i = i0; i < i1; ++i) std::memset(C + i * ldc + j0, 0, sizeof(float) * N);
     return;
   }
   const Isa& s = isa();
   const int MR = s.MR, NR = s.NR;
+  const bool small_m = M <= MC;
   const int64_t kc_max = std::min(K, KC);
   const int64_t mc_max = std::min(((M + MR - 1) / MR) * MR, MC);
-  const int64_t nc_max = std::min(((N + NR - 1) / NR) * NR, NC);
+  const int64_t nc_max = small_m ? NR : std::min(((N + NR - 1) / NR) * NR, NC);
   float* Ap = tl_pack_a.get(mc_max * kc_max);
   float* Bp = tl_pack_b.get(nc_max * kc_max);
   alignas(64) float tile[8 * 32];
-  for (int64_t jc = 0; jc < N; jc += NC) {
-    const int64_t nc = std::min(NC, N - jc);
+
+  // The micro-kernels of one packed strip of op(B) against the packed block of A.
+  auto run_strip = [&](int64_t ic, int64_t mc, int64_t jg, int64_t nr, int64_t kc, const float* Bs, bool acc) {
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int64_t mr = std::min<int64_t>(MR, mc - ir);
+      const int64_t ig = ic + ir;
+      if (store) {
+        s.kernel(kc, Ap + ir * kc, Bs, tile, NR, false);
+        store->add(ig, mr, jg, nr, tile, NR);
+      } else if (mr == MR && nr == NR) {
+        s.kernel(kc, Ap + ir * kc, Bs, C + ig * ldc + jg, ldc, acc);
+      } else {  // edge tile: compute the full tile aside, keep the valid part
+        s.kernel(kc, Ap + ir * kc, Bs, tile, NR, false);
+        float* c = C + ig * ldc + jg;
+        for (int64_t i = 0; i < mr; ++i)
+          for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+      }
+    }
+  };
+
+  for (int64_t jc = j0; jc < j1; jc += NC) {
+    const int64_t nc = std::min(NC, j1 - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const bool acc = accumulate || pc > 0;
-      pack_b(tb, B, ldb, pc, kc, jc, nc, NR, Bp);
-      for (int64_t ic = 0; ic < M; ic += MC) {
-        const int64_t mc = std::min(MC, M - ic);
-        pack_a(ta, A, lda, ic, mc, pc, kc, MR, Ap);
+      if (small_m) {
+        pack_a(ta, A, lda, i0, M, pc, kc, MR, Ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            const int64_t mr = std::min<int64_t>(MR, mc - ir);
-            float* c = C + (ic + ir) * ldc + jc + jr;
-            if (mr == MR && nr == NR) {
-              s.kernel(kc, Ap + ir * kc, Bp + jr * kc, c, ldc, acc);
-            } else {  // edge tile: compute the full tile aside, keep the valid part
-              s.kernel(kc, Ap + ir * kc, Bp + jr * kc, tile, NR, false);
-              for (int64_t i = 0; i < mr; ++i)
-                for (int64_t j = 0; j < nr; ++j)
-                  c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
-            }
-          }
+          B.pack(pc, kc, jc + jr, nr, NR, Bp);
+          run_strip(i0, M, jc + jr, nr, kc, Bp, acc);
+        }
+      } else {
+        for (int64_t jr = 0; jr < nc; jr += NR) B.pack(pc, kc, jc + jr, std::min<int64_t>(NR, nc - jr), NR, Bp + jr * kc);
+        for (int64_t ic = i0; ic < i1; ic += MC) {
+          const int64_t mc = std::min(MC, i1 - ic);
+          pack_a(ta, A, lda, ic, mc, pc, kc, MR, Ap);
+          for (int64_t jr = 0; jr < nc; jr += NR)
+            run_strip(ic, mc, jc + jr, std::min<int64_t>(NR, nc - jr), kc, Bp + jr * kc, acc);
         }
       }
     }
@@ -241,37 +236,60 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float*
 
 const char* sgemm_isa() { return isa().name; }
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+// op(B) stored as a matrix: B (K, N) with ldb, or B^T stored (N, K) when trans.
+void MatrixB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const {
+  if (!trans) {  // B(k, j) = B[k * ldb + j]: rows copied
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = B + (k0 + k) * ldb + j0;
+      float* d = dst + k * NR;
+      if (nr == NR) {
+        std::memcpy(d, src, sizeof(float) * NR);
+      } else {
+        for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
+        for (int64_t j = nr; j < NR; ++j) d[j] = 0.0f;
+      }
+    }
+  } else {  // B(k, j) = B[j * ldb + k]: contiguous reads, strided writes
+    for (int64_t j = 0; j < nr; ++j) {
+      const float* src = B + (j0 + j) * ldb + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+    }
+    if (nr < NR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
+  }
+}
+
+void sgemm_ex(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmB& B, float* C,
+              int64_t ldc, bool accumulate, const GemmC* store) {
   if (M <= 0 || N <= 0) return;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  // Small products, or already inside a parallel region: one thread.
-  if (threads <= 1 || M * N * std::max<int64_t>(K, 1) < 64 * 64 * 64) {
-    gemm_serial(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  // Small products, a store whose tiles may overlap in memory, or already inside a
+  // parallel region: one thread.
+  if (threads <= 1 || (store && !store->disjoint()) || M * N * std::max<int64_t>(K, 1) < 64 * 64 * 64) {
+    gemm_serial(trans_a, 0, M, 0, N, K, A, lda, B, C, ldc, accumulate, store);
     return;
   }
   const int MR = isa().MR, NR = isa().NR;
   // Split C into one block of whole NR-strips of columns per thread when wide enough, else into
-  // blocks of MR-rows. A sub-block of C only needs offset pointers into A and B.
+  // blocks of MR rows: the threads write disjoint tiles.
   const bool split_n = N >= int64_t(threads) * NR * 2 || N >= M;
-  const int64_t units = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
   const int64_t step = split_n ? NR : MR;
+  const int64_t units = ((split_n ? N : M) + step - 1) / step;
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     const int64_t u0 = units * t / T, u1 = units * (t + 1) / T;
-    if (split_n) {
-      const int64_t j0 = u0 * step, j1 = std::min(N, u1 * step);
-      if (j1 > j0)
-        gemm_serial(trans_a, trans_b, M, j1 - j0, K, A, lda, trans_b ? B + j0 * ldb : B + j0, ldb, C + j0, ldc,
-                    accumulate);
-    } else {
-      const int64_t i0 = u0 * step, i1 = std::min(M, u1 * step);
-      if (i1 > i0)
-        gemm_serial(trans_a, trans_b, i1 - i0, N, K, trans_a ? A + i0 : A + i0 * lda, lda, B, ldb, C + i0 * ldc,
-                    ldc, accumulate);
-    }
+    if (split_n)
+      gemm_serial(trans_a, 0, M, u0 * step, std::min(N, u1 * step), K, A, lda, B, C, ldc, accumulate, store);
+    else
+      gemm_serial(trans_a, u0 * step, std::min(M, u1 * step), 0, N, K, A, lda, B, C, ldc, accumulate, store);
   }
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  sgemm_ex(trans_a, M, N, K, A, lda, MatrixB(trans_b, B, ldb), C, ldc, accumulate, nullptr);
 }
 
 }  // namespace cpu_kernels

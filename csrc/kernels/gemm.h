@@ -30,6 +30,35 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 // The micro-kernel in use: "avx512", "avx2" or "generic". The environment variable
 // CONVNET_GEMM_ISA (same names) forces a slower one, for testing every path on one machine.
 const char* sgemm_isa();
+
+// Implicit operands, for GEMMs whose op(B) or C is never stored as a matrix (convolution:
+// op(B) is im2col of an image, produced while packing; C is scattered back by col2im).
+struct GemmB {  // op(B) (K, N)
+  virtual ~GemmB() = default;
+  // dst (kc, NR) row-major = op(B)[k0 : k0+kc, j0 : j0+nr], columns nr..NR-1 zero.
+  virtual void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const = 0;
+};
+// op(B) stored as a matrix: B (K, N) with ldb, or B^T stored (N, K) when trans.
+struct MatrixB final : GemmB {
+  bool trans;
+  const float* B;
+  int64_t ldb;
+  MatrixB(bool t, const float* b, int64_t l) : trans(t), B(b), ldb(l) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override;
+};
+struct GemmC {  // receives C (M, N) tile by tile
+  virtual ~GemmC() = default;
+  // Adds tile (mr, nr; row stride ldt) into C[i0 : i0+mr, j0 : j0+nr]. Called once per K block
+  // (C is the sum of the calls). Unless disjoint() says distinct tiles land in distinct memory,
+  // sgemm_ex keeps the whole GEMM on the calling thread (col2im's tiles overlap).
+  virtual void add(int64_t i0, int64_t mr, int64_t j0, int64_t nr, const float* tile, int64_t ldt) const = 0;
+  virtual bool disjoint() const { return false; }
+};
+// C (M, N) (+)= op(A) . op(B) with op(B) from `B`; into the matrix C (ldc) when `C_store` is null,
+// else handed to C_store->add (then C and ldc are unused, and accumulate must be true: the
+// receiver starts from its own zero).
+void sgemm_ex(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmB& B, float* C,
+              int64_t ldc, bool accumulate, const GemmC* C_store = nullptr);
 }  // namespace cpu_kernels
 
 namespace cuda_kernels {
