@@ -49,10 +49,9 @@ struct MatrixB final : GemmB {
 struct GemmC {  // receives C (M, N) tile by tile
   virtual ~GemmC() = default;
   // Adds tile (mr, nr; row stride ldt) into C[i0 : i0+mr, j0 : j0+nr]. Called once per K block
-  // (C is the sum of the calls). Unless disjoint() says distinct tiles land in distinct memory,
-  // sgemm_ex keeps the whole GEMM on the calling thread (col2im's tiles overlap).
+  // (C is the sum of the calls), always from the calling thread: sgemm_ex does not split a GEMM
+  // with a store over threads (col2im's tiles overlap in memory).
   virtual void add(int64_t i0, int64_t mr, int64_t j0, int64_t nr, const float* tile, int64_t ldt) const = 0;
-  virtual bool disjoint() const { return false; }
 };
 // C (M, N) (+)= op(A) . op(B) with op(B) from `B`; into the matrix C (ldc) when `C_store` is null,
 // else handed to C_store->add (then C and ldc are unused, and accumulate must be true: the

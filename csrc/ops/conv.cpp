@@ -1,6 +1,7 @@
 // Conv2d: contract, dispatch and CPU kernels (im2col + SGEMM, a direct kernel for one input channel).
 #include "ops/conv.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -175,60 +176,97 @@ struct WidePlane {
   }
 };
 
+// Pointers to the rows kidx0 .. kidx0+n-1 of the column matrix (c, u, v stepped, not divided).
+inline void wide_rows(const WidePlane& pl, int64_t kidx0, int64_t n, const float** rows) {
+  const int64_t kk = pl.kH * pl.kW;
+  int64_t c = kidx0 / kk, u = (kidx0 % kk) / pl.kW, v = kidx0 % pl.kW;
+  for (int64_t t = 0; t < n; ++t) {
+    rows[t] = pl.in + c * pl.Hp * pl.Wp + u * pl.dh * pl.Wp + v * pl.dw;
+    if (++v == pl.kW) {
+      v = 0;
+      if (++u == pl.kH) u = 0, ++c;
+    }
+  }
+}
+
 // op(B) = col (C*kH*kW, Ho*Wp)
 struct WideColB final : GemmB {
   WidePlane pl;
   explicit WideColB(const WidePlane& p) : pl(p) {}
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
-    if (nr == NR && NR == 32) {  // the common case, with a copy of known size (inlined)
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * 32, pl.row(k0 + k) + j0, sizeof(float) * 32);
-      return;
-    }
-    for (int64_t k = 0; k < kc; ++k) {
-      float* d = dst + k * NR;
-      std::memcpy(d, pl.row(k0 + k) + j0, sizeof(float) * nr);
-      for (int64_t j = nr; j < NR; ++j) d[j] = 0.0f;
+    const float* rows[512];
+    for (int64_t kb = 0; kb < kc; kb += 512) {
+      const int64_t n = std::min<int64_t>(512, kc - kb);
+      wide_rows(pl, k0 + kb, n, rows);
+      float* d = dst + kb * NR;
+      if (nr == NR && NR == 32) {  // the common case, with a copy of known size (inlined)
+        for (int64_t k = 0; k < n; ++k) std::memcpy(d + k * 32, rows[k] + j0, sizeof(float) * 32);
+      } else {
+        for (int64_t k = 0; k < n; ++k) {
+          std::memcpy(d + k * NR, rows[k] + j0, sizeof(float) * nr);
+          for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.0f;
+        }
+      }
     }
   }
 };
 
+// dst[k * NR + j] = rows[j][k] for j < 8*jb, k < kc, in 8 x 8 blocks transposed in AVX registers.
+__attribute__((target("avx2"))) void transpose_rows_avx2(const float* const* rows, int64_t nj, int64_t kc,
+                                                         int NR, float* dst) {
+  const int64_t kc8 = kc / 8 * 8;
+  for (int64_t j8 = 0; j8 < nj; j8 += 8) {
+    const float* const* r = rows + j8;
+    for (int64_t k8 = 0; k8 < kc8; k8 += 8) {
+      __m256 a0 = _mm256_loadu_ps(r[0] + k8), a1 = _mm256_loadu_ps(r[1] + k8), a2 = _mm256_loadu_ps(r[2] + k8),
+             a3 = _mm256_loadu_ps(r[3] + k8), a4 = _mm256_loadu_ps(r[4] + k8), a5 = _mm256_loadu_ps(r[5] + k8),
+             a6 = _mm256_loadu_ps(r[6] + k8), a7 = _mm256_loadu_ps(r[7] + k8);
+      __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1), t2 = _mm256_unpacklo_ps(a2, a3),
+             t3 = _mm256_unpackhi_ps(a2, a3), t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5),
+             t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+      __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+             s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+             s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+             s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = dst + k8 * NR + j8;
+      _mm256_storeu_ps(d + 0 * NR, _mm256_permute2f128_ps(s0, s4, 0x20));
+      _mm256_storeu_ps(d + 1 * NR, _mm256_permute2f128_ps(s1, s5, 0x20));
+      _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(s2, s6, 0x20));
+      _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(s3, s7, 0x20));
+      _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(s0, s4, 0x31));
+      _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(s1, s5, 0x31));
+      _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(s2, s6, 0x31));
+      _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(s3, s7, 0x31));
+    }
+    for (int64_t k = kc8; k < kc; ++k)
+      for (int j = 0; j < 8; ++j) dst[k * NR + j8 + j] = r[j][k];
+  }
+}
+
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
 // op(B) = col^T (Ho*Wp, C*kH*kW): the weight gradient against a zero-junk wide output gradient.
+// A transposing copy: row k of the packed strip is element k of NR column-matrix rows.
 struct WideColTB final : GemmB {
   WidePlane pl;
   explicit WideColTB(const WidePlane& p) : pl(p) {}
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
-    for (int64_t j = 0; j < nr; ++j) {
-      const float* src = pl.row(j0 + j) + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+    const float* rows[32];
+    wide_rows(pl, j0, nr, rows);
+    for (int64_t j = 0; j < nr; ++j) rows[j] += k0;
+    int64_t j_done = 0;
+    if (has_avx2() && nr >= 8) {
+      j_done = nr / 8 * 8;
+      transpose_rows_avx2(rows, j_done, kc, NR, dst);
     }
+    for (int64_t j = j_done; j < nr; ++j)
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = rows[j][k];
     if (nr < NR)
       for (int64_t k = 0; k < kc; ++k)
         for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
-  }
-};
-
-// C = the wide output (O, Ho*Wp): adds the valid columns into out (O, Ho, Wo).
-struct CropC final : GemmC {
-  float* out;
-  int64_t Ho, Wp, Wo;
-  CropC(float* o, int64_t ho, int64_t wp, int64_t wo) : out(o), Ho(ho), Wp(wp), Wo(wo) {}
-  bool disjoint() const override { return true; }
-  void add(int64_t i0, int64_t mr, int64_t j0, int64_t nr, const float* tile, int64_t ldt) const override {
-    const int64_t i_start = j0 / Wp, j_start = j0 % Wp;
-    for (int64_t r = 0; r < mr; ++r) {
-      float* o = out + (i0 + r) * Ho * Wo;
-      const float* t = tile + r * ldt - j0;
-      int64_t i = i_start, j = j_start;
-      for (int64_t q = j0; q < j0 + nr;) {  // run by run along output rows
-        const int64_t end = std::min(j0 + nr, q + (Wp - j));
-        const int64_t valid = std::min(end, q + std::max<int64_t>(Wo - j, 0));
-        float* orow = o + i * Wo + j - q;
-        for (int64_t k = q; k < valid; ++k) orow[k] += t[k];
-        q = end;
-        ++i;
-        j = 0;
-      }
-    }
   }
 };
 
@@ -241,7 +279,7 @@ void pad_into(const float* src, int64_t C, int64_t H, int64_t W, int64_t Hp, int
       std::memcpy(dst + (c * Hp + top + i) * Wp + left, src + (c * H + i) * W, sizeof(float) * W);
 }
 
-thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip;
+thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip, tl_wide_out;
 
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.kH == 1 && g.kW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
@@ -276,11 +314,20 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     if (wide) {  // y = bias, then += w_g . col_g, cropped from the wide output
       float* xpad = tl_pad.get(g.C_in * Hp * Wp + Wp);
       pad_into(xn, g.C_in, g.H, g.W, Hp, Wp, g.pad_top, g.pad_left, xpad);
-      for (int64_t o = 0; o < g.C_out; ++o) std::fill(yn + o * P, yn + (o + 1) * P, b ? b[o] : 0.0f);
+      const int64_t Q = g.H_out * Wp;
+      float* ywide = tl_wide_out.get(Cog * Q);
       for (int64_t grp = 0; grp < G; ++grp) {
         const WidePlane plane{xpad + grp * Cg * Hp * Wp, Hp, Wp, g.kH, g.kW, g.dilation_h, g.dilation_w};
-        const CropC store(yn + grp * Cog * P, g.H_out, Wp, g.W_out);
-        sgemm_ex(false, Cog, g.H_out * Wp, K, w + grp * Cog * K, K, WideColB(plane), nullptr, 0, true, &store);
+        sgemm_ex(false, Cog, Q, K, w + grp * Cog * K, K, WideColB(plane), ywide, Q, false);
+        for (int64_t o = 0; o < Cog; ++o) {  // crop the valid columns, add the bias
+          const float bo = b ? b[grp * Cog + o] : 0.0f;
+          float* yo = yn + (grp * Cog + o) * P;
+          for (int64_t i = 0; i < g.H_out; ++i) {
+            const float* src = ywide + o * Q + i * Wp;
+#pragma omp simd
+            for (int64_t j = 0; j < g.W_out; ++j) yo[i * g.W_out + j] = src[j] + bo;
+          }
+        }
       }
       return;
     }
@@ -369,11 +416,14 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         float* dypad = tl_pad3.get(g.C_out * Hq * Wq + Wq);
         pad_into(dyn, g.C_out, g.H_out, g.W_out, Hq, Wq, eh - g.pad_top, ew - g.pad_left, dypad);
         float* dxn = dx + n * g.C_in * HW;
-        std::memset(dxn, 0, sizeof(float) * g.C_in * HW);
+        const int64_t Qx = g.H * Wq;
+        float* dxwide = tl_wide_out.get(Cg * Qx);
         for (int64_t grp = 0; grp < G; ++grp) {
           const WidePlane plane{dypad + grp * Cog * Hq * Wq, Hq, Wq, g.kH, g.kW, g.dilation_h, g.dilation_w};
-          const CropC store(dxn + grp * Cg * HW, g.H, Wq, g.W);
-          sgemm_ex(false, Cg, g.H * Wq, Kq, wflip + grp * Cg * Kq, Kq, WideColB(plane), nullptr, 0, true, &store);
+          sgemm_ex(false, Cg, Qx, Kq, wflip + grp * Cg * Kq, Kq, WideColB(plane), dxwide, Qx, false);
+          for (int64_t c = 0; c < Cg; ++c)  // crop the valid columns
+            for (int64_t i = 0; i < g.H; ++i)
+              std::memcpy(dxn + ((grp * Cg + c) * g.H + i) * g.W, dxwide + c * Qx + i * Wq, sizeof(float) * g.W);
         }
         return;
       }
