@@ -281,18 +281,55 @@ void pad_into(const float* src, int64_t C, int64_t H, int64_t W, int64_t Hp, int
 
 thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip, tl_wide_out;
 
+// ---- Few input channels (the first layer): the weight-gradient GEMM would have N = Cg*kH*kW,
+// far below a micro-tile, so it runs as direct dot products over the wide rows instead
+// (compiled for AVX-512, AVX2 and baseline, chosen at load time).
+
+// dw[o, t] += sum_q dyw[o, q] * rows[t][q]   (o < O, t < T, q < Q): T dot products per o.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void small_weight_grad(
+    const float* dyw, const float* const* rows, int64_t O, int64_t T, int64_t Q, float* dw) {
+  for (int64_t o = 0; o < O; ++o) {
+    const float* d = dyw + o * Q;
+    for (int64_t t0 = 0; t0 < T; t0 += 4) {  // four rows share each load of d
+      const float* r0 = rows[t0];
+      const float* r1 = rows[std::min(t0 + 1, T - 1)];
+      const float* r2 = rows[std::min(t0 + 2, T - 1)];
+      const float* r3 = rows[std::min(t0 + 3, T - 1)];
+      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+      for (int64_t q = 0; q < Q; ++q) {
+        const float dv = d[q];
+        s0 += dv * r0[q];
+        s1 += dv * r1[q];
+        s2 += dv * r2[q];
+        s3 += dv * r3[q];
+      }
+      const float sums[4] = {s0, s1, s2, s3};
+      for (int64_t t = t0; t < std::min(t0 + 4, T); ++t) dw[o * T + t] += sums[t - t0];
+    }
+  }
+}
+
+thread_local std::vector<const float*> tl_rows;
+const float** row_table(const WidePlane& pl, int64_t n) {
+  if (tl_rows.size() < size_t(n)) tl_rows.resize(n);
+  wide_rows(pl, 0, n, tl_rows.data());
+  return tl_rows.data();
+}
+
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.kH == 1 && g.kW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
          g.H_out == g.H && g.W_out == g.W;
 }
 
-// Runs body(n) for every image: images over the threads (each GEMM on one thread) when there
+// Runs body(n) for every image: images over the threads (each GEMM on one thread; dealt one at a
+// time, so a thread slowed by another process on its core does not hold the others up) when there
 // are enough of them, else one image at a time with the GEMMs split over the threads.
 template <typename Body>
 void for_each_image(int64_t N, const Body& body) {
   const int threads = omp_get_max_threads();
   if (N >= threads && threads > 1) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t n = 0; n < N; ++n) body(n);
   } else {
     for (int64_t n = 0; n < N; ++n) body(n);
@@ -377,8 +414,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   // Stride 1: the wide layout (see WidePlane). dw from the padded input and the output gradient
   // widened with zero junk columns; dx as the stride-1 convolution of the padded output
   // gradient with the flipped, transposed weights wflip_g[c, (o, u, v)] = w_g[o, c, kH-1-u, kW-1-v],
-  // possible when no side is padded by more than the kernel's extent (and worth it when the
-  // GEMM has at least a micro-tile of rows: Cg >= 8).
+  // possible when no side is padded by more than the kernel's extent (and worth it when that
+  // GEMM has a micro-tile of rows, Cg >= 8; else col2im).
   const bool wide = !pointwise && g.stride_h == 1 && g.stride_w == 1;
   const int64_t eh = g.dilation_h * (g.kH - 1), ew = g.dilation_w * (g.kW - 1);
   const int64_t Hp = g.H_out + eh, Wp = g.W_out + ew, Q = g.H_out * Wp;
@@ -409,7 +446,10 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         pad_into(dyn, g.C_out, g.H_out, g.W_out, g.H_out, Wp, 0, 0, dyw);  // zero junk columns
         for (int64_t grp = 0; grp < G; ++grp) {
           const WidePlane plane{xpad + grp * Cg * Hp * Wp, Hp, Wp, g.kH, g.kW, g.dilation_h, g.dilation_w};
-          sgemm_ex(false, Cog, K, Q, dyw + grp * Cog * Q, Q, WideColTB(plane), dw_acc + grp * Cog * K, K, true);
+          if (K < 16)
+            small_weight_grad(dyw + grp * Cog * Q, row_table(plane, K), Cog, K, Q, dw_acc + grp * Cog * K);
+          else
+            sgemm_ex(false, Cog, K, Q, dyw + grp * Cog * Q, Q, WideColTB(plane), dw_acc + grp * Cog * K, K, true);
         }
       }
       if (dx && wide_dx) {
@@ -465,7 +505,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         std::memset(mine, 0, sizeof(float) * w_numel);
         partial[t] = mine;
       }
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
       for (int64_t n = 0; n < g.N; ++n) one_image(n, mine);
       // the implicit barrier above: every partial sum is complete
       if (dw) {
