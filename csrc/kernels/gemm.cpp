@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace convnet {
@@ -166,12 +167,20 @@ void pack_a(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int
   }
 }
 
+// K in equal blocks of at most KC (288 = one block, 576 = 2 x 288, not 256 + 256 + 64).
+int64_t k_block(int64_t K) {
+  const int64_t blocks = (K + KC - 1) / KC;
+  return (K + blocks - 1) / blocks;
+}
+
 // One thread: rows [i0, i1) and columns [j0, j1) of C, in whole-problem coordinates.
 // When C fits one A block (M <= MC: the small-M GEMMs of convolution) each NR-strip of op(B) is
 // packed right before its micro-kernels run, so it is still in L1; otherwise the classic BLIS
 // order (a KC x NC panel of op(B) packed once, reused by every MC block of A).
+// prepacked: op(A) packed whole by PackedA (then A is unused; m_pad = its M rounded up to MR).
 void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
-                 const GemmB& B, float* C, int64_t ldc, bool accumulate, const GemmC* store) {
+                 const GemmB& B, float* C, int64_t ldc, bool accumulate, const GemmC* store,
+                 const float* prepacked = nullptr, int64_t m_pad = 0) {
   const int64_t M = i1 - i0, N = j1 - j0;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
@@ -182,11 +191,19 @@ void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_
   const Isa& s = isa();
   const int MR = s.MR, NR = s.NR;
   const bool small_m = M <= MC;
-  // K in equal blocks of at most KC (288 = one block, 576 = 2 x 288, not 256 + 256 + 64)
-  const int64_t kblocks = (K + KC - 1) / KC, kc_max = (K + kblocks - 1) / kblocks;
+  const int64_t kc_max = k_block(K);
   const int64_t mc_max = std::min(((M + MR - 1) / MR) * MR, MC);
   const int64_t nc_max = small_m ? NR : std::min(((N + NR - 1) / NR) * NR, NC);
-  float* Ap = tl_pack_a.get(mc_max * kc_max);
+  float* const Abuf = prepacked ? nullptr : tl_pack_a.get(mc_max * kc_max);
+  const float* Ap = Abuf;
+  // The packed block of A for rows from ic (a multiple of MR) and the K block at pc.
+  auto block_a = [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) {
+    if (prepacked) {
+      Ap = prepacked + pc * m_pad + ic * kc;
+    } else {
+      pack_a(ta, A, lda, ic, mc, pc, kc, MR, Abuf);
+    }
+  };
   float* Bp = tl_pack_b.get(nc_max * kc_max);
   alignas(64) float tile[8 * 32];
 
@@ -215,7 +232,7 @@ void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_
       const int64_t kc = std::min(kc_max, K - pc);
       const bool acc = accumulate || pc > 0;
       if (small_m) {
-        pack_a(ta, A, lda, i0, M, pc, kc, MR, Ap);
+        block_a(i0, M, pc, kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
           B.pack(pc, kc, jc + jr, nr, NR, Bp);
@@ -225,7 +242,7 @@ void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_
         for (int64_t jr = 0; jr < nc; jr += NR) B.pack(pc, kc, jc + jr, std::min<int64_t>(NR, nc - jr), NR, Bp + jr * kc);
         for (int64_t ic = i0; ic < i1; ic += MC) {
           const int64_t mc = std::min(MC, i1 - ic);
-          pack_a(ta, A, lda, ic, mc, pc, kc, MR, Ap);
+          block_a(ic, mc, pc, kc);
           for (int64_t jr = 0; jr < nc; jr += NR)
             run_strip(ic, mc, jc + jr, std::min<int64_t>(NR, nc - jr), kc, Bp + jr * kc, acc);
         }
@@ -262,14 +279,16 @@ void MatrixB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float
   }
 }
 
-void sgemm_ex(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmB& B, float* C,
-              int64_t ldc, bool accumulate, const GemmC* store) {
+namespace {
+void gemm_dispatch(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmB& B,
+                   float* C, int64_t ldc, bool accumulate, const GemmC* store, const float* prepacked,
+                   int64_t m_pad) {
   if (M <= 0 || N <= 0) return;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   // Small products, a store (its tiles may overlap in memory), or already inside a
   // parallel region: one thread.
   if (threads <= 1 || store || M * N * std::max<int64_t>(K, 1) < 64 * 64 * 64) {
-    gemm_serial(trans_a, 0, M, 0, N, K, A, lda, B, C, ldc, accumulate, store);
+    gemm_serial(trans_a, 0, M, 0, N, K, A, lda, B, C, ldc, accumulate, store, prepacked, m_pad);
     return;
   }
   const int MR = isa().MR, NR = isa().NR;
@@ -283,10 +302,34 @@ void sgemm_ex(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     const int64_t u0 = units * t / T, u1 = units * (t + 1) / T;
     if (split_n)
-      gemm_serial(trans_a, 0, M, u0 * step, std::min(N, u1 * step), K, A, lda, B, C, ldc, accumulate, store);
+      gemm_serial(trans_a, 0, M, u0 * step, std::min(N, u1 * step), K, A, lda, B, C, ldc, accumulate, store,
+                  prepacked, m_pad);
     else
-      gemm_serial(trans_a, u0 * step, std::min(M, u1 * step), 0, N, K, A, lda, B, C, ldc, accumulate, store);
+      gemm_serial(trans_a, u0 * step, std::min(M, u1 * step), 0, N, K, A, lda, B, C, ldc, accumulate, store,
+                  prepacked, m_pad);
   }
+}
+}  // namespace
+
+void sgemm_ex(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmB& B, float* C,
+              int64_t ldc, bool accumulate, const GemmC* store) {
+  gemm_dispatch(trans_a, M, N, K, A, lda, B, C, ldc, accumulate, store, nullptr, 0);
+}
+
+PackedA::PackedA(bool trans_a, int64_t M_, int64_t K_, const float* A, int64_t lda) : M(M_), K(K_) {
+  const int MR = isa().MR;
+  m_pad = ((M + MR - 1) / MR) * MR;
+  data = static_cast<float*>(std::aligned_alloc(64, ((sizeof(float) * m_pad * std::max<int64_t>(K, 1) + 63) / 64) * 64));
+  if (!data) throw std::bad_alloc();
+  // K block by K block, each all M rows in MR strips: the layout gemm_serial reads.
+  const int64_t kc_max = k_block(std::max<int64_t>(K, 1));
+  for (int64_t pc = 0; pc < K; pc += kc_max)
+    pack_a(trans_a, A, lda, 0, M, pc, std::min(kc_max, K - pc), MR, data + pc * m_pad);
+}
+PackedA::~PackedA() { std::free(data); }
+
+void sgemm_ex(const PackedA& A, int64_t N, const GemmB& B, float* C, int64_t ldc, bool accumulate) {
+  gemm_dispatch(false, A.M, N, A.K, nullptr, 0, B, C, ldc, accumulate, nullptr, A.data, A.m_pad);
 }
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

@@ -58,6 +58,20 @@ struct GemmC {  // receives C (M, N) tile by tile
 // receiver starts from its own zero).
 void sgemm_ex(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmB& B, float* C,
               int64_t ldc, bool accumulate, const GemmC* C_store = nullptr);
+
+// op(A) (M, K) packed once for several GEMMs that share it (a convolution's weights over a
+// batch): the packing is then not repeated per GEMM. Read-only after construction, so the
+// GEMMs may run on any threads.
+struct PackedA {
+  PackedA(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+  ~PackedA();
+  PackedA(const PackedA&) = delete;
+  PackedA& operator=(const PackedA&) = delete;
+  int64_t M, K, m_pad;
+  float* data;
+};
+// C (M, N) (+)= A . op(B) with A packed.
+void sgemm_ex(const PackedA& A, int64_t N, const GemmB& B, float* C, int64_t ldc, bool accumulate);
 }  // namespace cpu_kernels
 
 namespace cuda_kernels {

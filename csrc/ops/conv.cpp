@@ -1,4 +1,4 @@
-// Conv2d: contract, dispatch and CPU kernels (im2col + SGEMM, a direct kernel for one input channel).
+// Conv2d: contract, dispatch and CPU kernels (implicit GEMM: see conv.h for the plan).
 #include "ops/conv.h"
 
 #include <immintrin.h>
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@ namespace convnet {
 namespace cpu_kernels {
 namespace {
 
-// A grow-only, 64-byte aligned scratch buffer, one per thread: the im2col workspace.
+// A grow-only, 64-byte aligned scratch buffer (each one thread_local): the workspaces.
 struct Scratch {
   float* data = nullptr;
   size_t capacity = 0;
@@ -345,6 +346,10 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   const bool wide = !pointwise && g.stride_h == 1 && g.stride_w == 1;
   // the padded input of the wide layout: H_out = Hp - dh*(kH-1) at stride 1
   const int64_t Hp = g.H_out + g.dilation_h * (g.kH - 1), Wp = g.W_out + g.dilation_w * (g.kW - 1);
+  // The weights w_g (Cog, K) are the A operand of every image's GEMM: packed once.
+  std::vector<std::unique_ptr<PackedA>> wpack;
+  if (!pointwise)
+    for (int64_t grp = 0; grp < G; ++grp) wpack.emplace_back(new PackedA(false, Cog, K, w + grp * Cog * K, K));
   for_each_image(g.N, [&](int64_t n) {
     const float* xn = x + n * g.C_in * HW;
     float* yn = y + n * g.C_out * P;
@@ -355,7 +360,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
       float* ywide = tl_wide_out.get(Cog * Q);
       for (int64_t grp = 0; grp < G; ++grp) {
         const WidePlane plane{xpad + grp * Cg * Hp * Wp, Hp, Wp, g.kH, g.kW, g.dilation_h, g.dilation_w};
-        sgemm_ex(false, Cog, Q, K, w + grp * Cog * K, K, WideColB(plane), ywide, Q, false);
+        sgemm_ex(*wpack[grp], Q, WideColB(plane), ywide, Q, false);
         for (int64_t o = 0; o < Cog; ++o) {  // crop the valid columns, add the bias
           const float bo = b ? b[grp * Cog + o] : 0.0f;
           float* yo = yn + (grp * Cog + o) * P;
@@ -376,7 +381,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
       if (pointwise)
         sgemm(false, false, Cog, P, K, wg, K, xg, P, yg, P, false);
       else
-        sgemm_ex(false, Cog, P, K, wg, K, ColB(g, xg), yg, P, false);
+        sgemm_ex(*wpack[grp], P, ColB(g, xg), yg, P, false);
     }
     if (b)
       for (int64_t o = 0; o < g.C_out; ++o) {
@@ -423,6 +428,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                        Wp - g.W - g.pad_left <= ew;
   const int64_t Hq = g.H + eh, Wq = g.W + ew, Kq = Cog * g.kH * g.kW;
   float* wflip = nullptr;
+  std::vector<std::unique_ptr<PackedA>> wflip_pack;  // the A operands of grad_x, packed once
   if (dx && wide_dx) {
     wflip = tl_dw_flip.get(w_numel);
     for (int64_t grp = 0; grp < G; ++grp)
@@ -432,6 +438,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
             for (int64_t v = 0; v < g.kW; ++v)
               wflip[((grp * Cg + c) * Cog + o) * g.kH * g.kW + u * g.kW + v] =
                   w[(((grp * Cog + o) * Cg + c) * g.kH + (g.kH - 1 - u)) * g.kW + (g.kW - 1 - v)];
+    for (int64_t grp = 0; grp < G; ++grp) wflip_pack.emplace_back(new PackedA(false, Cg, Kq, wflip + grp * Cg * Kq, Kq));
   }
 
   // One image: dw_acc += dy_g . col_g^T  and  dx_n = col2im(w_g^T . dy_g).
@@ -460,7 +467,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         float* dxwide = tl_wide_out.get(Cg * Qx);
         for (int64_t grp = 0; grp < G; ++grp) {
           const WidePlane plane{dypad + grp * Cog * Hq * Wq, Hq, Wq, g.kH, g.kW, g.dilation_h, g.dilation_w};
-          sgemm_ex(false, Cg, Qx, Kq, wflip + grp * Cg * Kq, Kq, WideColB(plane), dxwide, Qx, false);
+          sgemm_ex(*wflip_pack[grp], Qx, WideColB(plane), dxwide, Qx, false);
           for (int64_t c = 0; c < Cg; ++c)  // crop the valid columns
             for (int64_t i = 0; i < g.H; ++i)
               std::memcpy(dxn + ((grp * Cg + c) * g.H + i) * g.W, dxwide + c * Qx + i * Wq, sizeof(float) * g.W);
