@@ -286,11 +286,11 @@ thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip, tl_wide_out;
 // far below a micro-tile, so it runs as direct dot products over the wide rows instead
 // (compiled for AVX-512, AVX2 and baseline, chosen at load time).
 
-// dw[o, t] += sum_q dyw[o, q] * rows[t][q]   (o < O, t < T, q < Q): T dot products per o.
+// dw[o, t] += sum_q dyw[o * ld + q] * rows[t][q]   (o < O, t < T, q < Q): T dot products per o.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void small_weight_grad(
-    const float* dyw, const float* const* rows, int64_t O, int64_t T, int64_t Q, float* dw) {
+    const float* dyw, int64_t ld, const float* const* rows, int64_t O, int64_t T, int64_t Q, float* dw) {
   for (int64_t o = 0; o < O; ++o) {
-    const float* d = dyw + o * Q;
+    const float* d = dyw + o * ld;
     for (int64_t t0 = 0; t0 < T; t0 += 4) {  // four rows share each load of d
       const float* r0 = rows[t0];
       const float* r1 = rows[std::min(t0 + 1, T - 1)];
@@ -446,22 +446,38 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     const float* xn = x + n * g.C_in * HW;
     const float* dyn = dy + n * g.C_out * P;
     if (wide) {
+      float* dypad = nullptr;  // grad_out padded for grad_x: (C_out, Hq, Wq) + slack
+      if (dx && wide_dx) {
+        dypad = tl_pad3.get(g.C_out * Hq * Wq + Wq);
+        pad_into(dyn, g.C_out, g.H_out, g.W_out, Hq, Wq, eh - g.pad_top, ew - g.pad_left, dypad);
+      }
       if (dw) {
         float* xpad = tl_pad.get(g.C_in * Hp * Wp + Wp);
         pad_into(xn, g.C_in, g.H, g.W, Hp, Wp, g.pad_top, g.pad_left, xpad);
-        float* dyw = tl_pad2.get(g.C_out * Q + Wp);
-        pad_into(dyn, g.C_out, g.H_out, g.W_out, g.H_out, Wp, 0, 0, dyw);  // zero junk columns
+        // grad_out on the wide grid, junk columns zero: a view into dypad when the widths agree
+        // (its pad columns are the zeros, rows Hq*Wq apart), else a copy.
+        const float* dyw;
+        int64_t ld_dyw;
+        if (dypad && Wq == Wp) {
+          dyw = dypad + (eh - g.pad_top) * Wq + (ew - g.pad_left);
+          ld_dyw = Hq * Wq;
+        } else {
+          float* buf = tl_pad2.get(g.C_out * Q + Wp);
+          pad_into(dyn, g.C_out, g.H_out, g.W_out, g.H_out, Wp, 0, 0, buf);
+          dyw = buf;
+          ld_dyw = Q;
+        }
         for (int64_t grp = 0; grp < G; ++grp) {
           const WidePlane plane{xpad + grp * Cg * Hp * Wp, Hp, Wp, g.kH, g.kW, g.dilation_h, g.dilation_w};
           if (K < 16)
-            small_weight_grad(dyw + grp * Cog * Q, row_table(plane, K), Cog, K, Q, dw_acc + grp * Cog * K);
+            small_weight_grad(dyw + grp * Cog * ld_dyw, ld_dyw, row_table(plane, K), Cog, K, Q,
+                              dw_acc + grp * Cog * K);
           else
-            sgemm_ex(false, Cog, K, Q, dyw + grp * Cog * Q, Q, WideColTB(plane), dw_acc + grp * Cog * K, K, true);
+            sgemm_ex(false, Cog, K, Q, dyw + grp * Cog * ld_dyw, ld_dyw, WideColTB(plane), dw_acc + grp * Cog * K,
+                     K, true);
         }
       }
-      if (dx && wide_dx) {
-        float* dypad = tl_pad3.get(g.C_out * Hq * Wq + Wq);
-        pad_into(dyn, g.C_out, g.H_out, g.W_out, Hq, Wq, eh - g.pad_top, ew - g.pad_left, dypad);
+      if (dypad) {
         float* dxn = dx + n * g.C_in * HW;
         const int64_t Qx = g.H * Wq;
         float* dxwide = tl_wide_out.get(Cg * Qx);
