@@ -42,17 +42,20 @@ struct Scratch {
 thread_local Scratch tl_pack_a, tl_pack_b;
 
 // ---- micro-kernels: AB = Ap (MR x kc, packed column by column) . Bp (kc x NR, packed row by row);
-// C (MR x NR, row stride ldc) = AB, or += AB when acc.
+// C (MR x NR, row stride ldc) = AB, or += AB when acc. With ROWS, row k of Bp is read in place at
+// rows[k] + off instead (an operand whose rows are already contiguous: no packing).
 
+template <bool ROWS>
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* __restrict A,
-                                                      const float* __restrict B, float* C, int64_t ldc,
-                                                      bool acc) {
+                                                      const float* __restrict B, const float* const* rows,
+                                                      int64_t off, float* C, int64_t ldc, bool acc) {
   constexpr int MR = 8;
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+    const float* Bk = ROWS ? rows[k] + off : B;
+    const __m512 b0 = _mm512_loadu_ps(Bk), b1 = _mm512_loadu_ps(Bk + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m512 a = _mm512_set1_ps(A[i]);
@@ -60,7 +63,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* _
       c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
     }
     A += MR;
-    B += 32;
+    if (!ROWS) B += 32;
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -74,15 +77,17 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* _
   }
 }
 
+template <bool ROWS>
 __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __restrict A,
-                                                     const float* __restrict B, float* C, int64_t ldc,
-                                                     bool acc) {
+                                                     const float* __restrict B, const float* const* rows,
+                                                     int64_t off, float* C, int64_t ldc, bool acc) {
   constexpr int MR = 6;
   __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+    const float* Bk = ROWS ? rows[k] + off : B;
+    const __m256 b0 = _mm256_loadu_ps(Bk), b1 = _mm256_loadu_ps(Bk + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const __m256 a = _mm256_broadcast_ss(A + i);
@@ -90,7 +95,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __
       c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
     }
     A += MR;
-    B += 16;
+    if (!ROWS) B += 16;
   }
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
@@ -104,30 +109,34 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __
   }
 }
 
-void kernel_generic(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc,
-                    bool acc) {
+template <bool ROWS>
+void kernel_generic(int64_t kc, const float* __restrict A, const float* __restrict B, const float* const* rows,
+                    int64_t off, float* C, int64_t ldc, bool acc) {
   constexpr int MR = 4, NR = 16;
   float ab[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
+    const float* Bk = ROWS ? rows[k] + off : B;
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) ab[i][j] += A[i] * B[j];
+      for (int j = 0; j < NR; ++j) ab[i][j] += A[i] * Bk[j];
     A += MR;
-    B += NR;
+    if (!ROWS) B += NR;
   }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) C[i * ldc + j] = acc ? C[i * ldc + j] + ab[i][j] : ab[i][j];
 }
 
-using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, bool);
+using MicroKernel = void (*)(int64_t, const float*, const float*, const float* const*, int64_t, float*, int64_t,
+                             bool);
 struct Isa {
   const char* name;
   int MR, NR;
-  MicroKernel kernel;
+  MicroKernel kernel, rows_kernel;
 };
 
 Isa pick_isa() {
-  const Isa avx512{"avx512", 8, 32, kernel_avx512}, avx2{"avx2", 6, 16, kernel_avx2},
-      generic{"generic", 4, 16, kernel_generic};
+  const Isa avx512{"avx512", 8, 32, kernel_avx512<false>, kernel_avx512<true>},
+      avx2{"avx2", 6, 16, kernel_avx2<false>, kernel_avx2<true>},
+      generic{"generic", 4, 16, kernel_generic<false>, kernel_generic<true>};
   __builtin_cpu_init();
   const bool has512 = __builtin_cpu_supports("avx512f");
   const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -207,18 +216,26 @@ void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_
   float* Bp = tl_pack_b.get(nc_max * kc_max);
   alignas(64) float tile[8 * 32];
 
-  // The micro-kernels of one packed strip of op(B) against the packed block of A.
+  // The micro-kernels of one strip of op(B) (packed at Bs, or in place: rows + column jg) against
+  // the packed block of A.
+  const float* const* brows = nullptr;
+  auto micro = [&](int64_t kc, const float* a, const float* Bs, int64_t jg, float* c, int64_t ldc_, bool acc) {
+    if (brows)
+      s.rows_kernel(kc, a, nullptr, brows, jg, c, ldc_, acc);
+    else
+      s.kernel(kc, a, Bs, nullptr, 0, c, ldc_, acc);
+  };
   auto run_strip = [&](int64_t ic, int64_t mc, int64_t jg, int64_t nr, int64_t kc, const float* Bs, bool acc) {
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = std::min<int64_t>(MR, mc - ir);
       const int64_t ig = ic + ir;
       if (store) {
-        s.kernel(kc, Ap + ir * kc, Bs, tile, NR, false);
+        micro(kc, Ap + ir * kc, Bs, jg, tile, NR, false);
         store->add(ig, mr, jg, nr, tile, NR);
       } else if (mr == MR && nr == NR) {
-        s.kernel(kc, Ap + ir * kc, Bs, C + ig * ldc + jg, ldc, acc);
+        micro(kc, Ap + ir * kc, Bs, jg, C + ig * ldc + jg, ldc, acc);
       } else {  // edge tile: compute the full tile aside, keep the valid part
-        s.kernel(kc, Ap + ir * kc, Bs, tile, NR, false);
+        micro(kc, Ap + ir * kc, Bs, jg, tile, NR, false);
         float* c = C + ig * ldc + jg;
         for (int64_t i = 0; i < mr; ++i)
           for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
@@ -231,15 +248,17 @@ void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min(kc_max, K - pc);
       const bool acc = accumulate || pc > 0;
+      brows = B.rows(pc, kc);
       if (small_m) {
         block_a(i0, M, pc, kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
-          B.pack(pc, kc, jc + jr, nr, NR, Bp);
+          if (!brows) B.pack(pc, kc, jc + jr, nr, NR, Bp);
           run_strip(i0, M, jc + jr, nr, kc, Bp, acc);
         }
       } else {
-        for (int64_t jr = 0; jr < nc; jr += NR) B.pack(pc, kc, jc + jr, std::min<int64_t>(NR, nc - jr), NR, Bp + jr * kc);
+        if (!brows)
+          for (int64_t jr = 0; jr < nc; jr += NR) B.pack(pc, kc, jc + jr, std::min<int64_t>(NR, nc - jr), NR, Bp + jr * kc);
         for (int64_t ic = i0; ic < i1; ic += MC) {
           const int64_t mc = std::min(MC, i1 - ic);
           block_a(ic, mc, pc, kc);

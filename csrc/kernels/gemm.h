@@ -37,6 +37,10 @@ struct GemmB {  // op(B) (K, N)
   virtual ~GemmB() = default;
   // dst (kc, NR) row-major = op(B)[k0 : k0+kc, j0 : j0+nr], columns nr..NR-1 zero.
   virtual void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const = 0;
+  // Optional: when every row k of op(B) is contiguous in memory, a table whose entry k - k0 points
+  // at op(B)[k, 0] (k0 <= k < k0+kc), readable up to 32 floats past column N-1; the micro-kernel
+  // then reads B in place and pack() is not called. Valid until the next call on this object.
+  virtual const float* const* rows(int64_t k0, int64_t kc) const { return nullptr; }
 };
 // op(B) stored as a matrix: B (K, N) with ldb, or B^T stored (N, K) when trans.
 struct MatrixB final : GemmB {

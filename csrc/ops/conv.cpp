@@ -168,8 +168,12 @@ struct Col2imC final : GemmC {
 // so every row of the column matrix is a contiguous slice of the padded input: packing is a
 // memcpy and there is no index arithmetic per tap. The same routine computes the forward pass
 // and, on the padded output gradient with flipped weights, the input gradient.
+// Zero floats after a padded buffer: rows of the column matrix run up to kW-1 < Wp past the last
+// plane, and the micro-kernel reads a whole 32-wide strip past the last column.
+inline int64_t kSlack(int64_t Wp) { return Wp + 32; }
+
 struct WidePlane {
-  const float* in;  // (C, Hp, Wp) + Wp floats of zero slack
+  const float* in;  // (C, Hp, Wp) + kSlack(Wp) floats of zero slack
   int64_t Hp, Wp, kH, kW, dh, dw;
   const float* row(int64_t kidx) const {
     const int64_t kk = kH * kW, c = kidx / kk, u = (kidx % kk) / kW, v = kidx % kW;
@@ -190,10 +194,18 @@ inline void wide_rows(const WidePlane& pl, int64_t kidx0, int64_t n, const float
   }
 }
 
-// op(B) = col (C*kH*kW, Ho*Wp)
+thread_local std::vector<const float*> tl_btab;
+
+// op(B) = col (C*kH*kW, Ho*Wp): its rows are read in place by the micro-kernel (rows()); pack()
+// remains for completeness.
 struct WideColB final : GemmB {
   WidePlane pl;
   explicit WideColB(const WidePlane& p) : pl(p) {}
+  const float* const* rows(int64_t k0, int64_t kc) const override {
+    if (tl_btab.size() < size_t(kc)) tl_btab.resize(kc);  // per thread: concurrent callers are safe
+    wide_rows(pl, k0, kc, tl_btab.data());
+    return tl_btab.data();
+  }
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
     const float* rows[512];
     for (int64_t kb = 0; kb < kc; kb += 512) {
@@ -271,10 +283,10 @@ struct WideColTB final : GemmB {
   }
 };
 
-// dst (C, Hp, Wp) = src (C, H, W) placed at (top, left) in zeros, plus Wp zero floats of slack.
+// dst (C, Hp, Wp) = src (C, H, W) placed at (top, left) in zeros, plus kSlack(Wp) zero floats.
 void pad_into(const float* src, int64_t C, int64_t H, int64_t W, int64_t Hp, int64_t Wp, int64_t top, int64_t left,
               float* dst) {
-  std::memset(dst, 0, sizeof(float) * (C * Hp * Wp + Wp));
+  std::memset(dst, 0, sizeof(float) * (C * Hp * Wp + kSlack(Wp)));
   for (int64_t c = 0; c < C; ++c)
     for (int64_t i = 0; i < H; ++i)
       std::memcpy(dst + (c * Hp + top + i) * Wp + left, src + (c * H + i) * W, sizeof(float) * W);
@@ -354,7 +366,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     const float* xn = x + n * g.C_in * HW;
     float* yn = y + n * g.C_out * P;
     if (wide) {  // y = bias, then += w_g . col_g, cropped from the wide output
-      float* xpad = tl_pad.get(g.C_in * Hp * Wp + Wp);
+      float* xpad = tl_pad.get(g.C_in * Hp * Wp + kSlack(Wp));
       pad_into(xn, g.C_in, g.H, g.W, Hp, Wp, g.pad_top, g.pad_left, xpad);
       const int64_t Q = g.H_out * Wp;
       float* ywide = tl_wide_out.get(Cog * Q);
@@ -448,11 +460,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (wide) {
       float* dypad = nullptr;  // grad_out padded for grad_x: (C_out, Hq, Wq) + slack
       if (dx && wide_dx) {
-        dypad = tl_pad3.get(g.C_out * Hq * Wq + Wq);
+        dypad = tl_pad3.get(g.C_out * Hq * Wq + kSlack(Wq));
         pad_into(dyn, g.C_out, g.H_out, g.W_out, Hq, Wq, eh - g.pad_top, ew - g.pad_left, dypad);
       }
       if (dw) {
-        float* xpad = tl_pad.get(g.C_in * Hp * Wp + Wp);
+        float* xpad = tl_pad.get(g.C_in * Hp * Wp + kSlack(Wp));
         pad_into(xn, g.C_in, g.H, g.W, Hp, Wp, g.pad_top, g.pad_left, xpad);
         // grad_out on the wide grid, junk columns zero: a view into dypad when the widths agree
         // (its pad columns are the zeros, rows Hq*Wq apart), else a copy.
@@ -462,7 +474,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
           dyw = dypad + (eh - g.pad_top) * Wq + (ew - g.pad_left);
           ld_dyw = Hq * Wq;
         } else {
-          float* buf = tl_pad2.get(g.C_out * Q + Wp);
+          float* buf = tl_pad2.get(g.C_out * Q + kSlack(Wp));
           pad_into(dyn, g.C_out, g.H_out, g.W_out, g.H_out, Wp, 0, 0, buf);
           dyw = buf;
           ld_dyw = Q;
