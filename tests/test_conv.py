@@ -51,6 +51,7 @@ def _data(case, seed=0):
     return x, w, b, kwargs
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
 def test_conv2d_matches_torch(case):
     x, w, b, kw = _data(case)

@@ -13,6 +13,9 @@
 // MC x KC blocks of MR-tall strips; a micro-kernel keeps an MR x NR tile of C in vector registers
 // and streams one strip of each. Micro-kernels: AVX-512 (8 x 32), AVX2+FMA (6 x 16) and a portable
 // one (4 x 16), chosen once at run time with __builtin_cpu_supports (no -march=native needed).
+// K is cut into equal blocks of at most KC = 320. When M fits one A block (M <= 144, the
+// convolutions) each strip of op(B) is packed just before its micro-kernels run (still in L1),
+// or not packed at all when the operand's rows are already contiguous (GemmB::rows).
 // Called outside an OpenMP parallel region it splits C over the OpenMP threads; called inside
 // one (e.g. conv's loop over images) it runs on the calling thread only.
 // Packing buffers are thread-local and grow-only: no allocation in the steady state.
@@ -39,7 +42,8 @@ struct GemmB {  // op(B) (K, N)
   virtual void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const = 0;
   // Optional: when every row k of op(B) is contiguous in memory, a table whose entry k - k0 points
   // at op(B)[k, 0] (k0 <= k < k0+kc), readable up to 32 floats past column N-1; the micro-kernel
-  // then reads B in place and pack() is not called. Valid until the next call on this object.
+  // then reads B in place and pack() is not called. The threads of one GEMM call it concurrently;
+  // the table must stay valid until the same thread's next call (e.g. a thread_local table).
   virtual const float* const* rows(int64_t k0, int64_t kc) const { return nullptr; }
 };
 // op(B) stored as a matrix: B (K, N) with ldb, or B^T stored (N, K) when trans.
