@@ -1,7 +1,10 @@
 // SGEMM on the CPU: BLIS-style packing + register-blocked micro-kernels (see gemm.h).
 #include "kernels/gemm.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define CONVNET_X86 1
 #include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -45,6 +48,7 @@ thread_local Scratch tl_pack_a, tl_pack_b;
 // C (MR x NR, row stride ldc) = AB, or += AB when acc. With ROWS, row k of Bp is read in place at
 // rows[k] + off instead (an operand whose rows are already contiguous: no packing).
 
+#ifdef CONVNET_X86
 template <bool ROWS>
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* __restrict A,
                                                       const float* __restrict B, const float* const* rows,
@@ -109,6 +113,8 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __
   }
 }
 
+#endif  // CONVNET_X86
+
 template <bool ROWS>
 void kernel_generic(int64_t kc, const float* __restrict A, const float* __restrict B, const float* const* rows,
                     int64_t off, float* C, int64_t ldc, bool acc) {
@@ -134,18 +140,20 @@ struct Isa {
 };
 
 Isa pick_isa() {
-  const Isa avx512{"avx512", 8, 32, kernel_avx512<false>, kernel_avx512<true>},
-      avx2{"avx2", 6, 16, kernel_avx2<false>, kernel_avx2<true>},
-      generic{"generic", 4, 16, kernel_generic<false>, kernel_generic<true>};
-  __builtin_cpu_init();
-  const bool has512 = __builtin_cpu_supports("avx512f");
-  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const Isa generic{"generic", 4, 16, kernel_generic<false>, kernel_generic<true>};
   const char* force = std::getenv("CONVNET_GEMM_ISA");
   const std::string want = force ? force : "";
   if (want == "generic") return generic;
+#ifdef CONVNET_X86
+  const Isa avx512{"avx512", 8, 32, kernel_avx512<false>, kernel_avx512<true>},
+      avx2{"avx2", 6, 16, kernel_avx2<false>, kernel_avx2<true>};
+  __builtin_cpu_init();
+  const bool has512 = __builtin_cpu_supports("avx512f");
+  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (want == "avx2" && has2) return avx2;
   if (has512) return avx512;
   if (has2) return avx2;
+#endif
   return generic;
 }
 const Isa& isa() {

@@ -1,7 +1,10 @@
 // Conv2d: contract, dispatch and CPU kernels (implicit GEMM: see conv.h for the plan).
 #include "ops/conv.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define CONVNET_X86 1
 #include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -224,6 +227,7 @@ struct WideColB final : GemmB {
   }
 };
 
+#ifdef CONVNET_X86
 // dst[k * NR + j] = rows[j][k] for j < 8*jb, k < kc, in 8 x 8 blocks transposed in AVX registers.
 __attribute__((target("avx2"))) void transpose_rows_avx2(const float* const* rows, int64_t nj, int64_t kc,
                                                          int NR, float* dst) {
@@ -260,6 +264,10 @@ bool has_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2");
   return yes;
 }
+#else
+bool has_avx2() { return false; }
+void transpose_rows_avx2(const float* const*, int64_t, int64_t, int, float*) {}
+#endif
 
 // op(B) = col^T (Ho*Wp, C*kH*kW): the weight gradient against a zero-junk wide output gradient.
 // A transposing copy: row k of the packed strip is element k of NR column-matrix rows.
@@ -299,7 +307,10 @@ thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip, tl_wide_out;
 // (compiled for AVX-512, AVX2 and baseline, chosen at load time).
 
 // dw[o, t] += sum_q dyw[o * ld + q] * rows[t][q]   (o < O, t < T, q < Q): T dot products per o.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void small_weight_grad(
+#ifdef CONVNET_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void small_weight_grad(
     const float* dyw, int64_t ld, const float* const* rows, int64_t O, int64_t T, int64_t Q, float* dw) {
   for (int64_t o = 0; o < O; ++o) {
     const float* d = dyw + o * ld;
