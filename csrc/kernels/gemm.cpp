@@ -161,14 +161,55 @@ const Isa& isa() {
   return chosen;
 }
 
+#ifdef CONVNET_X86
+// dst[k * NR + j] = rows[j][k] for j < nj (a multiple of 8), k < kc: 8 x 8 blocks transposed in
+// AVX registers.
+__attribute__((target("avx2"))) void transpose_rows_avx2(const float* const* rows, int64_t nj, int64_t kc,
+                                                         int64_t NR, float* dst) {
+  const int64_t kc8 = kc / 8 * 8;
+  for (int64_t j8 = 0; j8 < nj; j8 += 8) {
+    const float* const* r = rows + j8;
+    for (int64_t k8 = 0; k8 < kc8; k8 += 8) {
+      __m256 a0 = _mm256_loadu_ps(r[0] + k8), a1 = _mm256_loadu_ps(r[1] + k8), a2 = _mm256_loadu_ps(r[2] + k8),
+             a3 = _mm256_loadu_ps(r[3] + k8), a4 = _mm256_loadu_ps(r[4] + k8), a5 = _mm256_loadu_ps(r[5] + k8),
+             a6 = _mm256_loadu_ps(r[6] + k8), a7 = _mm256_loadu_ps(r[7] + k8);
+      __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1), t2 = _mm256_unpacklo_ps(a2, a3),
+             t3 = _mm256_unpackhi_ps(a2, a3), t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5),
+             t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+      __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+             s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+             s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+             s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = dst + k8 * NR + j8;
+      _mm256_storeu_ps(d + 0 * NR, _mm256_permute2f128_ps(s0, s4, 0x20));
+      _mm256_storeu_ps(d + 1 * NR, _mm256_permute2f128_ps(s1, s5, 0x20));
+      _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(s2, s6, 0x20));
+      _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(s3, s7, 0x20));
+      _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(s0, s4, 0x31));
+      _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(s1, s5, 0x31));
+      _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(s2, s6, 0x31));
+      _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(s3, s7, 0x31));
+    }
+    for (int64_t k = kc8; k < kc; ++k)
+      for (int j = 0; j < 8; ++j) dst[k * NR + j8 + j] = r[j][k];
+  }
+}
+#endif
+
 // ---- packing. Ap: strips of MR rows, each kc columns of MR values (rows past M are 0).
 void pack_a(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int MR,
             float* Ap) {
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int64_t mr = std::min<int64_t>(MR, mc - ir);
     float* dst = Ap + ir * kc;
-    if (!trans) {  // A(i, k) = A[i * lda + k]
-      for (int64_t i = 0; i < mr; ++i) {
+    if (!trans) {  // A(i, k) = A[i * lda + k]: a transposing copy
+      const float* rows[8];
+      int64_t i = 0;
+      for (; i + 8 <= mr; i += 8) {
+        for (int t = 0; t < 8; ++t) rows[t] = A + (i0 + ir + i + t) * lda + p0;
+        pack_transposed(rows, 8, kc, MR, dst + i);
+      }
+      for (; i < mr; ++i) {
         const float* src = A + (i0 + ir + i) * lda + p0;
         for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
       }
@@ -282,6 +323,19 @@ void gemm_serial(bool ta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_
 
 const char* sgemm_isa() { return isa().name; }
 
+void pack_transposed(const float* const* rows, int64_t n, int64_t kc, int64_t ld, float* dst) {
+  int64_t done = 0;
+#ifdef CONVNET_X86
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2 && n >= 8) {
+    done = n / 8 * 8;
+    transpose_rows_avx2(rows, done, kc, ld, dst);
+  }
+#endif
+  for (int64_t j = done; j < n; ++j)
+    for (int64_t k = 0; k < kc; ++k) dst[k * ld + j] = rows[j][k];
+}
+
 // op(B) stored as a matrix: B (K, N) with ldb, or B^T stored (N, K) when trans.
 void MatrixB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const {
   if (!trans) {  // B(k, j) = B[k * ldb + j]: rows copied
@@ -295,11 +349,10 @@ void MatrixB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float
         for (int64_t j = nr; j < NR; ++j) d[j] = 0.0f;
       }
     }
-  } else {  // B(k, j) = B[j * ldb + k]: contiguous reads, strided writes
-    for (int64_t j = 0; j < nr; ++j) {
-      const float* src = B + (j0 + j) * ldb + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
-    }
+  } else {  // B(k, j) = B[j * ldb + k]: a transposing copy
+    const float* rows[32];
+    for (int64_t j = 0; j < nr; ++j) rows[j] = B + (j0 + j) * ldb + k0;
+    pack_transposed(rows, nr, kc, NR, dst);
     if (nr < NR)
       for (int64_t k = 0; k < kc; ++k)
         for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;

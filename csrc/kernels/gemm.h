@@ -33,6 +33,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 // The micro-kernel in use: "avx512", "avx2" or "generic". The environment variable
 // CONVNET_GEMM_ISA (same names) forces a slower one, for testing every path on one machine.
 const char* sgemm_isa();
+// dst[k * ld + j] = rows[j][k] for j < n, k < kc: the transposing copy of packing (8 x 8 blocks in
+// AVX registers where available). Shared with implicit operands (conv's column matrix).
+void pack_transposed(const float* const* rows, int64_t n, int64_t kc, int64_t ld, float* dst);
 
 // Implicit operands, for GEMMs whose op(B) or C is never stored as a matrix (convolution:
 // op(B) is im2col of an image, produced while packing; C is scattered back by col2im).

@@ -1,10 +1,6 @@
 // Conv2d: contract, dispatch and CPU kernels (implicit GEMM: see conv.h for the plan).
 #include "ops/conv.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define CONVNET_X86 1
-#include <immintrin.h>
-#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -227,50 +223,8 @@ struct WideColB final : GemmB {
   }
 };
 
-#ifdef CONVNET_X86
-// dst[k * NR + j] = rows[j][k] for j < 8*jb, k < kc, in 8 x 8 blocks transposed in AVX registers.
-__attribute__((target("avx2"))) void transpose_rows_avx2(const float* const* rows, int64_t nj, int64_t kc,
-                                                         int NR, float* dst) {
-  const int64_t kc8 = kc / 8 * 8;
-  for (int64_t j8 = 0; j8 < nj; j8 += 8) {
-    const float* const* r = rows + j8;
-    for (int64_t k8 = 0; k8 < kc8; k8 += 8) {
-      __m256 a0 = _mm256_loadu_ps(r[0] + k8), a1 = _mm256_loadu_ps(r[1] + k8), a2 = _mm256_loadu_ps(r[2] + k8),
-             a3 = _mm256_loadu_ps(r[3] + k8), a4 = _mm256_loadu_ps(r[4] + k8), a5 = _mm256_loadu_ps(r[5] + k8),
-             a6 = _mm256_loadu_ps(r[6] + k8), a7 = _mm256_loadu_ps(r[7] + k8);
-      __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1), t2 = _mm256_unpacklo_ps(a2, a3),
-             t3 = _mm256_unpackhi_ps(a2, a3), t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5),
-             t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
-      __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-             s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-             s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-             s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float* d = dst + k8 * NR + j8;
-      _mm256_storeu_ps(d + 0 * NR, _mm256_permute2f128_ps(s0, s4, 0x20));
-      _mm256_storeu_ps(d + 1 * NR, _mm256_permute2f128_ps(s1, s5, 0x20));
-      _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(s2, s6, 0x20));
-      _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(s3, s7, 0x20));
-      _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(s0, s4, 0x31));
-      _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(s1, s5, 0x31));
-      _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(s2, s6, 0x31));
-      _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(s3, s7, 0x31));
-    }
-    for (int64_t k = kc8; k < kc; ++k)
-      for (int j = 0; j < 8; ++j) dst[k * NR + j8 + j] = r[j][k];
-  }
-}
-
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-#else
-bool has_avx2() { return false; }
-void transpose_rows_avx2(const float* const*, int64_t, int64_t, int, float*) {}
-#endif
-
 // op(B) = col^T (Ho*Wp, C*kH*kW): the weight gradient against a zero-junk wide output gradient.
-// A transposing copy: row k of the packed strip is element k of NR column-matrix rows.
+// A transposing copy (gemm.h's pack_transposed): row k of the strip is element k of NR rows.
 struct WideColTB final : GemmB {
   WidePlane pl;
   explicit WideColTB(const WidePlane& p) : pl(p) {}
@@ -278,13 +232,7 @@ struct WideColTB final : GemmB {
     const float* rows[32];
     wide_rows(pl, j0, nr, rows);
     for (int64_t j = 0; j < nr; ++j) rows[j] += k0;
-    int64_t j_done = 0;
-    if (has_avx2() && nr >= 8) {
-      j_done = nr / 8 * 8;
-      transpose_rows_avx2(rows, j_done, kc, NR, dst);
-    }
-    for (int64_t j = j_done; j < nr; ++j)
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = rows[j][k];
+    pack_transposed(rows, nr, kc, NR, dst);
     if (nr < NR)
       for (int64_t k = 0; k < kc; ++k)
         for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
@@ -307,7 +255,7 @@ thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip, tl_wide_out;
 // (compiled for AVX-512, AVX2 and baseline, chosen at load time).
 
 // dw[o, t] += sum_q dyw[o * ld + q] * rows[t][q]   (o < O, t < T, q < Q): T dot products per o.
-#ifdef CONVNET_X86
+#if defined(__x86_64__) || defined(__i386__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void small_weight_grad(
