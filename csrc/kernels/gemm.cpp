@@ -36,7 +36,8 @@ struct Scratch {
       std::free(data);
       size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
       data = static_cast<float*>(std::aligned_alloc(64, bytes));
-      capacity = bytes / sizeof(float);
+      capacity = data ? bytes / sizeof(float) : 0;
+      if (!data) throw std::bad_alloc();
     }
     return data;
   }
