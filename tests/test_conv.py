@@ -36,6 +36,8 @@ CASES = [
     (5, 16, 12, 12, 24, 3, 3, 1, 1, 1, 1, True),        # several micro-tiles
     (1, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, True),        # batch 1: the GEMMs split over threads
     (3, 40, 6, 6, 20, 3, 3, 1, 1, 1, 1, False),         # K = 360 > the GEMM's KC block
+    (2, 3, 6, 7, 4, 3, 3, 1, (3, 1), 1, 1, True),       # padding beyond the kernel: generic grad_x
+    (3, 4, 6, 5, 4, 2, 2, 1, (0, 1), 1, 2, True),       # stride 1, unequal pads
 ]
 
 
@@ -49,6 +51,7 @@ def _data(case, seed=0):
     return x, w, b, kwargs
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
 def test_conv2d_matches_torch(case):
     x, w, b, kw = _data(case)

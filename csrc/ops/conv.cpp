@@ -1,4 +1,4 @@
-// Conv2d: contract, dispatch and CPU kernels (im2col + SGEMM, a direct kernel for one input channel).
+// Conv2d: contract, dispatch and CPU kernels (implicit GEMM: see conv.h for the plan).
 #include "ops/conv.h"
 
 #include <omp.h>
@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,7 @@ namespace convnet {
 namespace cpu_kernels {
 namespace {
 
-// A grow-only, 64-byte aligned scratch buffer, one per thread: the im2col workspace.
+// A grow-only, 64-byte aligned scratch buffer (each one thread_local): the workspaces.
 struct Scratch {
   float* data = nullptr;
   size_t capacity = 0;
@@ -27,13 +29,14 @@ struct Scratch {
       std::free(data);
       size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
       data = static_cast<float*>(std::aligned_alloc(64, bytes));
-      capacity = bytes / sizeof(float);
+      capacity = data ? bytes / sizeof(float) : 0;
+      if (!data) throw std::bad_alloc();
     }
     return data;
   }
   ~Scratch() { std::free(data); }
 };
-thread_local Scratch tl_col, tl_dw;
+thread_local Scratch tl_dw;
 
 // The range of output columns j whose input column j*sw + off lies in [0, W).
 inline void valid_cols(int64_t off, int64_t sw, int64_t W, int64_t W_out, int64_t& lo, int64_t& hi) {
@@ -43,58 +46,249 @@ inline void valid_cols(int64_t off, int64_t sw, int64_t W, int64_t W_out, int64_
   hi = std::max(std::min(hi, W_out), lo);
 }
 
-// col (C*kH*kW, H_out*W_out): row (c, u, v), column (i, j) = x[c, i*sh - pt + u*dh, j*sw - pl + v*dw] or 0.
-void im2col(const float* x, int64_t C, const Conv2dGeometry& g, float* col) {
-  const int64_t H = g.H, W = g.W, Ho = g.H_out, Wo = g.W_out, P = Ho * Wo;
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t u = 0; u < g.kH; ++u)
-      for (int64_t v = 0; v < g.kW; ++v) {
-        float* dst = col + ((c * g.kH + u) * g.kW + v) * P;
-        const int64_t off = v * g.dilation_w - g.pad_left;
-        int64_t lo, hi;
-        valid_cols(off, g.stride_w, W, Wo, lo, hi);
-        for (int64_t i = 0; i < Ho; ++i) {
-          float* d = dst + i * Wo;
-          const int64_t ih = i * g.stride_h - g.pad_top + u * g.dilation_h;
-          if (ih < 0 || ih >= H) {
-            std::memset(d, 0, sizeof(float) * Wo);
-            continue;
-          }
-          const float* src = x + (c * H + ih) * W + off;
-          for (int64_t j = 0; j < lo; ++j) d[j] = 0.0f;
-          if (g.stride_w == 1) {
-            std::memcpy(d + lo, src + lo, sizeof(float) * (hi - lo));
-          } else {
-            for (int64_t j = lo; j < hi; ++j) d[j] = src[j * g.stride_w];
-          }
-          for (int64_t j = hi; j < Wo; ++j) d[j] = 0.0f;
-        }
+// The column matrix of one image (or one group of it), never stored: col (Cg*kH*kW, H_out*W_out),
+// row (c, u, v), column p = (i, j):  col[(c, u, v), p] = x[c, i*sh - pt + u*dh, j*sw - pl + v*dw] or 0.
+// Rows are produced (im2col) and scattered back (col2im) piece by piece, inside the GEMM's
+// packing and store steps: an implicit GEMM with no column buffer.
+struct ColMatrix {
+  const Conv2dGeometry& g;
+
+  // Calls fn(t0, t1, d_offset, src) for the runs of row `kidx`, columns [p0, p1): output row by
+  // output row, with [t0, t1) the columns j of that output row whose input is inside x
+  // (src + j*sw is it) and d_offset the position of column j=0 of the run relative to p0;
+  // zero(d_begin, d_end) for the taps in the padding.
+  template <typename Run, typename Zero>
+  void for_runs(const float* x, int64_t kidx, int64_t p0, int64_t p1, const Run& run, const Zero& zero) const {
+    const int64_t kk = g.kH * g.kW, c = kidx / kk, u = (kidx % kk) / g.kW, v = kidx % g.kW;
+    const int64_t off = v * g.dilation_w - g.pad_left;
+    int64_t lo, hi;
+    valid_cols(off, g.stride_w, g.W, g.W_out, lo, hi);
+    const float* xc = x + c * g.H * g.W;
+    int64_t i = p0 / g.W_out, j = p0 % g.W_out;
+    for (int64_t p = p0; p < p1; ++i, j = 0) {
+      const int64_t len = std::min(g.W_out - j, p1 - p);
+      const int64_t base = p - p0 - j;  // where column 0 of this output row would sit
+      const int64_t ih = i * g.stride_h - g.pad_top + u * g.dilation_h;
+      if (ih < 0 || ih >= g.H) {
+        zero(p - p0, p - p0 + len);
+      } else {
+        const int64_t a = std::min(std::max(lo, j), j + len), b = std::min(std::max(hi, a), j + len);
+        zero(base + j, base + a);
+        if (b > a) run(a, b, base, xc + ih * g.W + off);
+        zero(base + b, base + j + len);
       }
+      p += len;
+    }
+  }
+
+  // dst[(p - p0) * stride] = col[kidx, p] for p in [p0, p1)
+  void row(const float* x, int64_t kidx, int64_t p0, int64_t p1, float* dst, int64_t stride) const {
+    const int64_t sw = g.stride_w;
+    if (stride == 1) {
+      for_runs(x, kidx, p0, p1,
+               [&](int64_t a, int64_t b, int64_t base, const float* src) {
+                 if (sw == 1) {
+                   std::memcpy(dst + base + a, src + a, sizeof(float) * (b - a));
+                 } else {
+                   for (int64_t t = a; t < b; ++t) dst[base + t] = src[t * sw];
+                 }
+               },
+               [&](int64_t d0, int64_t d1) {
+                 for (int64_t d = d0; d < d1; ++d) dst[d] = 0.0f;
+               });
+    } else {
+      for_runs(x, kidx, p0, p1,
+               [&](int64_t a, int64_t b, int64_t base, const float* src) {
+                 for (int64_t t = a; t < b; ++t) dst[(base + t) * stride] = src[t * sw];
+               },
+               [&](int64_t d0, int64_t d1) {
+                 for (int64_t d = d0; d < d1; ++d) dst[d * stride] = 0.0f;
+               });
+    }
+  }
+
+  // dx[c, ih, iw] += val[p - p0] for the taps of row kidx, columns [p0, p1) inside x
+  void scatter_add(float* dx, int64_t kidx, int64_t p0, int64_t p1, const float* val) const {
+    const int64_t sw = g.stride_w;
+    for_runs(dx, kidx, p0, p1,
+             [&](int64_t a, int64_t b, int64_t base, const float* dst_const) {
+               float* d = const_cast<float*>(dst_const);
+               const float* s = val + base;
+               if (sw == 1) {
+#pragma omp simd
+                 for (int64_t t = a; t < b; ++t) d[t] += s[t];
+               } else {
+                 for (int64_t t = a; t < b; ++t) d[t * sw] += s[t];
+               }
+             },
+             [](int64_t, int64_t) {});
+  }
+};
+
+// op(B) = col (K_g, P) of one image group: forward, y_g = w_g . col.
+struct ColB final : GemmB {
+  ColMatrix m;
+  const float* x;
+  ColB(const Conv2dGeometry& g, const float* x_) : m{g}, x(x_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
+    for (int64_t k = 0; k < kc; ++k) {
+      float* d = dst + k * NR;
+      m.row(x, k0 + k, j0, j0 + nr, d, 1);
+      for (int64_t j = nr; j < NR; ++j) d[j] = 0.0f;
+    }
+  }
+};
+
+// op(B) = col^T (P, K_g): weight gradient, dw_g += dy_g . col^T.
+struct ColTB final : GemmB {
+  ColMatrix m;
+  const float* x;
+  ColTB(const Conv2dGeometry& g, const float* x_) : m{g}, x(x_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
+    for (int64_t j = 0; j < nr; ++j) m.row(x, j0 + j, k0, k0 + kc, dst + j, NR);
+    if (nr < NR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
+  }
+};
+
+// C = dcol (K_g, P), scattered into dx_g by col2im as it is produced: input gradient.
+// Tiles overlap in dx, so the GEMM using it runs on one thread (sgemm_ex never splits a store).
+struct Col2imC final : GemmC {
+  ColMatrix m;
+  float* dx;
+  Col2imC(const Conv2dGeometry& g, float* dx_) : m{g}, dx(dx_) {}
+  void add(int64_t i0, int64_t mr, int64_t j0, int64_t nr, const float* tile, int64_t ldt) const override {
+    for (int64_t r = 0; r < mr; ++r) m.scatter_add(dx, i0 + r, j0, j0 + nr, tile + r * ldt);
+  }
+};
+
+// ---- Stride-1 convolutions on a padded copy ("wide" layout). With the input zero-padded to
+// (C, Hp, Wp) and the output computed Wp wide (columns Wo..Wp-1 of each row are junk),
+//   col[(c, u, v), q] = in[c, 0, 0 + q + u*dh*Wp + v*dw]      (q = i*Wp + j)
+// so every row of the column matrix is a contiguous slice of the padded input: packing is a
+// memcpy and there is no index arithmetic per tap. The same routine computes the forward pass
+// and, on the padded output gradient with flipped weights, the input gradient.
+// Zero floats after a padded buffer: rows of the column matrix run up to kW-1 < Wp past the last
+// plane, and the micro-kernel reads a whole 32-wide strip past the last column.
+inline int64_t kSlack(int64_t Wp) { return Wp + 32; }
+
+struct WidePlane {
+  const float* in;  // (C, Hp, Wp) + kSlack(Wp) floats of zero slack
+  int64_t Hp, Wp, kH, kW, dh, dw;
+  const float* row(int64_t kidx) const {
+    const int64_t kk = kH * kW, c = kidx / kk, u = (kidx % kk) / kW, v = kidx % kW;
+    return in + c * Hp * Wp + u * dh * Wp + v * dw;
+  }
+};
+
+// Pointers to the rows kidx0 .. kidx0+n-1 of the column matrix (c, u, v stepped, not divided).
+inline void wide_rows(const WidePlane& pl, int64_t kidx0, int64_t n, const float** rows) {
+  const int64_t kk = pl.kH * pl.kW;
+  int64_t c = kidx0 / kk, u = (kidx0 % kk) / pl.kW, v = kidx0 % pl.kW;
+  for (int64_t t = 0; t < n; ++t) {
+    rows[t] = pl.in + c * pl.Hp * pl.Wp + u * pl.dh * pl.Wp + v * pl.dw;
+    if (++v == pl.kW) {
+      v = 0;
+      if (++u == pl.kH) u = 0, ++c;
+    }
+  }
 }
 
-// The adjoint of im2col: x[c, ih, iw] += col[(c, u, v), (i, j)] over every tap that read it (x zeroed first by the caller).
-void col2im(const float* col, int64_t C, const Conv2dGeometry& g, float* x) {
-  const int64_t H = g.H, W = g.W, Ho = g.H_out, Wo = g.W_out, P = Ho * Wo;
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t u = 0; u < g.kH; ++u)
-      for (int64_t v = 0; v < g.kW; ++v) {
-        const float* srcrow = col + ((c * g.kH + u) * g.kW + v) * P;
-        const int64_t off = v * g.dilation_w - g.pad_left;
-        int64_t lo, hi;
-        valid_cols(off, g.stride_w, W, Wo, lo, hi);
-        for (int64_t i = 0; i < Ho; ++i) {
-          const int64_t ih = i * g.stride_h - g.pad_top + u * g.dilation_h;
-          if (ih < 0 || ih >= H) continue;
-          const float* s = srcrow + i * Wo;
-          float* d = x + (c * H + ih) * W + off;
-          if (g.stride_w == 1) {
-#pragma omp simd
-            for (int64_t j = lo; j < hi; ++j) d[j] += s[j];
-          } else {
-            for (int64_t j = lo; j < hi; ++j) d[j * g.stride_w] += s[j];
-          }
+thread_local std::vector<const float*> tl_btab;
+
+// op(B) = col (C*kH*kW, Ho*Wp): its rows are read in place by the micro-kernel (rows()); pack()
+// remains for completeness.
+struct WideColB final : GemmB {
+  WidePlane pl;
+  explicit WideColB(const WidePlane& p) : pl(p) {}
+  const float* const* rows(int64_t k0, int64_t kc) const override {
+    if (tl_btab.size() < size_t(kc)) tl_btab.resize(kc);  // per thread: concurrent callers are safe
+    wide_rows(pl, k0, kc, tl_btab.data());
+    return tl_btab.data();
+  }
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
+    const float* rows[512];
+    for (int64_t kb = 0; kb < kc; kb += 512) {
+      const int64_t n = std::min<int64_t>(512, kc - kb);
+      wide_rows(pl, k0 + kb, n, rows);
+      float* d = dst + kb * NR;
+      if (nr == NR && NR == 32) {  // the common case, with a copy of known size (inlined)
+        for (int64_t k = 0; k < n; ++k) std::memcpy(d + k * 32, rows[k] + j0, sizeof(float) * 32);
+      } else {
+        for (int64_t k = 0; k < n; ++k) {
+          std::memcpy(d + k * NR, rows[k] + j0, sizeof(float) * nr);
+          for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.0f;
         }
       }
+    }
+  }
+};
+
+// op(B) = col^T (Ho*Wp, C*kH*kW): the weight gradient against a zero-junk wide output gradient.
+// A transposing copy (gemm.h's pack_transposed): row k of the strip is element k of NR rows.
+struct WideColTB final : GemmB {
+  WidePlane pl;
+  explicit WideColTB(const WidePlane& p) : pl(p) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int NR, float* dst) const override {
+    const float* rows[32];
+    wide_rows(pl, j0, nr, rows);
+    for (int64_t j = 0; j < nr; ++j) rows[j] += k0;
+    pack_transposed(rows, nr, kc, NR, dst);
+    if (nr < NR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = 0.0f;
+  }
+};
+
+// dst (C, Hp, Wp) = src (C, H, W) placed at (top, left) in zeros, plus kSlack(Wp) zero floats.
+void pad_into(const float* src, int64_t C, int64_t H, int64_t W, int64_t Hp, int64_t Wp, int64_t top, int64_t left,
+              float* dst) {
+  std::memset(dst, 0, sizeof(float) * (C * Hp * Wp + kSlack(Wp)));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < H; ++i)
+      std::memcpy(dst + (c * Hp + top + i) * Wp + left, src + (c * H + i) * W, sizeof(float) * W);
+}
+
+thread_local Scratch tl_pad, tl_pad2, tl_pad3, tl_dw_flip, tl_wide_out;
+
+// ---- Few input channels (the first layer): the weight-gradient GEMM would have N = Cg*kH*kW,
+// far below a micro-tile, so it runs as direct dot products over the wide rows instead
+// (compiled for AVX-512, AVX2 and baseline, chosen at load time).
+
+// dw[o, t] += sum_q dyw[o * ld + q] * rows[t][q]   (o < O, t < T, q < Q): T dot products per o.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void small_weight_grad(
+    const float* dyw, int64_t ld, const float* const* rows, int64_t O, int64_t T, int64_t Q, float* dw) {
+  for (int64_t o = 0; o < O; ++o) {
+    const float* d = dyw + o * ld;
+    for (int64_t t0 = 0; t0 < T; t0 += 4) {  // four rows share each load of d
+      const float* r0 = rows[t0];
+      const float* r1 = rows[std::min(t0 + 1, T - 1)];
+      const float* r2 = rows[std::min(t0 + 2, T - 1)];
+      const float* r3 = rows[std::min(t0 + 3, T - 1)];
+      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+      for (int64_t q = 0; q < Q; ++q) {
+        const float dv = d[q];
+        s0 += dv * r0[q];
+        s1 += dv * r1[q];
+        s2 += dv * r2[q];
+        s3 += dv * r3[q];
+      }
+      const float sums[4] = {s0, s1, s2, s3};
+      for (int64_t t = t0; t < std::min(t0 + 4, T); ++t) dw[o * T + t] += sums[t - t0];
+    }
+  }
+}
+
+thread_local std::vector<const float*> tl_rows;
+const float** row_table(const WidePlane& pl, int64_t n) {
+  if (tl_rows.size() < size_t(n)) tl_rows.resize(n);
+  wide_rows(pl, 0, n, tl_rows.data());
+  return tl_rows.data();
 }
 
 bool is_pointwise(const Conv2dGeometry& g) {
@@ -102,21 +296,17 @@ bool is_pointwise(const Conv2dGeometry& g) {
          g.H_out == g.H && g.W_out == g.W;
 }
 
-// Runs body(n, thread_scratch) for every image: images over the threads (each GEMM on one thread)
-// when there are enough of them, else one image at a time with the GEMMs split over the threads.
+// Runs body(n) for every image: images over the threads (each GEMM on one thread; dealt one at a
+// time, so a thread slowed by another process on its core does not hold the others up) when there
+// are enough of them, else one image at a time with the GEMMs split over the threads.
 template <typename Body>
-void for_each_image(int64_t N, size_t scratch_floats, const Body& body) {
+void for_each_image(int64_t N, const Body& body) {
   const int threads = omp_get_max_threads();
   if (N >= threads && threads > 1) {
-#pragma omp parallel
-    {
-      float* col = tl_col.get(scratch_floats);
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < N; ++n) body(n, col);
-    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t n = 0; n < N; ++n) body(n);
   } else {
-    float* col = tl_col.get(scratch_floats);
-    for (int64_t n = 0; n < N; ++n) body(n, col);
+    for (int64_t n = 0; n < N; ++n) body(n);
   }
 }
 
@@ -126,14 +316,45 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G;
   const int64_t K = Cg * g.kH * g.kW, P = g.H_out * g.W_out, HW = g.H * g.W;
   const bool pointwise = is_pointwise(g);
-  for_each_image(g.N, pointwise ? 1 : size_t(g.C_in * g.kH * g.kW * P), [&](int64_t n, float* col) {
+  const bool wide = !pointwise && g.stride_h == 1 && g.stride_w == 1;
+  // the padded input of the wide layout: H_out = Hp - dh*(kH-1) at stride 1
+  const int64_t Hp = g.H_out + g.dilation_h * (g.kH - 1), Wp = g.W_out + g.dilation_w * (g.kW - 1);
+  // The weights w_g (Cog, K) are the A operand of every image's GEMM: packed once.
+  std::vector<std::unique_ptr<PackedA>> wpack;
+  if (!pointwise)
+    for (int64_t grp = 0; grp < G; ++grp) wpack.emplace_back(new PackedA(false, Cog, K, w + grp * Cog * K, K));
+  for_each_image(g.N, [&](int64_t n) {
     const float* xn = x + n * g.C_in * HW;
     float* yn = y + n * g.C_out * P;
-    if (!pointwise) im2col(xn, g.C_in, g, col);
+    if (wide) {  // y = bias, then += w_g . col_g, cropped from the wide output
+      float* xpad = tl_pad.get(g.C_in * Hp * Wp + kSlack(Wp));
+      pad_into(xn, g.C_in, g.H, g.W, Hp, Wp, g.pad_top, g.pad_left, xpad);
+      const int64_t Q = g.H_out * Wp;
+      float* ywide = tl_wide_out.get(Cog * Q);
+      for (int64_t grp = 0; grp < G; ++grp) {
+        const WidePlane plane{xpad + grp * Cg * Hp * Wp, Hp, Wp, g.kH, g.kW, g.dilation_h, g.dilation_w};
+        sgemm_ex(*wpack[grp], Q, WideColB(plane), ywide, Q, false);
+        for (int64_t o = 0; o < Cog; ++o) {  // crop the valid columns, add the bias
+          const float bo = b ? b[grp * Cog + o] : 0.0f;
+          float* yo = yn + (grp * Cog + o) * P;
+          for (int64_t i = 0; i < g.H_out; ++i) {
+            const float* src = ywide + o * Q + i * Wp;
+#pragma omp simd
+            for (int64_t j = 0; j < g.W_out; ++j) yo[i * g.W_out + j] = src[j] + bo;
+          }
+        }
+      }
+      return;
+    }
     for (int64_t grp = 0; grp < G; ++grp) {
-      // y_g (Cog, P) = w_g (Cog, K) . col_g (K, P)
-      const float* colg = pointwise ? xn + grp * Cg * HW : col + grp * K * P;
-      sgemm(false, false, Cog, P, K, w + grp * Cog * K, K, colg, P, yn + grp * Cog * P, P, false);
+      // y_g (Cog, P) = w_g (Cog, K) . col_g (K, P); pointwise: col_g is x_g itself
+      const float* xg = xn + grp * Cg * HW;
+      const float* wg = w + grp * Cog * K;
+      float* yg = yn + grp * Cog * P;
+      if (pointwise)
+        sgemm(false, false, Cog, P, K, wg, K, xg, P, yg, P, false);
+      else
+        sgemm_ex(*wpack[grp], P, ColB(g, xg), yg, P, false);
     }
     if (b)
       for (int64_t o = 0; o < g.C_out; ++o) {
@@ -168,33 +389,105 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   }
   if (!dx && !dw) return;
 
+  // Stride 1: the wide layout (see WidePlane). dw from the padded input and the output gradient
+  // widened with zero junk columns; dx as the stride-1 convolution of the padded output
+  // gradient with the flipped, transposed weights wflip_g[c, (o, u, v)] = w_g[o, c, kH-1-u, kW-1-v],
+  // possible when no side is padded by more than the kernel's extent (and worth it when that
+  // GEMM has a micro-tile of rows, Cg >= 8; else col2im).
+  const bool wide = !pointwise && g.stride_h == 1 && g.stride_w == 1;
+  const int64_t eh = g.dilation_h * (g.kH - 1), ew = g.dilation_w * (g.kW - 1);
+  const int64_t Hp = g.H_out + eh, Wp = g.W_out + ew, Q = g.H_out * Wp;
+  const bool wide_dx = wide && Cg >= 8 && g.pad_top <= eh && g.pad_left <= ew && Hp - g.H - g.pad_top <= eh &&
+                       Wp - g.W - g.pad_left <= ew;
+  const int64_t Hq = g.H + eh, Wq = g.W + ew, Kq = Cog * g.kH * g.kW;
+  float* wflip = nullptr;
+  std::vector<std::unique_ptr<PackedA>> wflip_pack;  // the A operands of grad_x, packed once
+  if (dx && wide_dx) {
+    wflip = tl_dw_flip.get(w_numel);
+    for (int64_t grp = 0; grp < G; ++grp)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t o = 0; o < Cog; ++o)
+          for (int64_t u = 0; u < g.kH; ++u)
+            for (int64_t v = 0; v < g.kW; ++v)
+              wflip[((grp * Cg + c) * Cog + o) * g.kH * g.kW + u * g.kW + v] =
+                  w[(((grp * Cog + o) * Cg + c) * g.kH + (g.kH - 1 - u)) * g.kW + (g.kW - 1 - v)];
+    for (int64_t grp = 0; grp < G; ++grp) wflip_pack.emplace_back(new PackedA(false, Cg, Kq, wflip + grp * Cg * Kq, Kq));
+  }
+
   // One image: dw_acc += dy_g . col_g^T  and  dx_n = col2im(w_g^T . dy_g).
-  auto one_image = [&](int64_t n, float* col, float* dw_acc) {
+  auto one_image = [&](int64_t n, float* dw_acc) {
     const float* xn = x + n * g.C_in * HW;
     const float* dyn = dy + n * g.C_out * P;
-    float* dxn = dx ? dx + n * g.C_in * HW : nullptr;
-    if (dw) {
-      if (!pointwise) im2col(xn, g.C_in, g, col);
-      for (int64_t grp = 0; grp < G; ++grp) {
-        // dw_g (Cog, K) += dy_g (Cog, P) . col_g^T (P, K)
-        const float* colg = pointwise ? xn + grp * Cg * HW : col + grp * K * P;
-        sgemm(false, true, Cog, K, P, dyn + grp * Cog * P, P, colg, P, dw_acc + grp * Cog * K, K, true);
+    if (wide) {
+      float* dypad = nullptr;  // grad_out padded for grad_x: (C_out, Hq, Wq) + slack
+      if (dx && wide_dx) {
+        dypad = tl_pad3.get(g.C_out * Hq * Wq + kSlack(Wq));
+        pad_into(dyn, g.C_out, g.H_out, g.W_out, Hq, Wq, eh - g.pad_top, ew - g.pad_left, dypad);
       }
+      if (dw) {
+        float* xpad = tl_pad.get(g.C_in * Hp * Wp + kSlack(Wp));
+        pad_into(xn, g.C_in, g.H, g.W, Hp, Wp, g.pad_top, g.pad_left, xpad);
+        // grad_out on the wide grid, junk columns zero: a view into dypad when the widths agree
+        // (its pad columns are the zeros, rows Hq*Wq apart), else a copy.
+        const float* dyw;
+        int64_t ld_dyw;
+        if (dypad && Wq == Wp) {
+          dyw = dypad + (eh - g.pad_top) * Wq + (ew - g.pad_left);
+          ld_dyw = Hq * Wq;
+        } else {
+          float* buf = tl_pad2.get(g.C_out * Q + kSlack(Wp));
+          pad_into(dyn, g.C_out, g.H_out, g.W_out, g.H_out, Wp, 0, 0, buf);
+          dyw = buf;
+          ld_dyw = Q;
+        }
+        for (int64_t grp = 0; grp < G; ++grp) {
+          const WidePlane plane{xpad + grp * Cg * Hp * Wp, Hp, Wp, g.kH, g.kW, g.dilation_h, g.dilation_w};
+          if (K < 16)
+            small_weight_grad(dyw + grp * Cog * ld_dyw, ld_dyw, row_table(plane, K), Cog, K, Q,
+                              dw_acc + grp * Cog * K);
+          else
+            sgemm_ex(false, Cog, K, Q, dyw + grp * Cog * ld_dyw, ld_dyw, WideColTB(plane), dw_acc + grp * Cog * K,
+                     K, true);
+        }
+      }
+      if (dypad) {
+        float* dxn = dx + n * g.C_in * HW;
+        const int64_t Qx = g.H * Wq;
+        float* dxwide = tl_wide_out.get(Cg * Qx);
+        for (int64_t grp = 0; grp < G; ++grp) {
+          const WidePlane plane{dypad + grp * Cog * Hq * Wq, Hq, Wq, g.kH, g.kW, g.dilation_h, g.dilation_w};
+          sgemm_ex(*wflip_pack[grp], Qx, WideColB(plane), dxwide, Qx, false);
+          for (int64_t c = 0; c < Cg; ++c)  // crop the valid columns
+            for (int64_t i = 0; i < g.H; ++i)
+              std::memcpy(dxn + ((grp * Cg + c) * g.H + i) * g.W, dxwide + c * Qx + i * Wq, sizeof(float) * g.W);
+        }
+        return;
+      }
+      if (!dx) return;
     }
-    if (dx) {
-      for (int64_t grp = 0; grp < G; ++grp) {
-        // dcol_g (K, P) = w_g^T (K, Cog) . dy_g (Cog, P); pointwise: dcol_g is dx_g itself
-        float* dcolg = pointwise ? dxn + grp * Cg * HW : col + grp * K * P;
-        sgemm(true, false, K, P, Cog, w + grp * Cog * K, K, dyn + grp * Cog * P, P, dcolg, P, false);
+    for (int64_t grp = 0; grp < G; ++grp) {
+      const float* xg = xn + grp * Cg * HW;
+      const float* dyg = dyn + grp * Cog * P;
+      const float* wg = w + grp * Cog * K;
+      if (dw && !wide) {  // dw_g (Cog, K) += dy_g (Cog, P) . col_g^T (P, K)
+        if (pointwise)
+          sgemm(false, true, Cog, K, P, dyg, P, xg, P, dw_acc + grp * Cog * K, K, true);
+        else
+          sgemm_ex(false, Cog, K, P, dyg, P, ColTB(g, xg), dw_acc + grp * Cog * K, K, true);
       }
-      if (!pointwise) {
-        std::memset(dxn, 0, sizeof(float) * g.C_in * HW);
-        col2im(col, g.C_in, g, dxn);
+      if (dx) {  // dcol_g (K, P) = w_g^T (K, Cog) . dy_g (Cog, P), scattered into dx_g
+        float* dxg = dx + n * g.C_in * HW + grp * Cg * HW;
+        if (pointwise) {
+          sgemm(true, false, K, P, Cog, wg, K, dyg, P, dxg, P, false);
+        } else {
+          std::memset(dxg, 0, sizeof(float) * Cg * HW);
+          Col2imC store(g, dxg);
+          sgemm_ex(true, K, P, Cog, wg, K, MatrixB(false, dyg, P), nullptr, 0, true, &store);
+        }
       }
     }
   };
 
-  const size_t col_floats = pointwise ? 1 : size_t(g.C_in * g.kH * g.kW * P);
   const int threads = omp_get_max_threads();
   if (g.N >= threads && threads > 1) {
     // Images over the threads; each thread sums its images' dw in its own buffer (thread 0 in dw).
@@ -202,15 +495,14 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 #pragma omp parallel
     {
       const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      float* col = tl_col.get(col_floats);
       float* mine = nullptr;
       if (dw) {
         mine = t == 0 ? dw : tl_dw.get(w_numel);
         std::memset(mine, 0, sizeof(float) * w_numel);
         partial[t] = mine;
       }
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < g.N; ++n) one_image(n, col, mine);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t n = 0; n < g.N; ++n) one_image(n, mine);
       // the implicit barrier above: every partial sum is complete
       if (dw) {
 #pragma omp for schedule(static)
@@ -220,8 +512,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     }
   } else {
     if (dw) std::memset(dw, 0, sizeof(float) * w_numel);
-    float* col = tl_col.get(col_floats);
-    for (int64_t n = 0; n < g.N; ++n) one_image(n, col, dw);
+    for (int64_t n = 0; n < g.N; ++n) one_image(n, dw);
   }
 }
 

@@ -8,10 +8,16 @@
 //   dx = the transposed convolution of dy with w, dw[o, c, u, v] = sum_{n, i, j} dy[n, o, i, j] * x[...],
 //   db[o] = sum_{n, i, j} dy[n, o, i, j].
 //
-// CPU (conv.cpp): im2col + SGEMM (kernels/gemm.h) per image, images spread over the OpenMP threads;
-// the column buffer (C_in*kH*kW x H_out*W_out floats) is thread-local and grow-only, so the
-// workspace is bounded by one image per thread. 1x1 stride-1 unpadded kernels skip im2col.
-// Single-input-channel convolutions (the first layer) use a direct kernel.
+// CPU (conv.cpp): implicit GEMM on the blocked SGEMM of kernels/gemm.h, images dealt over the
+// OpenMP threads (one image's GEMMs per thread; with fewer images than threads, the GEMMs split).
+//   stride 1: the image is zero-padded once and the output computed on the padded width, so each
+//     row of the column matrix is a contiguous slice of the padded image and packing is a copy;
+//     grad_x is the stride-1 convolution of the padded grad_out with the flipped weights, grad_w a
+//     GEMM whose column-matrix operand is transposed while packing (AVX2 8x8 transposes).
+//   other strides: im2col fused into the packing of op(B), col2im into the GEMM's store.
+//   1x1 stride 1 unpadded: x is the column matrix. Few input channels (Cg*kH*kW < 16, the first
+//   layer): grad_w as direct dot products.
+// Workspace: padded copies of one image and its gradient per thread, grow-only; no column buffer.
 // CUDA (conv.cu): im2col/col2im kernels + the tiled SGEMM of kernels/gemm.cu, image by image.
 #pragma once
 #include "core/tensor.h"

@@ -37,6 +37,19 @@ CONVNET_TEST(sgemm_matches_naive_with_transposes) {
   EXPECT(ok, "sgemm (all transposes, accumulate) equals the naive product");
 }
 
+CONVNET_TEST(sgemm_packed_a_matches_sgemm) {
+  const int64_t M = 70, N = 50, K = 700;  // several A strips and K blocks
+  Tensor A = filled({M * K}, [](int64_t i) { return float((i * 3) % 7) - 3.0f; });
+  Tensor B = filled({K * N}, [](int64_t i) { return float((i * 5) % 9) - 4.0f; });
+  Tensor C1 = Tensor::empty({M * N}), C2 = Tensor::empty({M * N});
+  cpu_kernels::sgemm(false, false, M, N, K, A.data<float>(), K, B.data<float>(), N, C1.data<float>(), N, false);
+  cpu_kernels::PackedA packed(false, M, K, A.data<float>(), K);
+  cpu_kernels::sgemm_ex(packed, N, cpu_kernels::MatrixB(false, B.data<float>(), N), C2.data<float>(), N, false);
+  bool same = true;
+  for (int64_t i = 0; i < M * N; ++i) same &= C1.data<float>()[i] == C2.data<float>()[i];
+  EXPECT(same, "a prepacked A gives the same product");
+}
+
 CONVNET_TEST(conv2d_known_values) {
   // x = 0..8 (1, 1, 3, 3), w = ones (1, 1, 2, 2), b = 1: y = [[9, 13], [21, 25]]
   Tensor x = filled({1, 1, 3, 3}, [](int64_t i) { return float(i); });
