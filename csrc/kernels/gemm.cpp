@@ -1,5 +1,6 @@
 // SGEMM on the CPU: BLIS-style packing + register-blocked micro-kernels (see gemm.h).
 #include "kernels/gemm.h"
+#include "kernels/scratch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CONVNET_X86 1
@@ -27,22 +28,6 @@ constexpr int64_t KC = GEMM_KC;
 constexpr int64_t MC = 144;   // a multiple of every MR (8, 6, 4)
 constexpr int64_t NC = 4096;  // a multiple of every NR (32, 16)
 
-// A grow-only, 64-byte aligned scratch buffer, one per thread.
-struct Scratch {
-  float* data = nullptr;
-  size_t capacity = 0;
-  float* get(size_t n) {
-    if (n > capacity) {
-      std::free(data);
-      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-      data = static_cast<float*>(std::aligned_alloc(64, bytes));
-      capacity = data ? bytes / sizeof(float) : 0;
-      if (!data) throw std::bad_alloc();
-    }
-    return data;
-  }
-  ~Scratch() { std::free(data); }
-};
 thread_local Scratch tl_pack_a, tl_pack_b;
 
 // ---- micro-kernels: AB = Ap (MR x kc, packed column by column) . Bp (kc x NR, packed row by row);

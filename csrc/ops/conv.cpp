@@ -13,6 +13,7 @@
 
 #include "core/checks.h"
 #include "kernels/gemm.h"
+#include "kernels/scratch.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
@@ -20,22 +21,6 @@ namespace convnet {
 namespace cpu_kernels {
 namespace {
 
-// A grow-only, 64-byte aligned scratch buffer (each one thread_local): the workspaces.
-struct Scratch {
-  float* data = nullptr;
-  size_t capacity = 0;
-  float* get(size_t n) {
-    if (n > capacity) {
-      std::free(data);
-      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-      data = static_cast<float*>(std::aligned_alloc(64, bytes));
-      capacity = data ? bytes / sizeof(float) : 0;
-      if (!data) throw std::bad_alloc();
-    }
-    return data;
-  }
-  ~Scratch() { std::free(data); }
-};
 thread_local Scratch tl_dw;
 
 // The range of output columns j whose input column j*sw + off lies in [0, W).
@@ -501,7 +486,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         std::memset(mine, 0, sizeof(float) * w_numel);
         partial[t] = mine;
       }
-#pragma omp for schedule(dynamic, 1)
+      // Static: each thread always gets the same images, so dw sums in the same order on every
+      // run (same seed, same result, bit for bit).
+#pragma omp for schedule(static)
       for (int64_t n = 0; n < g.N; ++n) one_image(n, mine);
       // the implicit barrier above: every partial sum is complete
       if (dw) {
