@@ -6,23 +6,22 @@ timed forward + backward (gradients of input, weight and bias) for both librarie
 inputs; after a warm-up the two are interleaved repeat by repeat and the medians compared, so
 the noise of a shared machine hits both alike. Ratio = convnet / PyTorch (lower is better).
 
-    python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--out benchmarks/results/ops.json]
+    python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--record | --out FILE.json]
 """
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
-import subprocess
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-import convnet
-from convnet import ops
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import convnet  # noqa: E402
+from common import record  # noqa: E402
+from convnet import ops  # noqa: E402
 
 BATCH = 128
 # name, input shape, weight shape (conv: padding 1)
@@ -33,23 +32,6 @@ LAYERS = [
     ("conv 64->64 14x14", (BATCH, 64, 14, 14), (64, 64, 3, 3)),
     ("linear 3136->256", (BATCH, 3136), (256, 3136)),
 ]
-
-
-def _sh(cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def machine():
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu": platform.processor(),
-            "cores": os.cpu_count()}
-    for line in _sh(["lscpu"]).splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("Model name", "CPU(s)", "L2 cache", "L3 cache"):
-            info[key.strip()] = value.strip()
-    return info
 
 
 def make_layer(name, xs, ws, rng):
@@ -96,7 +78,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads (convnet: OMP_NUM_THREADS)")
-    parser.add_argument("--out", help="write a JSON result here (e.g. benchmarks/results/ops.json)")
+    parser.add_argument("--out", help="write the JSON result to this file")
+    parser.add_argument("--record", action="store_true", help="write the JSON result to benchmarks/results/")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -122,23 +105,16 @@ def main(argv=None):
     total_t = sum(r["pytorch_ms"] for r in rows)
     print(f"{'total':<20} {total_c:9.2f} {total_t:9.2f} {total_c / total_t:7.2f}")
 
-    if args.out:
-        result = {
+    if args.out or args.record:
+        record("ops-cpu", {
             "benchmark": "bench_ops: conv2d/linear forward+backward vs PyTorch CPU",
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "commit": _sh(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "HEAD"]),
-            "machine": machine(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "gemm_isa": ops.gemm_isa(),
             "batch": BATCH, "repeats": args.repeats, "warmup": args.warmup,
             "layers": rows,
             "total": {"convnet_ms": round(total_c, 3), "pytorch_ms": round(total_t, 3),
                       "ratio": round(total_c / total_t, 3)},
-        }
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.out}")
+        }, args.out)
     return rows
 
 

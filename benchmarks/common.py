@@ -12,11 +12,12 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 def machine():
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in lscpu.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("Model name", "CPU(s)", "L2 cache", "L3 cache", "Flags"):
+                info[key.strip()] = value.strip() if key.strip() != "Flags" else \
+                    " ".join(f for f in value.split() if f.startswith(("avx", "amx", "fma")))
     except OSError:
         pass
     try:
