@@ -6,17 +6,21 @@
 #include <vector>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
 
 namespace cpu_kernels {
 
-// One loop per kind, so each is a plain vectorisable loop over the n elements.
-#define CONVNET_ELEMENTWISE(body)                                    \
-  _Pragma("omp parallel for simd schedule(static) if (n > 32768)") \
-  for (int64_t i = 0; i < n; ++i) body
+// One loop per kind, so each is a plain vectorisable loop over each thread's share of the n elements.
+#define CONVNET_ELEMENTWISE(body)                      \
+  _Pragma("omp parallel if (n > kParallelGrain)") {    \
+    const auto [begin, end] = thread_chunk(n);         \
+    for (int64_t i = begin; i < end; ++i) body         \
+  }
 
+CONVNET_CPU_KERNEL
 void activation_forward(float* y, const float* x, int64_t n, ops::Activation kind, float alpha) {
   switch (kind) {
     case ops::Activation::ReLU:
@@ -37,6 +41,7 @@ void activation_forward(float* y, const float* x, int64_t n, ops::Activation kin
   }
 }
 
+CONVNET_CPU_KERNEL
 void activation_backward(float* dx, const float* dy, const float* x, const float* y, int64_t n, ops::Activation kind,
                          float alpha) {
   switch (kind) {
@@ -62,6 +67,7 @@ void activation_backward(float* dx, const float* dy, const float* x, const float
 // x is (outer, D, inner); softmax runs along D. Each `o` block is handled whole, with its inner
 // positions as contiguous vectors (per-position running max and sum in scratch rows), so the loops
 // stay unit-stride whatever the axis; inner == 1 is the usual (N, K) logits case.
+CONVNET_CPU_KERNEL
 void softmax_forward(float* y, const float* x, int64_t outer, int64_t D, int64_t inner, bool log) {
 #pragma omp parallel if (outer * D * inner > 16384)
   {
@@ -105,6 +111,7 @@ void softmax_forward(float* y, const float* x, int64_t outer, int64_t D, int64_t
   }
 }
 
+CONVNET_CPU_KERNEL
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t D, int64_t inner, bool log) {
 #pragma omp parallel if (outer * D * inner > 16384)
   {

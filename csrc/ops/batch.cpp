@@ -5,11 +5,13 @@
 #include <random>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
 
 namespace cpu_kernels {
+CONVNET_CPU_KERNEL
 void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, int64_t n, int64_t row_size, float scale) {
 #pragma omp parallel for schedule(static) if (n * row_size > 65536)
   for (int64_t i = 0; i < n; ++i) {
@@ -18,6 +20,7 @@ void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, int64_t 
     for (int64_t j = 0; j < row_size; ++j) dst[j] = static_cast<float>(src[j]) * scale;
   }
 }
+CONVNET_CPU_KERNEL
 void gather_rows_f32(float* out, const float* x, const int64_t* order, int64_t n, int64_t row_size) {
 #pragma omp parallel for schedule(static) if (n * row_size > 65536)
   for (int64_t i = 0; i < n; ++i) {
@@ -26,6 +29,7 @@ void gather_rows_f32(float* out, const float* x, const int64_t* order, int64_t n
     for (int64_t j = 0; j < row_size; ++j) dst[j] = src[j];
   }
 }
+CONVNET_CPU_KERNEL
 void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[order[i]];
 }

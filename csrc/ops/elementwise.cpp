@@ -4,16 +4,19 @@
 #include <string>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
 
 namespace cpu_kernels {
+CONVNET_CPU_KERNEL
 void add_forward(float* y, const float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
+CONVNET_CPU_KERNEL
 void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed) {
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? x[i] * scale : 0.0f;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
@@ -20,6 +21,7 @@ static double row_logsumexp(const float* z, int64_t C) {
   return m + std::log(s);
 }
 
+CONVNET_CPU_KERNEL
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                            int64_t C, float label_smoothing) {
   const double s = label_smoothing, smooth = s / double(C);
@@ -44,6 +46,7 @@ void cross_entropy_forward(float* loss, const float* logits, const int64_t* labe
   loss[0] = float(total / double(N));
 }
 
+CONVNET_CPU_KERNEL
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
   const double s = label_smoothing, smooth = s / double(C), scale = double(grad_scale) / double(N);
@@ -72,6 +75,7 @@ static int64_t row_argmax(const float* v, int64_t C) {
   return best;
 }
 
+CONVNET_CPU_KERNEL
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C) {
   int64_t count = 0;

@@ -5,12 +5,14 @@
 #include <string>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
 
 namespace cpu_kernels {
 
+CONVNET_CPU_KERNEL
 void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
                         const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
                         bool training, float momentum, float eps) {
@@ -56,6 +58,7 @@ void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float*
   }
 }
 
+CONVNET_CPU_KERNEL
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,
                          const float* saved_mean, const float* saved_invstd, int64_t N, int64_t C, int64_t HW,
                          bool training) {

@@ -7,36 +7,49 @@
 #include <string>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
 
 namespace cpu_kernels {
 
+CONVNET_CPU_KERNEL
 void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, float lr, float momentum,
               float one_minus_dampening, float weight_decay, bool nesterov, bool first_step) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i)
-    optim_detail::sgd_update(i, param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
-                             nesterov, first_step);
+#pragma omp parallel if (n > kParallelGrain)
+  {
+    const auto [begin, end] = thread_chunk(n);
+    for (int64_t i = begin; i < end; ++i)
+      optim_detail::sgd_update(i, param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
+                               nesterov, first_step);
+  }
 }
 
+CONVNET_CPU_KERNEL
 void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float one_minus_beta1,
                float beta2, float one_minus_beta2, float eps, float weight_decay, float decay, float step_size,
                float bias_correction2_sqrt) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i)
-    optim_detail::adam_update(i, param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2, eps,
-                              weight_decay, decay, step_size, bias_correction2_sqrt);
+#pragma omp parallel if (n > kParallelGrain)
+  {
+    const auto [begin, end] = thread_chunk(n);
+    for (int64_t i = begin; i < end; ++i)
+      optim_detail::adam_update(i, param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2, eps,
+                                weight_decay, decay, step_size, bias_correction2_sqrt);
+  }
 }
 
+CONVNET_CPU_KERNEL
 void rmsprop_step(float* param, const float* grad, float* square_avg, float* momentum_buffer, float* grad_avg,
                   int64_t n, float lr, float alpha, float one_minus_alpha, float eps, float weight_decay,
                   float momentum, bool centered) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i)
-    optim_detail::rmsprop_update(i, param, grad, square_avg, momentum_buffer, grad_avg, lr, alpha, one_minus_alpha,
-                                 eps, weight_decay, momentum, centered);
+#pragma omp parallel if (n > kParallelGrain)
+  {
+    const auto [begin, end] = thread_chunk(n);
+    for (int64_t i = begin; i < end; ++i)
+      optim_detail::rmsprop_update(i, param, grad, square_avg, momentum_buffer, grad_avg, lr, alpha,
+                                   one_minus_alpha, eps, weight_decay, momentum, centered);
+  }
 }
 
 }  // namespace cpu_kernels

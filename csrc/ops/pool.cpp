@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
@@ -27,7 +28,7 @@ static inline bool better(float v, float best) {
 // so the loop vectorizes, instead of one dependent compare chain per window. Taps run in the same
 // (h, w) order as the scalar path, so ties and NaNs pick the same element.
 template <ops::PoolMode M, bool SAVE_INDEX>
-static void pick_row_interior(float* yr, int64_t* ir, const float* xp, int64_t W, int64_t hs, int64_t lo, int64_t hi,
+CONVNET_KERNEL_HELPER void pick_row_interior(float* yr, int64_t* ir, const float* xp, int64_t W, int64_t hs, int64_t lo, int64_t hi,
                               const ops::Pool2dParams& p) {
   const int64_t sw = p.stride_w, first = hs * W - p.pad_w;
   for (int64_t ow = lo; ow < hi; ++ow) {
@@ -47,7 +48,7 @@ static void pick_row_interior(float* yr, int64_t* ir, const float* xp, int64_t W
 }
 
 template <ops::PoolMode M>
-static void pool2d_forward_impl(float* y, int64_t* index, const float* x, int64_t planes, int64_t H, int64_t W,
+CONVNET_CPU_KERNEL static void pool2d_forward_impl(float* y, int64_t* index, const float* x, int64_t planes, int64_t H, int64_t W,
                                 int64_t H_out, int64_t W_out, const ops::Pool2dParams& p) {
   const float inv_area = 1.0f / (float(p.kernel_h) * float(p.kernel_w));
   // Output columns whose window lies inside the input: ow * stride_w - pad_w in [0, W - kernel_w].
@@ -104,6 +105,7 @@ void pool2d_forward(float* y, int64_t* index, const float* x, int64_t planes, in
   }
 }
 
+CONVNET_CPU_KERNEL
 void pool2d_backward(float* dx, const float* dy, const int64_t* index, int64_t planes, int64_t H, int64_t W,
                      int64_t H_out, int64_t W_out, const ops::Pool2dParams& p) {
   const float inv_area = 1.0f / (float(p.kernel_h) * float(p.kernel_w));
@@ -136,6 +138,7 @@ void pool2d_backward(float* dx, const float* dy, const int64_t* index, int64_t p
   }
 }
 
+CONVNET_CPU_KERNEL
 void global_avg_pool2d_forward(float* y, const float* x, int64_t planes, int64_t HW) {
   const float inv = 1.0f / float(HW);
 #pragma omp parallel for schedule(static) if (planes * HW > 32768)
@@ -148,6 +151,7 @@ void global_avg_pool2d_forward(float* y, const float* x, int64_t planes, int64_t
   }
 }
 
+CONVNET_CPU_KERNEL
 void global_avg_pool2d_backward(float* dx, const float* dy, int64_t planes, int64_t HW) {
   const float inv = 1.0f / float(HW);
 #pragma omp parallel for schedule(static) if (planes * HW > 32768)
