@@ -18,6 +18,8 @@ def _parser():
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "rmsprop"])
     t.add_argument("--lr", type=float, default=None, help="learning rate (the optimizer's default otherwise)")
+    t.add_argument("--schedule", default="constant", choices=["constant", "cosine", "step"],
+                   help="learning-rate schedule over the epochs (step: halve every quarter of the run)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
@@ -68,8 +70,13 @@ def _run(args):
             x_train, y_train = x_train[:args.limit], y_train[:args.limit]
         print(f"Training {args.model} on {len(x_train)} Fashion-MNIST images ({model._graph.device}, "
               f"{args.optimizer}, batch {args.batch_size}, {args.epochs} epochs)")
+        lr = optimizer.learning_rate
+        schedule = {"constant": None,
+                    "cosine": convnet.callbacks.cosine_decay(lr, args.epochs),
+                    "step": convnet.callbacks.step_decay(lr, 0.5, max(1, args.epochs // 4))}[args.schedule]
+        callbacks = [convnet.callbacks.LearningRateScheduler(schedule)] if schedule else []
         model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                  validation_data=(x_test, y_test))
+                  validation_data=(x_test, y_test), callbacks=callbacks)
         loss, acc = model.evaluate(x_test, y_test)
         print(f"Test loss {loss:.4f}, test accuracy {acc:.4f}")
         if args.out:
