@@ -17,7 +17,7 @@ def test_summary_lists_zoo_models():
 def test_train_evaluate_predict(tmp_path):
     out = tmp_path / "seed.cnet"
     result = run("train", "--model", "seed_cnn", "--epochs", "1", "--limit", "2000", "--device", "cpu",
-                 "--out", str(out))
+                 "--schedule", "cosine", "--out", str(out))
     assert result.returncode == 0, result.stderr
     accuracy = float(result.stdout.split("test accuracy")[1].split()[0])
     assert accuracy > 0.6, result.stdout

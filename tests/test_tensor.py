@@ -37,7 +37,7 @@ def test_repr_reshape_len():
     t = convnet.zeros((2, 3, 4))
     assert repr(t) == "Tensor(shape=(2, 3, 4), dtype=float32, device='cpu')"
     assert t.reshape(6, 4).shape == (6, 4) and t.reshape((24,)).shape == (24,)
-    assert len(t) == 2 and t.ndim == 3 and t.numel() == 24
+    assert len(t) == 2 and t.ndim == 3 and t.numel() == 24 and t.strides == (12, 4, 1)
     with pytest.raises(ValueError, match="reshape"):
         t.reshape(5, 5)
 

@@ -47,6 +47,8 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); },
                              "'float32', 'int64' or 'uint8'")
       .def_property_readonly("device", [](const Tensor& t) { return t.device().str(); }, "'cpu' or 'cuda:N'")
+      .def_property_readonly("strides", [](const Tensor& t) { return shape_tuple(t.strides()); },
+                             "Row-major strides in elements (every Tensor is contiguous)")
       .def_property_readonly("ndim", &Tensor::dim)
       .def("numel", &Tensor::numel, "Number of elements")
       .def("__len__", [](const Tensor& t) {

@@ -30,13 +30,13 @@ def _next_seed():
 
 def _resolve_device(device, where):
     if device == "auto":
-        return "cuda" if _core.cuda.is_available() else "cpu"
+        return "cuda:0" if _core.cuda.is_available() else "cpu"
     if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
         raise ValueError(f"{where}: argument 'device' expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if device.startswith("cuda") and not _core.cuda.is_available():
         raise RuntimeError(f"{where}: device {device!r} requested but CUDA is not available "
                            "(no GPU visible, or convnet built without CUDA); use device='cpu' or 'auto'")
-    return device
+    return "cuda:0" if device == "cuda" else device  # the spelling Graph.device reports
 
 
 class Model:
@@ -175,7 +175,7 @@ class Model:
                 raise ValueError(f"compile: unknown metric {metric!r}; expected 'accuracy'")
         self._device = _resolve_device(device, "compile")
         if self.built:
-            if self._graph.device != self._device and not (self._device == "cuda" and self._graph.device == "cuda:0"):
+            if self._graph.device != self._device:
                 self.to(self._device)
             else:
                 self._apply_compile()
@@ -227,9 +227,7 @@ class Model:
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"{where}: argument 'x' expected a non-empty batch of samples, got shape {x.shape}")
         if not self.built:
-            if not isinstance(self, Sequential):
-                self._require_built(where)
-            self._build_from_data(x.shape[1:])
+            self._build_from_data(x.shape[1:], where)
         want = tuple(self.input_shape)
         sample = x.shape[1:]
         if sample != want:
@@ -279,8 +277,8 @@ class Model:
         y = _core.from_numpy(y)
         return y.to(self._graph.device) if self._graph.device != "cpu" else y
 
-    def _build_from_data(self, sample_shape):
-        raise NotImplementedError
+    def _build_from_data(self, sample_shape, where):
+        self._require_built(where)  # a functional model always has its Input
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
@@ -540,7 +538,9 @@ class Sequential(Model):
         self._set_structure(self._input, t)
         self._build()
 
-    def _build_from_data(self, sample_shape):
+    def _build_from_data(self, sample_shape, where):
+        if not self._stack:
+            raise ValueError(f"{self.name}.{where}: the model has no layers")
         self._input = layers_mod.Input(tuple(sample_shape))
         self._connect()
 
