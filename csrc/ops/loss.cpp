@@ -12,67 +12,28 @@ namespace convnet {
 
 namespace cpu_kernels {
 
-// logsumexp of one row, max-shifted.
-static double row_logsumexp(const float* z, int64_t C) {
-  float m = z[0];
-  for (int64_t c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
-  double s = 0.0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(double(z[c]) - m);
-  return m + std::log(s);
-}
+using loss_detail::row_argmax;
+using loss_detail::row_grad;
+using loss_detail::row_loss;
 
 CONVNET_CPU_KERNEL
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                            int64_t C, float label_smoothing) {
-  const double s = label_smoothing, smooth = s / double(C);
   double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > 32768)
-  for (int64_t n = 0; n < N; ++n) {
-    const float* z = logits + n * C;
-    const double lse = row_logsumexp(z, C);
-    // sum_c q_c (lse - z_c)
-    double row = 0.0;
-    if (labels) {
-      const int64_t y = labels[n];
-      double sum_z = 0.0;
-      for (int64_t c = 0; c < C; ++c) sum_z += z[c];
-      row = lse - (1.0 - s) * z[y] - smooth * sum_z;
-    } else {
-      const float* t = probs + n * C;
-      for (int64_t c = 0; c < C; ++c) row += ((1.0 - s) * t[c] + smooth) * (lse - z[c]);
-    }
-    total += row;
-  }
+  for (int64_t n = 0; n < N; ++n)
+    total += row_loss(logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C, label_smoothing);
   loss[0] = float(total / double(N));
 }
 
 CONVNET_CPU_KERNEL
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
-  const double s = label_smoothing, smooth = s / double(C), scale = double(grad_scale) / double(N);
+  const double scale = double(grad_scale) / double(N);
 #pragma omp parallel for schedule(static) if (N * C > 32768)
-  for (int64_t n = 0; n < N; ++n) {
-    const float* z = logits + n * C;
-    float* dz = dlogits + n * C;
-    const double lse = row_logsumexp(z, C);
-    // q_c, and sum_c q_c (1 for indices)
-    double q_sum = 1.0;
-    if (probs) {
-      q_sum = 0.0;
-      for (int64_t c = 0; c < C; ++c) q_sum += (1.0 - s) * probs[n * C + c] + smooth;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const double q = labels ? (1.0 - s) * (c == labels[n]) + smooth : (1.0 - s) * probs[n * C + c] + smooth;
-      dz[c] = float(scale * (std::exp(double(z[c]) - lse) * q_sum - q));
-    }
-  }
-}
-
-static int64_t row_argmax(const float* v, int64_t C) {
-  int64_t best = 0;
-  for (int64_t c = 1; c < C; ++c)
-    if (v[c] > v[best]) best = c;
-  return best;
+  for (int64_t n = 0; n < N; ++n)
+    row_grad(dlogits + n * C, logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C,
+             label_smoothing, scale);
 }
 
 CONVNET_CPU_KERNEL

@@ -12,20 +12,9 @@ namespace {
 
 constexpr int kBlock = 256;
 
-__device__ double row_logsumexp(const float* z, int64_t C) {
-  float m = z[0];
-  for (int64_t c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
-  double s = 0.0;
-  for (int64_t c = 0; c < C; ++c) s += exp(double(z[c]) - m);
-  return m + log(s);
-}
-
-__device__ int64_t row_argmax(const float* v, int64_t C) {
-  int64_t best = 0;
-  for (int64_t c = 1; c < C; ++c)
-    if (v[c] > v[best]) best = c;
-  return best;
-}
+using loss_detail::row_argmax;
+using loss_detail::row_grad;
+using loss_detail::row_loss;
 
 __global__ void cross_entropy_forward_kernel(float* loss, const float* logits, const int64_t* labels,
                                              const float* probs, int64_t N, int64_t C, float label_smoothing) {
@@ -33,23 +22,9 @@ __global__ void cross_entropy_forward_kernel(float* loss, const float* logits, c
   const double s = label_smoothing, smooth = s / double(C);
   double total = 0.0;
   for (int64_t n = threadIdx.x; n < N; n += kBlock) {
-    const float* z = logits + n * C;
-    const double lse = row_logsumexp(z, C);
-    double row = 0.0;
-    if (labels) {
-      const int64_t y = labels[n];
-      if (y < 0 || y >= C) {
-        row = nan("");
-      } else {
-        double sum_z = 0.0;
-        for (int64_t c = 0; c < C; ++c) sum_z += z[c];
-        row = lse - (1.0 - s) * z[y] - smooth * sum_z;
-      }
-    } else {
-      const float* t = probs + n * C;
-      for (int64_t c = 0; c < C; ++c) row += ((1.0 - s) * t[c] + smooth) * (lse - z[c]);
-    }
-    total += row;
+    const int64_t y = labels ? labels[n] : 0;
+    const bool bad_label = labels && (y < 0 || y >= C);  // a NaN loss says so
+    total += bad_label ? nan("") : row_loss(logits + n * C, C, y, labels ? nullptr : probs + n * C, label_smoothing);
   }
   shared[threadIdx.x] = total;
   __syncthreads();
@@ -63,24 +38,15 @@ __global__ void cross_entropy_forward_kernel(float* loss, const float* logits, c
 __global__ void cross_entropy_backward_kernel(float* dlogits, float grad_scale, const float* logits,
                                               const int64_t* labels, const float* probs, int64_t N, int64_t C,
                                               float label_smoothing) {
-  const double s = label_smoothing, smooth = s / double(C), scale = double(grad_scale) / double(N);
+  const double scale = double(grad_scale) / double(N);
   for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x) {
-    const float* z = logits + n * C;
     float* dz = dlogits + n * C;
-    if (labels && (labels[n] < 0 || labels[n] >= C)) {
+    if (labels && (labels[n] < 0 || labels[n] >= C)) {  // a bad label: no gradient
       for (int64_t c = 0; c < C; ++c) dz[c] = 0.0f;
       continue;
     }
-    const double lse = row_logsumexp(z, C);
-    double q_sum = 1.0;
-    if (probs) {
-      q_sum = 0.0;
-      for (int64_t c = 0; c < C; ++c) q_sum += (1.0 - s) * probs[n * C + c] + smooth;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const double q = labels ? (1.0 - s) * (c == labels[n]) + smooth : (1.0 - s) * probs[n * C + c] + smooth;
-      dz[c] = float(scale * (exp(double(z[c]) - lse) * q_sum - q));
-    }
+    row_grad(dz, logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C, label_smoothing,
+             scale);
   }
 }
 

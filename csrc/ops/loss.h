@@ -13,6 +13,9 @@
 //   count_correct: correct (int64, 1 element) += the number of rows n with argmax(logits_n) ==
 //   label_n (for a probability target, argmax of target_n); the first maximum wins ties.
 #pragma once
+#include <cmath>
+
+#include "core/host_device.h"
 #include "core/tensor.h"
 
 namespace convnet {
@@ -26,6 +29,56 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smo
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target);
 
 }  // namespace ops
+
+// The math of one row (z = logits[n], C classes, smoothing s), shared by the CPU kernels and their
+// CUDA twins so both compute the same operations. A row's target is either a class index `label`
+// (probs == nullptr) or a probability row `probs`; q_c = (1 - s) * target_c + s / C.
+namespace loss_detail {
+CONVNET_HOST_DEVICE inline double row_logsumexp(const float* z, int64_t C) {  // max-shifted
+  float m = z[0];
+  for (int64_t c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+  double sum = 0.0;
+  for (int64_t c = 0; c < C; ++c) sum += ::exp(double(z[c]) - m);
+  return m + ::log(sum);
+}
+
+CONVNET_HOST_DEVICE inline int64_t row_argmax(const float* v, int64_t C) {  // first maximum
+  int64_t best = 0;
+  for (int64_t c = 1; c < C; ++c)
+    if (v[c] > v[best]) best = c;
+  return best;
+}
+
+// sum_c q_c (lse - z_c)
+CONVNET_HOST_DEVICE inline double row_loss(const float* z, int64_t C, int64_t label, const float* probs, double s) {
+  const double lse = row_logsumexp(z, C), smooth = s / double(C);
+  double row = 0.0;
+  if (!probs) {
+    double sum_z = 0.0;
+    for (int64_t c = 0; c < C; ++c) sum_z += z[c];
+    row = lse - (1.0 - s) * z[label] - smooth * sum_z;
+  } else {
+    for (int64_t c = 0; c < C; ++c) row += ((1.0 - s) * probs[c] + smooth) * (lse - z[c]);
+  }
+  return row;
+}
+
+// dz_c = scale * (softmax(z)_c * sum(q) - q_c): the exact gradient even when a probability row does
+// not sum to 1 (sum(q) = 1 for class indices).
+CONVNET_HOST_DEVICE inline void row_grad(float* dz, const float* z, int64_t C, int64_t label, const float* probs,
+                                         double s, double scale) {
+  const double lse = row_logsumexp(z, C), smooth = s / double(C);
+  double q_sum = 1.0;
+  if (probs) {
+    q_sum = 0.0;
+    for (int64_t c = 0; c < C; ++c) q_sum += (1.0 - s) * probs[c] + smooth;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const double q = probs ? (1.0 - s) * probs[c] + smooth : (1.0 - s) * (c == label) + smooth;
+    dz[c] = float(scale * (::exp(double(z[c]) - lse) * q_sum - q));
+  }
+}
+}  // namespace loss_detail
 
 // Kernels: valid arguments assumed, except labels on CUDA (see above). logits, probs, dlogits: (N, C);
 // labels: (N); exactly one of labels / probs is non-null.
