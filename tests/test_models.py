@@ -315,3 +315,19 @@ def test_model_file_errors(tmp_path):
     (tmp_path / "garbage.cnet").write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="garbage.cnet"):
         convnet.load_model(tmp_path / "garbage.cnet")
+
+
+def test_validation_split_and_restore_best_weights(data):
+    x, y = data[0][:400], data[1][:400]
+    model = convnet.zoo.seed_cnn()
+    model.compile(optimizers.SGD(0.05), device="cpu")
+    stop = callbacks.EarlyStopping(monitor="val_accuracy", patience=1, restore_best_weights=True)
+    history = model.fit(x, y, epochs=6, batch_size=40, validation_split=0.25, verbose=0, callbacks=[stop])
+    assert len(history.history["val_accuracy"]) == len(history.history["loss"]) >= 2
+    # the split is the last quarter, evaluated as Keras does (before any shuffling)
+    # stopped: the best epoch's weights are back; else the last epoch's are kept
+    accuracies = history.history["val_accuracy"]
+    expected = max(accuracies) if stop.stopped_epoch is not None else accuracies[-1]
+    assert abs(model.evaluate(x[300:], y[300:])[1] - expected) < 1e-9
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(x[:3], y[:3], validation_split=0.1, verbose=0)
