@@ -8,7 +8,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _core, callbacks as callbacks_mod, layers as layers_mod, losses as losses_mod
+from . import _core, callbacks as callbacks_mod, initializers, layers as layers_mod, losses as losses_mod
 from . import optimizers as optimizers_mod
 from .layers import InputLayer, Layer, SymbolicTensor
 
@@ -118,8 +118,8 @@ class Model:
             layer._model = self
         rng = np.random.default_rng(self._seed)
         for layer in self.layers:
-            for (wname, k, pname, init), view in zip(self._layer_weight_specs(layer), self._layer_tensors(layer)):
-                view.copy_(np.asarray(layers_mod.initializers.get(init)(view.shape, rng), dtype=np.float32))
+            for (_, _, _, init), view in zip(self._layer_weight_specs(layer), self._layer_tensors(layer)):
+                view.copy_(np.asarray(initializers.get(init)(view.shape, rng), dtype=np.float32))
         if self._optimizer is not None:
             self._apply_compile()
 
