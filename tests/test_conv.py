@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 import convnet
