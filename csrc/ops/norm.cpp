@@ -108,6 +108,14 @@ static void bn_dims(const Tensor& x, int64_t& N, int64_t& C, int64_t& HW) {
   HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
 }
 
+// x: float32, (N, C) or (N, C, H, W), not empty.
+static void check_bn_input(const char* op, const Tensor& x) {
+  check_dtype(op, "x", x, DType::Float32);
+  CONVNET_CHECK_VALUE(x.dim() == 2 || x.dim() == 4, op, "x", std::string("a 2-D or 4-D tensor ") + kLayout,
+                      std::to_string(x.dim()) + "-D tensor of shape " + shape_str(x.shape()));
+  check_nonempty(op, "x", x);
+}
+
 static void check_channel_vector(const char* op, const char* arg, const Tensor& t, int64_t C, const Tensor& x) {
   check_dtype(op, arg, t, DType::Float32);
   check_shape(op, arg, t, {C});
@@ -117,10 +125,7 @@ static void check_channel_vector(const char* op, const char* arg, const Tensor& 
 Shape batch_norm_output_shape(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                               const Tensor& running_var, const BatchNormParams& p) {
   const char* op = "batch_norm";
-  check_dtype(op, "x", x, DType::Float32);
-  CONVNET_CHECK_VALUE(x.dim() == 2 || x.dim() == 4, op, "x", std::string("a 2-D or 4-D tensor ") + kLayout,
-                      std::to_string(x.dim()) + "-D tensor of shape " + shape_str(x.shape()));
-  check_nonempty(op, "x", x);
+  check_bn_input(op, x);
   int64_t N, C, HW;
   bn_dims(x, N, C, HW);
   if (gamma.defined()) check_channel_vector(op, "weight", gamma, C, x);
@@ -163,10 +168,7 @@ void batch_norm_forward(Tensor& y, Tensor& saved_mean, Tensor& saved_invstd, con
 void batch_norm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor& dy, const Tensor& x,
                          const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, bool training) {
   const char* op = "batch_norm_backward";
-  check_dtype(op, "x", x, DType::Float32);
-  CONVNET_CHECK_VALUE(x.dim() == 2 || x.dim() == 4, op, "x", std::string("a 2-D or 4-D tensor ") + kLayout,
-                      std::to_string(x.dim()) + "-D tensor of shape " + shape_str(x.shape()));
-  check_nonempty(op, "x", x);
+  check_bn_input(op, x);
   int64_t N, C, HW;
   bn_dims(x, N, C, HW);
   check_dtype(op, "grad_out", dy, DType::Float32);
