@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/checks.h"
+#include "ops/augment.h"
 #include "ops/batch.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
@@ -17,7 +18,7 @@ namespace {
 
 bool is_identity_op(const std::string& op) { return op == "flatten" || op == "activation"; }
 
-// splitmix64: decorrelates the dropout seed of each (step, node).
+// splitmix64: decorrelates the random seed (dropout, augmentation) of each (step, node).
 uint64_t mix_seed(uint64_t seed, uint64_t step, uint64_t node) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (step * 1315423911ull + node + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -107,6 +108,15 @@ void Graph::build() {
       } else if (s.op == "dropout") {
         CONVNET_CHECK_VALUE(s.rate >= 0.0f && s.rate < 1.0f, "Dropout", "rate", "a value in [0, 1)", std::to_string(s.rate));
         node.out_shape = in_shape;
+      } else if (s.op == "random_flip_translate") {
+        CONVNET_CHECK_VALUE(in_shape.size() == 3, "RandomFlip/RandomTranslation", "input", "a (C, H, W) input",
+                            shape_str(in_shape));
+        auto pixels = [](float factor, int64_t size) { return static_cast<int>(std::lround(factor * size)); };
+        s.augment.min_shift_h = pixels(s.height_factor[0], in_shape[1]);
+        s.augment.max_shift_h = pixels(s.height_factor[1], in_shape[1]);
+        s.augment.min_shift_w = pixels(s.width_factor[0], in_shape[2]);
+        s.augment.max_shift_w = pixels(s.width_factor[1], in_shape[2]);
+        node.out_shape = drop_batch(ops::random_flip_translate_output_shape(dummy(in_shape), s.augment));
       } else if (s.op == "batch_norm") {
         CONVNET_CHECK_VALUE(in_shape.size() == 3 || in_shape.size() == 1, "BatchNormalization", "input",
                             "a (C, H, W) or (features,) input", shape_str(in_shape));
@@ -131,7 +141,7 @@ void Graph::build() {
         node.out_shape = in_shape;
       } else {
         throw ValueError(arg_message("Model", "op", "one of conv2d, linear, pool2d, global_avg_pool2d, flatten, "
-                                     "dropout, batch_norm, activation, add", "'" + s.op + "'"));
+                                     "dropout, batch_norm, activation, add, random_flip_translate", "'" + s.op + "'"));
       }
       if (!s.activation.empty() && s.activation != "softmax") ops::parse_activation(s.activation);
       if (s.activation == "softmax")
@@ -341,6 +351,11 @@ void Graph::forward(bool training) {
           ops::dropout_forward(node.z, x, s.rate, mix_seed(seed_, step_, i));
         else
           node.z.copy_from(x);
+      } else if (s.op == "random_flip_translate") {
+        if (training)
+          ops::random_flip_translate_forward(node.z, x, s.augment, mix_seed(seed_, step_, i));
+        else
+          node.z.copy_from(x);
       } else if (s.op == "batch_norm") {
         auto [mean, var] = running_stats(i);
         Tensor gamma = weight(node), beta = bias(node);
@@ -427,6 +442,8 @@ void Graph::backward() {
           ops::global_avg_pool2d_backward(*dx, dz);
         else if (s.op == "dropout" && s.rate > 0.0f)
           ops::dropout_backward(*dx, dz, s.rate, mix_seed(seed_, step_, i));
+        else if (s.op == "random_flip_translate")
+          ops::random_flip_translate_backward(*dx, dz, s.augment, mix_seed(seed_, step_, i));
         else  // flatten, activation, add, dropout(0): the gradient passes through
           dx->copy_from(dz);
         end_input_grad(in0);

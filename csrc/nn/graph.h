@@ -19,6 +19,7 @@
 
 #include "core/tensor.h"
 #include "ops/activation.h"
+#include "ops/augment.h"
 #include "ops/conv.h"
 #include "ops/norm.h"
 #include "ops/optim.h"
@@ -31,7 +32,7 @@ namespace nn {
 struct NodeSpec {
   std::string name;                 // the layer's name, used in error messages
   std::string op;                   // input conv2d linear pool2d global_avg_pool2d flatten dropout
-                                    // batch_norm activation softmax add
+                                    // batch_norm activation softmax add random_flip_translate
   std::vector<int> inputs;          // indices of earlier nodes
   Shape shape;                      // input: the per-sample shape, e.g. (1, 28, 28)
   int out_channels = 0, kernel_h = 1, kernel_w = 1;  // conv2d
@@ -42,6 +43,9 @@ struct NodeSpec {
   bool use_bias = true;             // conv2d, linear
   ops::Pool2dParams pool;           // pool2d
   float rate = 0.0f;                // dropout
+  ops::AugmentParams augment;       // random_flip_translate (training only; identity in inference);
+  float height_factor[2] = {0, 0};  // its shift ranges as fractions of the height and width (Keras'
+  float width_factor[2] = {0, 0};   // RandomTranslation), resolved to whole pixels when built
   float momentum = 0.1f, eps = 1e-5f;  // batch_norm (PyTorch's convention for momentum)
   std::string activation;           // fused after the op, or the op of an "activation" node:
                                     // "", relu, leaky_relu, elu, sigmoid, tanh, softmax

@@ -6,17 +6,8 @@
 
 namespace convnet {
 
+using bindings::as_seed;
 using bindings::as_tensor;
-
-// A dropout seed: a Python int in [0, 2^64).
-static uint64_t as_seed(py::handle obj, const char* op) {
-  if (py::isinstance<py::bool_>(obj) || !py::isinstance<py::int_>(obj))
-    throw TypeError(arg_message(op, "seed", "an int", std::string(py::str(py::repr(obj)))));
-  py::int_ v = obj.cast<py::int_>();
-  if (v < py::int_(0) || v >= py::int_(1).attr("__lshift__")(64))
-    throw ValueError(arg_message(op, "seed", "an int in [0, 2**64)", std::string(py::str(v))));
-  return PyLong_AsUnsignedLongLong(v.ptr());
-}
 
 void bind_elementwise(py::module_& ops) {
   ops.def("add", [](py::object a, py::object b) {

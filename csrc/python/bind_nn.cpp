@@ -59,6 +59,16 @@ nn::NodeSpec spec_from_dict(const py::dict& d) {
   s.activation = get<std::string>(d, "activation", "");
   s.alpha = get<float>(d, "alpha", 0.0f);
   s.trainable = get<bool>(d, "trainable", true);
+  s.augment.flip_horizontal = get<bool>(d, "flip_horizontal", false);
+  s.augment.flip_vertical = get<bool>(d, "flip_vertical", false);
+  if (d.contains("height_factor")) {
+    auto f = d["height_factor"].cast<std::pair<float, float>>();
+    s.height_factor[0] = f.first, s.height_factor[1] = f.second;
+  }
+  if (d.contains("width_factor")) {
+    auto f = d["width_factor"].cast<std::pair<float, float>>();
+    s.width_factor[0] = f.first, s.width_factor[1] = f.second;
+  }
   return s;
 }
 

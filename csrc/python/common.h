@@ -28,6 +28,8 @@ std::optional<Tensor> as_optional_tensor(py::handle obj, const char* op, const c
 Tensor tensor_from_numpy(py::array array);
 // int or pair of ints -> (h, w); TypeError naming op and arg otherwise.
 std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg);
+// A random seed: a Python int in [0, 2^64) (TypeError / ValueError naming op and 'seed' otherwise).
+uint64_t as_seed(py::handle obj, const char* op);
 // A numpy dtype name for a DType.
 py::dtype numpy_dtype(DType dtype);
 
@@ -43,6 +45,7 @@ void bind_activation(py::module_& ops);
 void bind_norm(py::module_& ops);
 void bind_loss(py::module_& ops);
 void bind_optim(py::module_& ops);
+void bind_augment(py::module_& ops);
 void bind_nn(py::module_& m);
 
 }  // namespace convnet

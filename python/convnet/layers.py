@@ -20,7 +20,7 @@ from . import initializers
 __all__ = [
     "Layer", "Input", "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "AvgPool2D",
     "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
-    "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "get",
+    "RandomFlip", "RandomTranslation", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "get",
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
@@ -441,6 +441,70 @@ class Dropout(Layer):
         return config
 
 
+class RandomFlip(Layer):
+    """Mirrors each training image left-right ('horizontal'), upside-down ('vertical') or both
+    ('horizontal_and_vertical', Keras' default), each with probability 1/2; the identity in
+    evaluate and predict. The draws follow fit's seed."""
+
+    _MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+    def __init__(self, mode="horizontal_and_vertical", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self._MODES:
+            raise ValueError(f"{self.name}: argument 'mode' expected one of {', '.join(map(repr, self._MODES))}, "
+                             f"got {mode!r}")
+        self.mode = mode
+
+    def _nodes(self):
+        return [{"op": "random_flip_translate", "flip_horizontal": self.mode != "vertical",
+                 "flip_vertical": self.mode != "horizontal"}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mode=self.mode)
+        return config
+
+
+def _factor(value, layer, arg):
+    """Keras' translation factor: f means [-f, f], (lo, hi) means [lo, hi], fractions of the size in [-1, 1]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        lo, hi = -float(value), float(value)
+    else:
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{layer}: argument {arg!r} expected a number or a pair (lo, hi), got {value!r}") from None
+    if not -1 <= lo <= hi <= 1:
+        raise ValueError(f"{layer}: argument {arg!r} expected fractions -1 <= lo <= hi <= 1, got {value!r}")
+    return (lo, hi)
+
+
+class RandomTranslation(Layer):
+    """Moves each training image by a whole number of pixels, drawn uniformly from
+    [lo * size, hi * size] (rounded) for each axis; a factor f means (-f, f). Uncovered pixels are
+    filled with 0 (fill_mode='constant', the only mode; whole-pixel moves make interpolation
+    'nearest'). The identity in evaluate and predict; the draws follow fit's seed."""
+
+    def __init__(self, height_factor, width_factor, fill_mode="constant", interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        self.height_factor = _factor(height_factor, self.name, "height_factor")
+        self.width_factor = _factor(width_factor, self.name, "width_factor")
+        if fill_mode != "constant":
+            raise ValueError(f"{self.name}: argument 'fill_mode' expected 'constant' (zero fill), got {fill_mode!r}")
+        if interpolation != "nearest":
+            raise ValueError(f"{self.name}: argument 'interpolation' expected 'nearest' (whole-pixel moves), "
+                             f"got {interpolation!r}")
+
+    def _nodes(self):
+        return [{"op": "random_flip_translate", "height_factor": self.height_factor,
+                 "width_factor": self.width_factor}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(height_factor=list(self.height_factor), width_factor=list(self.width_factor))
+        return config
+
+
 class BatchNormalization(Layer):
     """Batch normalization over channels (axis 1). Keras' momentum: moving = momentum * moving +
     (1 - momentum) * batch statistic. Weights: [gamma, beta, moving_mean, moving_variance]."""
@@ -545,7 +609,7 @@ class Add(Layer):
 
 _LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
-    Flatten, Dense, Dropout, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add)}
+    Flatten, Dense, Dropout, RandomFlip, RandomTranslation, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add)}
 
 
 def get(class_name):
