@@ -93,3 +93,32 @@ def test_set_weights_errors():
     with pytest.raises(ValueError):
         layer.set_weights([np.ones((3, 4)), np.zeros(4)])  # second array bad: first not written either
     np.testing.assert_array_equal(layer.get_weights()[0], before[0])
+
+
+def _dropout_model(seed):
+    model = convnet.Sequential([L.Input((12,)), L.Dropout(0.5, seed=seed), L.Dense(3, activation="softmax")])
+    model.compile("sgd")
+    return model
+
+
+def test_dropout_layer_seed_fixes_the_masks(rng):
+    """A layer seed makes the masks independent of the model's seed; without one they follow it."""
+    x, y = rng.random((8, 12)).astype(np.float32), np.arange(8) % 3
+    convnet.set_random_seed(1)
+    a, a_free = _dropout_model(7), _dropout_model(None)
+    convnet.set_random_seed(2)
+    b, b_free = _dropout_model(7), _dropout_model(None)
+    for first, second in ((a, b), (a_free, b_free)):
+        second.set_weights(first.get_weights())
+        first.train_on_batch(x, y)
+        second.train_on_batch(x, y)
+    np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
+    assert not np.array_equal(a_free.get_weights()[0], b_free.get_weights()[0])
+    assert L.Dropout.from_config(a.layers[0].get_config()).seed == 7
+
+
+def test_random_layer_seed_errors():
+    with pytest.raises(TypeError, match="dropout.*'seed'.*None or an int.*1.5"):
+        L.Dropout(0.5, seed=1.5)
+    with pytest.raises(ValueError, match="'seed'.*\\[0, 2\\*\\*63\\).*-3"):
+        L.RandomFlip(seed=-3)

@@ -45,6 +45,12 @@ Graph::Graph(std::vector<NodeSpec> specs, Device device, uint64_t seed)
   build();
 }
 
+// The seed of a random node (dropout, augmentation) for the current step.
+uint64_t Graph::node_seed(int node) const {
+  const int64_t own = specs_[node].seed;
+  return mix_seed(own >= 0 ? static_cast<uint64_t>(own) : seed_, step_, node);
+}
+
 std::string Graph::where(int node) const {
   return "layer '" + specs_[node].name + "' (" + specs_[node].op + ")";
 }
@@ -348,12 +354,12 @@ void Graph::forward(bool training) {
         ops::global_avg_pool2d_forward(node.z, x);
       } else if (s.op == "dropout") {
         if (training && s.rate > 0.0f)
-          ops::dropout_forward(node.z, x, s.rate, mix_seed(seed_, step_, i));
+          ops::dropout_forward(node.z, x, s.rate, node_seed(i));
         else
           node.z.copy_from(x);
       } else if (s.op == "random_flip_translate") {
         if (training)
-          ops::random_flip_translate_forward(node.z, x, s.augment, mix_seed(seed_, step_, i));
+          ops::random_flip_translate_forward(node.z, x, s.augment, node_seed(i));
         else
           node.z.copy_from(x);
       } else if (s.op == "batch_norm") {
@@ -441,9 +447,9 @@ void Graph::backward() {
         else if (s.op == "global_avg_pool2d")
           ops::global_avg_pool2d_backward(*dx, dz);
         else if (s.op == "dropout" && s.rate > 0.0f)
-          ops::dropout_backward(*dx, dz, s.rate, mix_seed(seed_, step_, i));
+          ops::dropout_backward(*dx, dz, s.rate, node_seed(i));
         else if (s.op == "random_flip_translate")
-          ops::random_flip_translate_backward(*dx, dz, s.augment, mix_seed(seed_, step_, i));
+          ops::random_flip_translate_backward(*dx, dz, s.augment, node_seed(i));
         else  // flatten, activation, add, dropout(0): the gradient passes through
           dx->copy_from(dz);
         end_input_grad(in0);

@@ -43,6 +43,7 @@ struct NodeSpec {
   bool use_bias = true;             // conv2d, linear
   ops::Pool2dParams pool;           // pool2d
   float rate = 0.0f;                // dropout
+  int64_t seed = -1;                // dropout, random_flip_translate: the layer's own seed (else the model's)
   ops::AugmentParams augment;       // random_flip_translate (training only; identity in inference);
   float height_factor[2] = {0, 0};  // its shift ranges as fractions of the height and width (Keras'
   float width_factor[2] = {0, 0};   // RandomTranslation), resolved to whole pixels when built
@@ -141,6 +142,7 @@ class Graph {
   Tensor weight_grad(const Node& node) const;
   Tensor bias_grad(const Node& node) const;
   std::string where(int node) const;
+  uint64_t node_seed(int node) const;
 
   std::vector<NodeSpec> specs_;
   std::vector<Node> nodes_;

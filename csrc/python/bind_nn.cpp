@@ -54,6 +54,7 @@ nn::NodeSpec spec_from_dict(const py::dict& d) {
   if (d.contains("pool_strides"))
     std::tie(s.pool.stride_h, s.pool.stride_w) = int_pair(d["pool_strides"], layer, "strides");
   s.rate = get<float>(d, "rate", 0.0f);
+  if (d.contains("seed") && !d["seed"].is_none()) s.seed = d["seed"].cast<int64_t>();
   s.momentum = get<float>(d, "momentum", 0.1f);
   s.eps = get<float>(d, "epsilon", 1e-5f);
   s.activation = get<std::string>(d, "activation", "");

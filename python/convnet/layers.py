@@ -423,17 +423,44 @@ class Dense(Layer):
         return config
 
 
-class Dropout(Layer):
-    """Zeroes a fraction `rate` of the inputs while training (scaling the rest by 1 / (1 - rate))."""
+def _layer_seed(seed, layer):
+    """A random layer's own seed: None (follow the model's seed) or an int in [0, 2**63)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{layer}: argument 'seed' expected None or an int, got {seed!r}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"{layer}: argument 'seed' expected an int in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+class _RandomLayer(Layer):
+    """A layer that draws random numbers while training: from its own `seed` if given, else from
+    the model's seed; either way mixed with the step and the layer's position, so masks differ per
+    step and per layer."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = _layer_seed(seed, self.name)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(seed=self.seed)
+        return config
+
+
+class Dropout(_RandomLayer):
+    """Zeroes a fraction `rate` of the inputs while training (scaling the rest by 1 / (1 - rate)). The
+    masks come from `seed` if given, else from the model's seed, mixed with the step and the layer."""
 
     def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"{self.name}: argument 'rate' expected a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
 
     def _nodes(self):
-        return [{"op": "dropout", "rate": self.rate}]
+        return [{"op": "dropout", "rate": self.rate, "seed": self.seed}]
 
     def get_config(self):
         config = super().get_config()
@@ -441,15 +468,15 @@ class Dropout(Layer):
         return config
 
 
-class RandomFlip(Layer):
+class RandomFlip(_RandomLayer):
     """Mirrors each training image left-right ('horizontal'), upside-down ('vertical') or both
     ('horizontal_and_vertical', Keras' default), each with probability 1/2; the identity in
-    evaluate and predict. The draws follow fit's seed."""
+    evaluate and predict. `seed`: see Dropout."""
 
     _MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
-    def __init__(self, mode="horizontal_and_vertical", **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, mode="horizontal_and_vertical", seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
         if mode not in self._MODES:
             raise ValueError(f"{self.name}: argument 'mode' expected one of {', '.join(map(repr, self._MODES))}, "
                              f"got {mode!r}")
@@ -457,7 +484,7 @@ class RandomFlip(Layer):
 
     def _nodes(self):
         return [{"op": "random_flip_translate", "flip_horizontal": self.mode != "vertical",
-                 "flip_vertical": self.mode != "horizontal"}]
+                 "flip_vertical": self.mode != "horizontal", "seed": self.seed}]
 
     def get_config(self):
         config = super().get_config()
@@ -479,14 +506,15 @@ def _factor(value, layer, arg):
     return (lo, hi)
 
 
-class RandomTranslation(Layer):
+class RandomTranslation(_RandomLayer):
     """Moves each training image by a whole number of pixels, drawn uniformly from
     [lo * size, hi * size] (rounded) for each axis; a factor f means (-f, f). Uncovered pixels are
     filled with 0 (fill_mode='constant', the only mode; whole-pixel moves make interpolation
-    'nearest'). The identity in evaluate and predict; the draws follow fit's seed."""
+    'nearest'). The identity in evaluate and predict. `seed`: see Dropout."""
 
-    def __init__(self, height_factor, width_factor, fill_mode="constant", interpolation="nearest", **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, height_factor, width_factor, fill_mode="constant", interpolation="nearest", seed=None,
+                 **kwargs):
+        super().__init__(seed, **kwargs)
         self.height_factor = _factor(height_factor, self.name, "height_factor")
         self.width_factor = _factor(width_factor, self.name, "width_factor")
         if fill_mode != "constant":
@@ -497,7 +525,7 @@ class RandomTranslation(Layer):
 
     def _nodes(self):
         return [{"op": "random_flip_translate", "height_factor": self.height_factor,
-                 "width_factor": self.width_factor}]
+                 "width_factor": self.width_factor, "seed": self.seed}]
 
     def get_config(self):
         config = super().get_config()
