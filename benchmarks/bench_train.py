@@ -27,7 +27,13 @@ from convnet.datasets import fashion_mnist  # noqa: E402
 
 
 def torch_model(name):
+    """PyTorch twins of the zoo models (Keras' batch-norm defaults: momentum 0.99 = PyTorch's 0.01, eps 1e-3)."""
     nn = torch.nn
+
+    def conv_bn_relu(cin, cout, stride=1, groups=1, kernel=3):
+        return [nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+                nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU()]
+
     if name == "seed_cnn":
         return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                              nn.Linear(32 * 13 * 13, 100), nn.ReLU(), nn.Linear(100, 10))
@@ -36,13 +42,32 @@ def torch_model(name):
                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84),
                              nn.ReLU(), nn.Linear(84, 10))
     if name == "vgg_small":
-        def block(cin, cout):
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01),
-                    nn.ReLU()]
-        return nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64),
-                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.5),
+        return nn.Sequential(*conv_bn_relu(1, 32), *conv_bn_relu(32, 32), nn.MaxPool2d(2), *conv_bn_relu(32, 64),
+                             *conv_bn_relu(64, 64), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 256),
+                             nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
+    if name == "resnet_small":  # zoo.resnet_small(augment=False)
+        class Block(nn.Module):
+            def __init__(self, cin, cout, stride):
+                super().__init__()
+                self.body = nn.Sequential(*conv_bn_relu(cin, cout, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                                          nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
+                self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
+
+            def forward(self, x):
+                return torch.relu(self.shortcut(x) + self.body(x))
+        return nn.Sequential(*conv_bn_relu(1, 32), Block(32, 32, 1), Block(32, 64, 2), Block(64, 128, 2),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+    if name == "mobilenet_small":
+        def separable(cin, cout, stride):
+            return conv_bn_relu(cin, cin, stride, groups=cin) + conv_bn_relu(cin, cout, kernel=1)
+        return nn.Sequential(*conv_bn_relu(1, 32), *separable(32, 64, 1), *separable(64, 128, 2),
+                             *separable(128, 128, 1), *separable(128, 256, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              nn.Linear(256, 10))
-    raise SystemExit(f"no PyTorch twin for {name!r}; choose seed_cnn, lenet5 or vgg_small")
+    raise SystemExit(f"no PyTorch twin for {name!r}; choose one of {', '.join(MODELS)}")
+
+
+MODELS = ("seed_cnn", "lenet5", "vgg_small", "resnet_small", "mobilenet_small")
 
 
 def torch_optimizer(name, params, lr, capturable=False):
@@ -121,7 +146,8 @@ def run_torch(args, data, mode):
 def run_convnet(args, data):
     (x_train, y_train), (x_test, y_test) = data
     convnet.set_random_seed(args.seed)
-    model = convnet.zoo.get(args.model)
+    # the benchmark compares the networks alone: resnet_small without its augmentation layers
+    model = convnet.zoo.resnet_small(augment=False) if args.model == "resnet_small" else convnet.zoo.get(args.model)
     optimizer = convnet.optimizers.get(args.optimizer)
     if args.lr:
         optimizer.learning_rate = args.lr
@@ -150,7 +176,7 @@ def median_epoch(times):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="seed_cnn", choices=["seed_cnn", "lenet5", "vgg_small"])
+    p.add_argument("--model", default="seed_cnn", choices=MODELS)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "rmsprop"])
