@@ -29,6 +29,10 @@ CASES = [
     (3, 4, 7, 9, 6, 3, 3, 1, 1, 1, 2, True),            # groups 2
     (3, 4, 7, 9, 4, 3, 3, 2, 1, 1, 4, False),           # depthwise
     (1, 4, 7, 9, 8, 3, 3, 1, 1, 1, 4, True),            # depthwise, channel multiplier 2
+    (2, 3, 11, 10, 3, 3, 3, (2, 1), (3, 1), 2, 3, True),  # depthwise: stride pair, dilation, padding > kernel
+    (2, 2, 8, 9, 4, 2, 4, 1, "same", 1, 2, False),      # depthwise, even kernel: asymmetric 'same'
+    (3, 2, 8, 8, 2, 3, 3, 2, 0, 1, 2, True),            # depthwise: the last input row unused
+    (4, 32, 14, 14, 32, 5, 5, 1, 2, 1, 32, True),       # depthwise, large enough to run threaded
     (2, 6, 5, 7, 4, 1, 1, 1, 0, 1, 1, True),            # pointwise (no im2col)
     (3, 4, 5, 7, 4, 1, 1, 1, 0, 1, 2, False),           # pointwise with groups
     (2, 2, 9, 9, 3, 1, 1, 3, 0, 1, 1, True),            # 1x1 with stride

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/checks.h"
+#include "kernels/cpu_simd.h"
 #include "kernels/gemm.h"
 #include "kernels/scratch.h"
 #include "ops/dispatch.h"
@@ -295,9 +296,121 @@ void for_each_image(int64_t N, const Body& body) {
   }
 }
 
+// ---- Depthwise convolutions (groups == C_in > 1: one input channel per group, m = C_out / C_in
+// outputs each). As GEMMs they are products with M = m and K = kH*kW, far below a micro-tile, so
+// they run as direct loops over a zero-padded copy of each input plane xp:
+//   y[n, o, i, j] = b[o] + sum_{u,v} w[o, u, v] * xp[n, c, i*sh + u*dh, j*sw + v*dw],   c = o / m
+// xp has x at (pad_top, pad_left) and spans what the taps reach: Hp = (H_out-1)*sh + (kH-1)*dh + 1
+// rows, Wp likewise. Backward, with the same indexing:
+//   dw[o, u, v] = sum_{n,i,j} dy[n, o, i, j] * xp[n, c, i*sh + u*dh, j*sw + v*dw]
+//   dxp[n, c, i*sh + u*dh, j*sw + v*dw] += w[o, u, v] * dy[n, o, i, j],  dx = dxp cropped
+// Each output element is summed by one thread in a fixed order: deterministic.
+
+bool is_depthwise(const Conv2dGeometry& g) { return g.groups > 1 && g.groups == g.C_in; }
+
+struct PaddedPlane {
+  int64_t Hp, Wp;
+  explicit PaddedPlane(const Conv2dGeometry& g)
+      : Hp((g.H_out - 1) * g.stride_h + (g.kH - 1) * g.dilation_h + 1),
+        Wp((g.W_out - 1) * g.stride_w + (g.kW - 1) * g.dilation_w + 1) {}
+  // dst (Hp, Wp) = src (H, W) at (top, left) in zeros, clipped to what fits
+  void pad(const float* src, const Conv2dGeometry& g, float* dst) const {
+    std::memset(dst, 0, sizeof(float) * Hp * Wp);
+    const int64_t rows = std::min(g.H, Hp - g.pad_top), cols = std::min(g.W, Wp - g.pad_left);
+    for (int64_t r = 0; r < rows; ++r)
+      if (cols > 0) std::memcpy(dst + (r + g.pad_top) * Wp + g.pad_left, src + r * g.W, sizeof(float) * cols);
+  }
+  // dst (H, W) = src (Hp, Wp) seen from (top, left); 0 where x has no tap
+  void crop(const float* src, const Conv2dGeometry& g, float* dst) const {
+    for (int64_t r = 0; r < g.H; ++r)
+      for (int64_t s = 0; s < g.W; ++s)
+        dst[r * g.W + s] = r + g.pad_top < Hp && s + g.pad_left < Wp ? src[(r + g.pad_top) * Wp + s + g.pad_left] : 0.0f;
+  }
+};
+
+CONVNET_CPU_KERNEL
+void depthwise_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g) {
+  const int64_t m = g.C_out / g.C_in, kk = g.kH * g.kW, P = g.H_out * g.W_out, sw = g.stride_w;
+  const PaddedPlane pl(g);
+#pragma omp parallel for schedule(static) if (g.N * g.C_out * P * kk > 65536)
+  for (int64_t nc = 0; nc < g.N * g.C_in; ++nc) {
+    float* xp = tl_pad.get(pl.Hp * pl.Wp);
+    pl.pad(x + nc * g.H * g.W, g, xp);
+    const int64_t n = nc / g.C_in, c = nc % g.C_in;
+    for (int64_t o = c * m; o < (c + 1) * m; ++o) {
+      const float* wo = w + o * kk;
+      const float bo = b ? b[o] : 0.0f;
+      for (int64_t i = 0; i < g.H_out; ++i) {
+        float* yr = y + (n * g.C_out + o) * P + i * g.W_out;
+        for (int64_t j = 0; j < g.W_out; ++j) yr[j] = bo;
+        for (int64_t u = 0; u < g.kH; ++u)
+          for (int64_t v = 0; v < g.kW; ++v) {
+            const float wv = wo[u * g.kW + v];
+            const float* src = xp + (i * g.stride_h + u * g.dilation_h) * pl.Wp + v * g.dilation_w;
+#pragma omp simd
+            for (int64_t j = 0; j < g.W_out; ++j) yr[j] += wv * src[j * sw];
+          }
+      }
+    }
+  }
+}
+
+thread_local std::vector<double> tl_dw_sums;
+
+CONVNET_CPU_KERNEL
+void depthwise_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const Conv2dGeometry& g) {
+  const int64_t m = g.C_out / g.C_in, kk = g.kH * g.kW, P = g.H_out * g.W_out, sw = g.stride_w;
+  const PaddedPlane pl(g);
+  const bool big = g.N * g.C_out * P * kk > 65536;
+  if (dw) {
+#pragma omp parallel for schedule(static) if (big)
+    for (int64_t o = 0; o < g.C_out; ++o) {
+      float* xp = tl_pad.get(pl.Hp * pl.Wp);
+      tl_dw_sums.assign(kk, 0.0);
+      for (int64_t n = 0; n < g.N; ++n) {
+        pl.pad(x + (n * g.C_in + o / m) * g.H * g.W, g, xp);
+        const float* dyo = dy + (n * g.C_out + o) * P;
+        for (int64_t u = 0; u < g.kH; ++u)
+          for (int64_t v = 0; v < g.kW; ++v) {
+            float part = 0.0f;  // one image's sum in float, the images' sums in double
+            for (int64_t i = 0; i < g.H_out; ++i) {
+              const float* d = dyo + i * g.W_out;
+              const float* src = xp + (i * g.stride_h + u * g.dilation_h) * pl.Wp + v * g.dilation_w;
+#pragma omp simd reduction(+ : part)
+              for (int64_t j = 0; j < g.W_out; ++j) part += d[j] * src[j * sw];
+            }
+            tl_dw_sums[u * g.kW + v] += part;
+          }
+      }
+      for (int64_t t = 0; t < kk; ++t) dw[o * kk + t] = static_cast<float>(tl_dw_sums[t]);
+    }
+  }
+  if (dx) {
+#pragma omp parallel for schedule(static) if (big)
+    for (int64_t nc = 0; nc < g.N * g.C_in; ++nc) {
+      float* dxp = tl_pad2.get(pl.Hp * pl.Wp);
+      std::memset(dxp, 0, sizeof(float) * pl.Hp * pl.Wp);
+      const int64_t n = nc / g.C_in, c = nc % g.C_in;
+      for (int64_t o = c * m; o < (c + 1) * m; ++o)
+        for (int64_t u = 0; u < g.kH; ++u)
+          for (int64_t v = 0; v < g.kW; ++v) {
+            const float wv = w[o * kk + u * g.kW + v];
+            for (int64_t i = 0; i < g.H_out; ++i) {
+              const float* d = dy + (n * g.C_out + o) * P + i * g.W_out;
+              float* dst = dxp + (i * g.stride_h + u * g.dilation_h) * pl.Wp + v * g.dilation_w;
+#pragma omp simd
+              for (int64_t j = 0; j < g.W_out; ++j) dst[j * sw] += wv * d[j];
+            }
+          }
+      pl.crop(dxp, g, dx + nc * g.H * g.W);
+    }
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g) {
+  if (is_depthwise(g)) return depthwise_forward(y, x, w, b, g);
   const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G;
   const int64_t K = Cg * g.kH * g.kW, P = g.H_out * g.W_out, HW = g.H * g.W;
   const bool pointwise = is_pointwise(g);
@@ -373,6 +486,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     }
   }
   if (!dx && !dw) return;
+  if (is_depthwise(g)) return depthwise_backward(dx, dw, dy, x, w, g);
 
   // Stride 1: the wide layout (see WidePlane). dw from the padded input and the output gradient
   // widened with zero junk columns; dx as the stride-1 convolution of the padded output
