@@ -21,20 +21,25 @@ void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float*
   for (int64_t c = 0; c < C; ++c) {
     double mean, var;
     if (training) {
-      // Two passes in double: mean, then the biased variance sum((x - mean)^2) / M.
+      // Two passes, each summing a plane in float (vectorised) and the planes in double: the mean,
+      // then the biased variance sum((x - mean)^2) / M.
       double sum = 0.0;
       for (int64_t n = 0; n < N; ++n) {
         const float* xc = x + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) sum += xc[i];
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (int64_t i = 0; i < HW; ++i) part += xc[i];
+        sum += part;
       }
       mean = sum / double(M);
+      const float mean_f = static_cast<float>(mean);
       double sq = 0.0;
       for (int64_t n = 0; n < N; ++n) {
         const float* xc = x + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) {
-          const double d = xc[i] - mean;
-          sq += d * d;
-        }
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (int64_t i = 0; i < HW; ++i) part += (xc[i] - mean_f) * (xc[i] - mean_f);
+        sq += part;
       }
       var = sq / double(M);
       if (running_mean) running_mean[c] = float((1.0 - momentum) * running_mean[c] + momentum * mean);
@@ -66,15 +71,19 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 #pragma omp parallel for schedule(static) if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
     const float mean = saved_mean[c], invstd = saved_invstd[c];
-    // sum_dy = sum dy, sum_dy_xhat = sum dy * xhat (in double)
+    // sum_dy = sum dy, sum_dy_xhat = sum dy * xhat: each plane in float (vectorised), the planes in double
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int64_t n = 0; n < N; ++n) {
       const float* xc = x + (n * C + c) * HW;
       const float* dyc = dy + (n * C + c) * HW;
+      float part_dy = 0.0f, part_dy_xc = 0.0f;
+#pragma omp simd reduction(+ : part_dy, part_dy_xc)
       for (int64_t i = 0; i < HW; ++i) {
-        sum_dy += dyc[i];
-        sum_dy_xhat += double(dyc[i]) * (double(xc[i]) - mean) * invstd;
+        part_dy += dyc[i];
+        part_dy_xc += dyc[i] * (xc[i] - mean);
       }
+      sum_dy += part_dy;
+      sum_dy_xhat += double(part_dy_xc) * invstd;
     }
     if (dbeta) dbeta[c] = float(sum_dy);
     if (dgamma) dgamma[c] = float(sum_dy_xhat);
