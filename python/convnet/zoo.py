@@ -78,12 +78,12 @@ def _residual_block(x, in_channels, filters, stride):
 def resnet_small(augment=True):
     """A small ResNet: a 3x3 stem, residual blocks at 32, 64 (stride 2) and 128 (stride 2) channels,
     global average pooling, softmax. With `augment` the training images are first mirrored
-    left-right (probability 1/2) and moved by up to 2 pixels each way (RandomFlip, RandomTranslation:
+    left-right (probability 1/2) and moved by up to 1 pixel each way (RandomFlip, RandomTranslation:
     active in fit only), which this model needs to generalise rather than memorise."""
     inputs = L.Input(INPUT_SHAPE)
     x = inputs
     if augment:
-        x = L.RandomTranslation(2 / 28, 2 / 28)(L.RandomFlip("horizontal")(x))
+        x = L.RandomTranslation(1 / 28, 1 / 28)(L.RandomFlip("horizontal")(x))
     x = _apply(_conv_bn_relu(32), x)
     x = _residual_block(x, 32, 32, 1)
     x = _residual_block(x, 32, 64, 2)
