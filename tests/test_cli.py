@@ -17,7 +17,7 @@ def test_summary_lists_zoo_models():
 def test_train_evaluate_predict(tmp_path):
     out = tmp_path / "seed.cnet"
     result = run("train", "--model", "seed_cnn", "--epochs", "1", "--limit", "2000", "--device", "cpu",
-                 "--schedule", "cosine", "--out", str(out))
+                 "--schedule", "cosine", "--label-smoothing", "0.1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     accuracy = float(result.stdout.split("test accuracy")[1].split()[0])
     assert accuracy > 0.6, result.stdout
@@ -34,3 +34,5 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     assert result.returncode == 2 and "invalid choice" in result.stderr
     result = run("train", "--epochs", "1", "--batch-size", "0", "--limit", "100")
     assert result.returncode == 2 and "batch_size" in result.stderr and "Traceback" not in result.stderr
+    result = run("train", "--epochs", "1", "--label-smoothing", "1.5", "--limit", "100")
+    assert result.returncode == 2 and "label_smoothing" in result.stderr and "Traceback" not in result.stderr

@@ -20,6 +20,8 @@ def _parser():
     t.add_argument("--lr", type=float, default=None, help="learning rate (the optimizer's default otherwise)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine", "step"],
                    help="learning-rate schedule over the epochs (step: halve every quarter of the run)")
+    t.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="cross-entropy label smoothing in [0, 1] (0: none)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
@@ -64,8 +66,8 @@ def _run(args):
         optimizer = convnet.optimizers.get(args.optimizer)
         if args.lr is not None:
             optimizer.learning_rate = args.lr
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      device=args.device)
+        loss = convnet.losses.SparseCategoricalCrossentropy(label_smoothing=args.label_smoothing)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], device=args.device)
         if args.limit:
             x_train, y_train = x_train[:args.limit], y_train[:args.limit]
         print(f"Training {args.model} on {len(x_train)} Fashion-MNIST images ({model._graph.device}, "
