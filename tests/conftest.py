@@ -20,4 +20,6 @@ def cuda_available():
     return convnet.cuda.is_available()
 
 
-requires_cuda = pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU visible")
+def requires_cuda(test):
+    """Marks a GPU test: selected by `-m cuda`, skipped where no CUDA device (or emulator) is visible."""
+    return pytest.mark.cuda(pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU visible")(test))

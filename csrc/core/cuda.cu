@@ -2,6 +2,8 @@
 // on machines without a driver: cudaGetDeviceCount then fails and CUDA reports unavailable.
 #include <cuda_runtime.h>
 
+#include <mutex>
+
 #include "core/cuda_check.h"
 #include "core/device.h"
 #include "core/errors.h"
@@ -55,13 +57,27 @@ void free(void* ptr, int index) {
   cudaFree(ptr);  // never throws: called from destructors
 }
 
-void memcpy(void* dst, const void* src, size_t nbytes) {
-  check(cudaMemcpy(dst, src, nbytes, cudaMemcpyDefault), "cudaMemcpy");
+cudaStream_t stream() {
+  constexpr int kMaxDevices = 64;
+  static cudaStream_t streams[kMaxDevices] = {};
+  static std::mutex mutex;
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!streams[device]) check(cudaStreamCreateWithFlags(&streams[device], cudaStreamDefault), "cudaStreamCreate");
+  return streams[device];
 }
 
-void memset_zero(void* ptr, size_t nbytes) { check(cudaMemset(ptr, 0, nbytes), "cudaMemset"); }
+void memcpy(void* dst, const void* src, size_t nbytes) {
+  check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream()), "cudaMemcpyAsync");
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (after a copy)");
+}
 
-void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+void memset_zero(void* ptr, size_t nbytes) {
+  check(cudaMemsetAsync(ptr, 0, nbytes, stream()), "cudaMemsetAsync");
+}
+
+void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 
 }  // namespace cuda
 }  // namespace convnet

@@ -1,9 +1,12 @@
-// Checking every CUDA call and kernel launch: a failure becomes a DeviceError (RuntimeError in
+// Launching kernels and checking every CUDA call: a failure becomes a DeviceError (RuntimeError in
 // Python) naming the call or kernel, never an abort.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 #include "core/errors.h"
 
@@ -17,8 +20,11 @@ inline void check(cudaError_t err, const char* what) {
   }
 }
 
-// Call right after a <<<...>>> launch, naming the kernel.
-inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+// The stream all of convnet's device work runs on: kernels, copies and memsets, in order. It is
+// created on first use for the current device and blocks with the legacy default stream, so
+// work of other libraries on that stream stays ordered with ours. One stream is also what lets
+// a whole training step be captured as a CUDA graph.
+cudaStream_t stream();
 
 // A grid of enough 256-thread blocks for n elements (kernels loop grid-stride, so this is capped).
 inline unsigned grid_for(long long n, int block = 256) {
@@ -26,6 +32,19 @@ inline unsigned grid_for(long long n, int block = 256) {
   if (g < 1) g = 1;
   if (g > 65535 * 8) g = 65535 * 8;
   return static_cast<unsigned>(g);
+}
+
+// kernel<<<grid, block, 0, stream()>>>(args...), then a check of the launch that names the kernel.
+// (With the CPU emulator of csrc/emulator, the same call runs the kernel there.)
+template <class... Params, class... Args>
+void launch(const char* kernel_name, void (*kernel)(Params...), dim3 grid, dim3 block, Args&&... args) {
+#ifdef CONVNET_CUDA_EMULATOR
+  std::tuple<std::decay_t<Params>...> values(std::forward<Args>(args)...);
+  cuda_emulator::launch(grid, block, stream(), [kernel, values] { std::apply(kernel, values); });
+#else
+  kernel<<<grid, block, 0, stream()>>>(std::forward<Args>(args)...);
+#endif
+  check(cudaGetLastError(), kernel_name);
 }
 
 }  // namespace cuda

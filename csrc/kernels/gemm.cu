@@ -70,8 +70,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
   dim3 grid(static_cast<unsigned>(tiles_n < 65535 ? tiles_n : 65535),
             static_cast<unsigned>(tiles_m < 65535 ? tiles_m : 65535));
   // K == 0 runs the kernel with no k-slices: C = 0 (or unchanged when accumulating).
-  sgemm_kernel<<<grid, THREADS>>>(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  cuda::check_launch("sgemm_kernel");
+  cuda::launch("sgemm_kernel", sgemm_kernel, grid, THREADS, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 }  // namespace cuda_kernels

@@ -32,14 +32,12 @@ __global__ void activation_backward_kernel(float* dx, const float* dy, const flo
 }
 
 void activation_forward(float* y, const float* x, int64_t n, ops::Activation kind, float alpha) {
-  activation_forward_kernel<<<cuda::grid_for(n), 256>>>(y, x, n, kind, alpha);
-  cuda::check_launch("activation_forward_kernel");
+  cuda::launch("activation_forward_kernel", activation_forward_kernel, cuda::grid_for(n), 256, y, x, n, kind, alpha);
 }
 
 void activation_backward(float* dx, const float* dy, const float* x, const float* y, int64_t n, ops::Activation kind,
                          float alpha) {
-  activation_backward_kernel<<<cuda::grid_for(n), 256>>>(dx, dy, x, y, n, kind, alpha);
-  cuda::check_launch("activation_backward_kernel");
+  cuda::launch("activation_backward_kernel", activation_backward_kernel, cuda::grid_for(n), 256, dx, dy, x, y, n, kind, alpha);
 }
 
 // One thread per row (o, i): elements o*D*inner + d*inner + i for d in [0, D).
@@ -82,13 +80,11 @@ __global__ void softmax_backward_kernel(float* dx, const float* dy, const float*
 }
 
 void softmax_forward(float* y, const float* x, int64_t outer, int64_t D, int64_t inner, bool log) {
-  softmax_forward_kernel<<<cuda::grid_for(outer * inner), 256>>>(y, x, outer, D, inner, log);
-  cuda::check_launch("softmax_forward_kernel");
+  cuda::launch("softmax_forward_kernel", softmax_forward_kernel, cuda::grid_for(outer * inner), 256, y, x, outer, D, inner, log);
 }
 
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t D, int64_t inner, bool log) {
-  softmax_backward_kernel<<<cuda::grid_for(outer * inner), 256>>>(dx, dy, y, outer, D, inner, log);
-  cuda::check_launch("softmax_backward_kernel");
+  cuda::launch("softmax_backward_kernel", softmax_backward_kernel, cuda::grid_for(outer * inner), 256, dx, dy, y, outer, D, inner, log);
 }
 
 }  // namespace cuda_kernels

@@ -21,8 +21,7 @@ void flip_translate(float* out, const float* in, int64_t n, int64_t c, int64_t h
                     const ops::AugmentParams& p, uint64_t seed, bool transpose) {
   const int64_t total = n * c * h * w;
   if (total == 0) return;
-  flip_translate_kernel<<<cuda::grid_for(total), 256>>>(out, in, n, c, h, w, p, seed, transpose);
-  cuda::check_launch("flip_translate_kernel");
+  cuda::launch("flip_translate_kernel", flip_translate_kernel, cuda::grid_for(total), 256, out, in, n, c, h, w, p, seed, transpose);
 }
 
 }  // namespace cuda_kernels

@@ -28,16 +28,13 @@ __global__ void gather_rows_i64_kernel(int64_t* out, const int64_t* x, const int
 }
 
 void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, int64_t n, int64_t row_size, float scale) {
-  gather_rows_u8_kernel<<<cuda::grid_for(n * row_size), 256>>>(out, x, order, n, row_size, scale);
-  cuda::check_launch("gather_rows_u8_kernel");
+  cuda::launch("gather_rows_u8_kernel", gather_rows_u8_kernel, cuda::grid_for(n * row_size), 256, out, x, order, n, row_size, scale);
 }
 void gather_rows_f32(float* out, const float* x, const int64_t* order, int64_t n, int64_t row_size) {
-  gather_rows_f32_kernel<<<cuda::grid_for(n * row_size), 256>>>(out, x, order, n, row_size);
-  cuda::check_launch("gather_rows_f32_kernel");
+  cuda::launch("gather_rows_f32_kernel", gather_rows_f32_kernel, cuda::grid_for(n * row_size), 256, out, x, order, n, row_size);
 }
 void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, int64_t n) {
-  gather_rows_i64_kernel<<<cuda::grid_for(n), 256>>>(out, x, order, n);
-  cuda::check_launch("gather_rows_i64_kernel");
+  cuda::launch("gather_rows_i64_kernel", gather_rows_i64_kernel, cuda::grid_for(n), 256, out, x, order, n);
 }
 
 }  // namespace cuda_kernels

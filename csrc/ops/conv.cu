@@ -97,8 +97,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     const float* xn = x + n * g.C_in * HW;
     float* yn = y + n * g.C_out * P;
     if (!pointwise) {
-      im2col_kernel<<<cuda::grid_for(g.C_in * g.kH * g.kW * P), 256>>>(xn, g.C_in, g, col.ptr);
-      cuda::check_launch("im2col_kernel");
+      cuda::launch("im2col_kernel", im2col_kernel, cuda::grid_for(g.C_in * g.kH * g.kW * P), 256, xn, g.C_in, g, col.ptr);
     }
     for (int64_t grp = 0; grp < G; ++grp) {
       const float* colg = pointwise ? xn + grp * Cg * HW : col.ptr + grp * K * P;
@@ -106,8 +105,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     }
   }
   if (b) {
-    add_bias_kernel<<<cuda::grid_for(g.N * g.C_out * P), 256>>>(y, b, g.N, g.C_out, P);
-    cuda::check_launch("add_bias_kernel");
+    cuda::launch("add_bias_kernel", add_bias_kernel, cuda::grid_for(g.N * g.C_out * P), 256, y, b, g.N, g.C_out, P);
   }
 }
 
@@ -118,8 +116,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const bool pointwise = is_pointwise(g);
   if (db) {
     const unsigned blocks = static_cast<unsigned>(g.C_out < 65535 ? g.C_out : 65535);
-    bias_grad_kernel<<<blocks, 256>>>(db, dy, g.N, g.C_out, P);
-    cuda::check_launch("bias_grad_kernel");
+    cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks, 256, db, dy, g.N, g.C_out, P);
   }
   if (!dx && !dw) return;
   if (dw) cuda::check(cudaMemset(dw, 0, sizeof(float) * g.C_out * K), "cudaMemset (grad_w)");
@@ -129,8 +126,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     const float* dyn = dy + n * g.C_out * P;
     if (dw) {
       if (!pointwise) {
-        im2col_kernel<<<cuda::grid_for(g.C_in * g.kH * g.kW * P), 256>>>(xn, g.C_in, g, col.ptr);
-        cuda::check_launch("im2col_kernel");
+        cuda::launch("im2col_kernel", im2col_kernel, cuda::grid_for(g.C_in * g.kH * g.kW * P), 256, xn, g.C_in, g, col.ptr);
       }
       for (int64_t grp = 0; grp < G; ++grp) {  // dw_g (Cog, K) += dy_g (Cog, P) . col_g^T (P, K)
         const float* colg = pointwise ? xn + grp * Cg * HW : col.ptr + grp * K * P;
@@ -144,8 +140,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         sgemm(true, false, K, P, Cog, w + grp * Cog * K, K, dyn + grp * Cog * P, P, dcolg, P, false);
       }
       if (!pointwise) {
-        col2im_kernel<<<cuda::grid_for(g.C_in * HW), 256>>>(col.ptr, g.C_in, g, dxn);
-        cuda::check_launch("col2im_kernel");
+        cuda::launch("col2im_kernel", col2im_kernel, cuda::grid_for(g.C_in * HW), 256, col.ptr, g.C_in, g, dxn);
       }
     }
   }

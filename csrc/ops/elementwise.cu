@@ -11,8 +11,7 @@ __global__ void add_forward_kernel(float* y, const float* a, const float* b, int
 }
 
 void add_forward(float* y, const float* a, const float* b, int64_t n) {
-  add_forward_kernel<<<cuda::grid_for(n), 256>>>(y, a, b, n);
-  cuda::check_launch("add_forward_kernel");
+  cuda::launch("add_forward_kernel", add_forward_kernel, cuda::grid_for(n), 256, y, a, b, n);
 }
 
 __global__ void dropout_apply_kernel(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed) {
@@ -22,8 +21,7 @@ __global__ void dropout_apply_kernel(float* y, const float* x, int64_t n, float 
 
 void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed) {
   if (n == 0) return;
-  dropout_apply_kernel<<<cuda::grid_for(n), 256>>>(y, x, n, p, scale, seed);
-  cuda::check_launch("dropout_apply_kernel");
+  cuda::launch("dropout_apply_kernel", dropout_apply_kernel, cuda::grid_for(n), 256, y, x, n, p, scale, seed);
 }
 
 }  // namespace cuda_kernels

@@ -26,8 +26,7 @@ __global__ void linear_bias_grad_kernel(float* db, const float* __restrict__ dy,
 void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t N, int64_t in, int64_t out) {
   sgemm(false, true, N, out, in, x, in, w, in, y, out, false);  // y (N, out) = x (N, in) . w^T (in, out)
   if (b) {
-    linear_add_bias_kernel<<<cuda::grid_for(N * out), 256>>>(y, b, N, out);
-    cuda::check_launch("linear_add_bias_kernel");
+    cuda::launch("linear_add_bias_kernel", linear_add_bias_kernel, cuda::grid_for(N * out), 256, y, b, N, out);
   }
 }
 
@@ -36,8 +35,7 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (dx) sgemm(false, false, N, in, out, dy, out, w, in, dx, in, false);  // dx = dy . w
   if (dw) sgemm(true, false, out, in, N, dy, out, x, in, dw, in, false);   // dw = dy^T . x
   if (db) {
-    linear_bias_grad_kernel<<<cuda::grid_for(out), 256>>>(db, dy, N, out);
-    cuda::check_launch("linear_bias_grad_kernel");
+    cuda::launch("linear_bias_grad_kernel", linear_bias_grad_kernel, cuda::grid_for(out), 256, db, dy, N, out);
   }
 }
 

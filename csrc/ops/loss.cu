@@ -19,7 +19,6 @@ using loss_detail::row_loss;
 __global__ void cross_entropy_forward_kernel(float* loss, const float* logits, const int64_t* labels,
                                              const float* probs, int64_t N, int64_t C, float label_smoothing) {
   __shared__ double shared[kBlock];
-  const double s = label_smoothing, smooth = s / double(C);
   double total = 0.0;
   for (int64_t n = threadIdx.x; n < N; n += kBlock) {
     const int64_t y = labels ? labels[n] : 0;
@@ -63,21 +62,17 @@ __global__ void count_correct_kernel(int64_t* correct, const float* logits, cons
 
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                            int64_t C, float label_smoothing) {
-  cross_entropy_forward_kernel<<<1, kBlock>>>(loss, logits, labels, probs, N, C, label_smoothing);
-  cuda::check_launch("cross_entropy_forward_kernel");
+  cuda::launch("cross_entropy_forward_kernel", cross_entropy_forward_kernel, 1, kBlock, loss, logits, labels, probs, N, C, label_smoothing);
 }
 
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
-  cross_entropy_backward_kernel<<<cuda::grid_for(N), kBlock>>>(dlogits, grad_scale, logits, labels, probs, N, C,
-                                                               label_smoothing);
-  cuda::check_launch("cross_entropy_backward_kernel");
+  cuda::launch("cross_entropy_backward_kernel", cross_entropy_backward_kernel, cuda::grid_for(N), kBlock, dlogits, grad_scale, logits, labels, probs, N, C, label_smoothing);
 }
 
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C) {
-  count_correct_kernel<<<cuda::grid_for(N), kBlock>>>(correct, logits, labels, probs, N, C);
-  cuda::check_launch("count_correct_kernel");
+  cuda::launch("count_correct_kernel", count_correct_kernel, cuda::grid_for(N), kBlock, correct, logits, labels, probs, N, C);
 }
 
 }  // namespace cuda_kernels

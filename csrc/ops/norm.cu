@@ -107,19 +107,14 @@ void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float*
                         const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
                         bool training, float momentum, float eps) {
   if (C == 0) return;
-  batch_norm_forward_kernel<<<static_cast<unsigned>(C), kBlock>>>(y, saved_mean, saved_invstd, running_mean,
-                                                                  running_var, x, gamma, beta, N, C, HW, training,
-                                                                  momentum, eps);
-  cuda::check_launch("batch_norm_forward_kernel");
+  cuda::launch("batch_norm_forward_kernel", batch_norm_forward_kernel, static_cast<unsigned>(C), kBlock, y, saved_mean, saved_invstd, running_mean, running_var, x, gamma, beta, N, C, HW, training, momentum, eps);
 }
 
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,
                          const float* saved_mean, const float* saved_invstd, int64_t N, int64_t C, int64_t HW,
                          bool training) {
   if (C == 0) return;
-  batch_norm_backward_kernel<<<static_cast<unsigned>(C), kBlock>>>(dx, dgamma, dbeta, dy, x, gamma, saved_mean,
-                                                                   saved_invstd, N, C, HW, training);
-  cuda::check_launch("batch_norm_backward_kernel");
+  cuda::launch("batch_norm_backward_kernel", batch_norm_backward_kernel, static_cast<unsigned>(C), kBlock, dx, dgamma, dbeta, dy, x, gamma, saved_mean, saved_invstd, N, C, HW, training);
 }
 
 }  // namespace cuda_kernels

@@ -40,28 +40,21 @@ __global__ void rmsprop_step_kernel(float* param, const float* grad, float* squa
 void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, float lr, float momentum,
               float one_minus_dampening, float weight_decay, bool nesterov, bool first_step) {
   if (n == 0) return;
-  sgd_step_kernel<<<cuda::grid_for(n), 256>>>(param, grad, momentum_buffer, n, lr, momentum, one_minus_dampening,
-                                              weight_decay, nesterov, first_step);
-  cuda::check_launch("sgd_step_kernel");
+  cuda::launch("sgd_step_kernel", sgd_step_kernel, cuda::grid_for(n), 256, param, grad, momentum_buffer, n, lr, momentum, one_minus_dampening, weight_decay, nesterov, first_step);
 }
 
 void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float one_minus_beta1,
                float beta2, float one_minus_beta2, float eps, float weight_decay, float decay, float step_size,
                float bias_correction2_sqrt) {
   if (n == 0) return;
-  adam_step_kernel<<<cuda::grid_for(n), 256>>>(param, grad, exp_avg, exp_avg_sq, n, one_minus_beta1, beta2,
-                                               one_minus_beta2, eps, weight_decay, decay, step_size,
-                                               bias_correction2_sqrt);
-  cuda::check_launch("adam_step_kernel");
+  cuda::launch("adam_step_kernel", adam_step_kernel, cuda::grid_for(n), 256, param, grad, exp_avg, exp_avg_sq, n, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, step_size, bias_correction2_sqrt);
 }
 
 void rmsprop_step(float* param, const float* grad, float* square_avg, float* momentum_buffer, float* grad_avg,
                   int64_t n, float lr, float alpha, float one_minus_alpha, float eps, float weight_decay,
                   float momentum, bool centered) {
   if (n == 0) return;
-  rmsprop_step_kernel<<<cuda::grid_for(n), 256>>>(param, grad, square_avg, momentum_buffer, grad_avg, n, lr, alpha,
-                                                  one_minus_alpha, eps, weight_decay, momentum, centered);
-  cuda::check_launch("rmsprop_step_kernel");
+  cuda::launch("rmsprop_step_kernel", rmsprop_step_kernel, cuda::grid_for(n), 256, param, grad, square_avg, momentum_buffer, grad_avg, n, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, centered);
 }
 
 }  // namespace cuda_kernels

@@ -65,14 +65,12 @@ __global__ void pool2d_backward_kernel(float* dx, const float* dy, const int64_t
 
 void pool2d_forward(float* y, int64_t* index, const float* x, int64_t planes, int64_t H, int64_t W,
                     int64_t H_out, int64_t W_out, const ops::Pool2dParams& p) {
-  pool2d_forward_kernel<<<cuda::grid_for(planes * H_out * W_out), 256>>>(y, index, x, planes, H, W, H_out, W_out, p);
-  cuda::check_launch("pool2d_forward_kernel");
+  cuda::launch("pool2d_forward_kernel", pool2d_forward_kernel, cuda::grid_for(planes * H_out * W_out), 256, y, index, x, planes, H, W, H_out, W_out, p);
 }
 
 void pool2d_backward(float* dx, const float* dy, const int64_t* index, int64_t planes, int64_t H, int64_t W,
                      int64_t H_out, int64_t W_out, const ops::Pool2dParams& p) {
-  pool2d_backward_kernel<<<cuda::grid_for(planes * H * W), 256>>>(dx, dy, index, planes, H, W, H_out, W_out, p);
-  cuda::check_launch("pool2d_backward_kernel");
+  cuda::launch("pool2d_backward_kernel", pool2d_backward_kernel, cuda::grid_for(planes * H * W), 256, dx, dy, index, planes, H, W, H_out, W_out, p);
 }
 
 // One warp per (n, c) plane: lanes stride over H*W, then a shuffle reduction.
@@ -98,13 +96,11 @@ __global__ void global_avg_pool2d_backward_kernel(float* dx, const float* dy, in
 void global_avg_pool2d_forward(float* y, const float* x, int64_t planes, int64_t HW) {
   // 256 threads = 8 warps = 8 planes per block; every lane of a warp shares its loop bounds, so the
   // full-mask shuffle is safe.
-  global_avg_pool2d_forward_kernel<<<cuda::grid_for(planes * 32), 256>>>(y, x, planes, HW);
-  cuda::check_launch("global_avg_pool2d_forward_kernel");
+  cuda::launch("global_avg_pool2d_forward_kernel", global_avg_pool2d_forward_kernel, cuda::grid_for(planes * 32), 256, y, x, planes, HW);
 }
 
 void global_avg_pool2d_backward(float* dx, const float* dy, int64_t planes, int64_t HW) {
-  global_avg_pool2d_backward_kernel<<<cuda::grid_for(planes * HW), 256>>>(dx, dy, planes, HW);
-  cuda::check_launch("global_avg_pool2d_backward_kernel");
+  cuda::launch("global_avg_pool2d_backward_kernel", global_avg_pool2d_backward_kernel, cuda::grid_for(planes * HW), 256, dx, dy, planes, HW);
 }
 
 }  // namespace cuda_kernels

@@ -20,6 +20,15 @@ static DType parse_dtype(py::handle obj) {
   throw TypeError(arg_message("tensor", "dtype", "float32, int64 or uint8", name));
 }
 
+// torch.tensor's choice for data given without a dtype: integer data int64 (uint8 arrays stay
+// uint8), anything else float32 (float64 narrowed).
+static DType inferred_dtype(py::handle data) {
+  py::array array = py::module_::import("numpy").attr("asarray")(data);
+  const char kind = array.dtype().kind();
+  if (array.dtype().equal(py::dtype::of<uint8_t>())) return DType::UInt8;
+  return kind == 'i' || kind == 'u' ? DType::Int64 : DType::Float32;
+}
+
 // numpy array sharing the tensor's CPU memory; `base` keeps the tensor alive.
 static py::array tensor_to_numpy(const Tensor& t, py::handle base) {
   Tensor host = t.to(Device::cpu());
@@ -86,11 +95,17 @@ void bind_tensor(py::module_& m) {
   m.def("from_numpy", [](py::array a) { return bindings::tensor_from_numpy(a); }, py::arg("array"),
         "A CPU Tensor sharing the memory of a float32, int64 or uint8 numpy array (copied when not contiguous)");
   m.def("tensor", [](py::object data, py::object dtype, const std::string& device) {
-          DType dt = parse_dtype(dtype.is_none() ? py::object(py::str("float32")) : dtype);
-          if (dtype.is_none() && py::isinstance<Tensor>(data)) dt = data.cast<Tensor>().dtype();
-          // Like numpy's astype: an explicit dtype converts whatever numeric data comes.
-          if (!py::isinstance<Tensor>(data) && !dtype.is_none())
-            data = py::module_::import("numpy").attr("asarray")(data).attr("astype")(bindings::numpy_dtype(dt));
+          DType dt = DType::Float32;
+          if (!dtype.is_none()) {
+            dt = parse_dtype(dtype);
+            // Like numpy's astype: an explicit dtype converts whatever numeric data comes.
+            if (!py::isinstance<Tensor>(data))
+              data = py::module_::import("numpy").attr("asarray")(data).attr("astype")(bindings::numpy_dtype(dt));
+          } else if (py::isinstance<Tensor>(data)) {
+            dt = data.cast<Tensor>().dtype();
+          } else {
+            dt = inferred_dtype(data);
+          }
           Tensor src = bindings::as_tensor(data, "tensor", "data", dt);
           Device d = Device::parse(device, "tensor");
           py::gil_scoped_release nogil;
@@ -98,7 +113,8 @@ void bind_tensor(py::module_& m) {
           out.copy_from(src);
           return out;
         }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = "cpu",
-        "A new Tensor holding a copy of `data` (array-like or Tensor); dtype float32 unless given");
+        "A new Tensor holding a copy of `data` (array-like or Tensor). Without dtype, as torch.tensor: "
+        "integers become int64 (uint8 arrays stay uint8), anything else float32");
   m.def("zeros", [](std::vector<int64_t> shape, py::object dtype, const std::string& device) {
           return Tensor::zeros(shape, parse_dtype(dtype), Device::parse(device, "zeros"));
         }, py::arg("shape"), py::arg("dtype") = py::none(), py::arg("device") = "cpu");

@@ -1,0 +1,386 @@
+// The CUDA emulator's runtime (see cuda_runtime.h beside this file for what it is and is not).
+//
+// Kernels: the blocks of a grid run one after another. A block's threads are fibers (ucontext)
+// on the calling CPU thread: the scheduler runs every ready fiber until it finishes or waits at
+// a barrier (__syncthreads, or the two warp barriers of a shuffle), then releases a barrier once
+// every live thread it concerns has reached it. A barrier that can never be released (reached by
+// part of a block while the rest finished or waits elsewhere) fails the launch.
+// Streams run their work at once, except while captured into a graph: then launches, copies and
+// memsets are recorded and run at each cudaGraphLaunch. Calls that would synchronise or allocate
+// during a capture fail it, as they do on a GPU.
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+struct CUstream_st {
+  std::vector<std::function<void()>>* capture = nullptr;  // the graph being recorded, or null
+};
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
+
+namespace cuda_emulator {
+namespace {
+
+constexpr size_t kStackBytes = 128 * 1024;
+constexpr size_t kDeviceBytes = size_t(16) << 30;  // the emulated GPU's memory
+constexpr int kWarp = 32;
+
+enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
+
+struct Fiber {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack{new char[kStackBytes]};
+  ThreadCoordinates coords;
+  State state = State::Done;
+};
+
+struct Emulator {
+  std::recursive_mutex mutex;  // one launch (and one runtime call) at a time
+  cudaError_t last_error = cudaSuccess;
+  std::map<void*, size_t> allocations;
+  size_t allocated = 0;
+  int capturing = 0;  // streams being captured
+  std::vector<Fiber> fibers;  // grows to the largest block seen
+  std::vector<uint64_t> lanes;  // the shuffle exchange: one slot per thread of the block
+  ucontext_t scheduler;
+  Fiber* running = nullptr;
+  int block_threads = 0;
+  const std::function<void()>* kernel = nullptr;
+};
+
+Emulator& emu() {
+  static Emulator e;
+  return e;
+}
+
+cudaError_t fail(cudaError_t err) {
+  emu().last_error = err;
+  return err;
+}
+
+// A call that is illegal while a stream is captured: fails, and fails the capture with it.
+bool refused_during_capture() {
+  return emu().capturing > 0;
+}
+
+void fiber_main() {
+  Emulator& e = emu();
+  (*e.kernel)();
+  e.running->state = State::Done;
+}  // returns to the scheduler through uc_link
+
+void wait(State at) {
+  Emulator& e = emu();
+  Fiber* self = e.running;
+  self->state = at;
+  swapcontext(&self->context, &e.scheduler);
+}
+
+int linear_thread(const ThreadCoordinates& c) {
+  return int(c.thread.x + c.block_dim.x * (c.thread.y + c.block_dim.y * c.thread.z));
+}
+
+// Runs one block to completion; false if a barrier could never be released.
+bool run_block(int threads) {
+  Emulator& e = emu();
+  for (int t = 0; t < threads; ++t) {
+    Fiber& f = e.fibers[t];
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = f.stack.get();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &e.scheduler;
+    makecontext(&f.context, fiber_main, 0);
+    f.state = State::Ready;
+  }
+  for (;;) {
+    for (int t = 0; t < threads; ++t) {
+      Fiber& f = e.fibers[t];
+      if (f.state != State::Ready) continue;
+      e.running = &f;
+      swapcontext(&e.scheduler, &f.context);
+    }
+    int done = 0, at_block = 0;
+    for (int t = 0; t < threads; ++t) {
+      done += e.fibers[t].state == State::Done;
+      at_block += e.fibers[t].state == State::AtBlockBarrier;
+    }
+    if (done == threads) return true;
+    bool released = false;
+    for (int w0 = 0; w0 < threads; w0 += kWarp) {  // a warp barrier opens when its live lanes are all there
+      const int w1 = std::min(threads, w0 + kWarp);
+      bool any = false, all = true;
+      for (int t = w0; t < w1; ++t) {
+        const State s = e.fibers[t].state;
+        any |= s == State::AtWarpBarrier;
+        all &= s == State::AtWarpBarrier || s == State::Done;
+      }
+      if (any && all) {
+        for (int t = w0; t < w1; ++t)
+          if (e.fibers[t].state == State::AtWarpBarrier) e.fibers[t].state = State::Ready;
+        released = true;
+      }
+    }
+    if (!released && at_block + done == threads) {
+      for (int t = 0; t < threads; ++t)
+        if (e.fibers[t].state == State::AtBlockBarrier) e.fibers[t].state = State::Ready;
+      released = true;
+    }
+    if (!released) return false;
+  }
+}
+
+bool valid_configuration(dim3 grid, dim3 block) {
+  const unsigned long long threads = 1ull * block.x * block.y * block.z;
+  return grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.x <= 2147483647u && grid.y <= 65535 && grid.z <= 65535 &&
+         threads >= 1 && threads <= 1024 && block.x <= 1024 && block.y <= 1024 && block.z <= 64;
+}
+
+void run_grid(dim3 grid, dim3 block, const std::function<void()>& kernel) {
+  Emulator& e = emu();
+  const int threads = int(block.x * block.y * block.z);
+  if (int(e.fibers.size()) < threads) e.fibers.resize(threads);
+  e.lanes.assign(threads, 0);
+  e.block_threads = threads;
+  e.kernel = &kernel;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        for (int t = 0; t < threads; ++t) {
+          ThreadCoordinates& c = e.fibers[t].coords;
+          c.thread = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
+          c.block = dim3(bx, by, bz);
+          c.block_dim = block;
+          c.grid_dim = grid;
+        }
+        if (!run_block(threads)) {
+          e.last_error = cudaErrorIllegalInstruction;  // a GPU would hang or trap
+          return;
+        }
+      }
+}
+
+// Runs `work` now, or records it when `stream` is being captured.
+void submit(cudaStream_t stream, std::function<void()> work) {
+  if (stream && stream->capture)
+    stream->capture->push_back(std::move(work));
+  else
+    work();
+}
+
+}  // namespace
+
+const ThreadCoordinates& current() { return emu().running->coords; }
+
+void syncthreads() { wait(State::AtBlockBarrier); }
+
+uint64_t shuffle_down(uint64_t bits, unsigned delta, int width) {
+  Emulator& e = emu();
+  const int t = linear_thread(e.running->coords);
+  e.lanes[t] = bits;
+  wait(State::AtWarpBarrier);  // every lane has published its value
+  const int lane_in_segment = (t % kWarp) % width;
+  const int source = lane_in_segment + int(delta) < width ? t + int(delta) : t;
+  const uint64_t value = e.lanes[source < e.block_threads ? source : t];
+  wait(State::AtWarpBarrier);  // every lane has read before the slots are reused
+  return value;
+}
+
+void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (!valid_configuration(grid, block)) {
+    fail(cudaErrorInvalidConfiguration);
+    return;
+  }
+  submit(stream, [grid, block, kernel = std::move(kernel)] { run_grid(grid, block, kernel); });
+}
+
+}  // namespace cuda_emulator
+
+using cuda_emulator::emu;
+using cuda_emulator::fail;
+
+const char* cudaGetErrorString(cudaError_t err) {
+  switch (err) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorIllegalInstruction: return "an illegal instruction was encountered (emulator: a barrier reached by only part of a block)";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    default: return "unknown error";
+  }
+}
+
+cudaError_t cudaGetLastError() {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  const cudaError_t err = emu().last_error;
+  emu().last_error = cudaSuccess;
+  return err;
+}
+
+cudaError_t cudaPeekAtLastError() { return emu().last_error; }
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  std::memset(prop, 0, sizeof(*prop));
+  std::strcpy(prop->name, "convnet CUDA emulator (CPU)");
+  prop->totalGlobalMem = cuda_emulator::kDeviceBytes;
+  prop->major = 9;
+  prop->multiProcessorCount = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* version) {
+  *version = 0;  // no driver: the emulator
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** ptr, size_t nbytes) {
+  auto& e = emu();
+  std::lock_guard<std::recursive_mutex> lock(e.mutex);
+  *ptr = nullptr;
+  if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  if (nbytes > cuda_emulator::kDeviceBytes - e.allocated) return fail(cudaErrorMemoryAllocation);
+  const size_t rounded = (nbytes + 255) / 256 * 256;
+  void* p = std::aligned_alloc(256, rounded ? rounded : 256);
+  if (!p) return fail(cudaErrorMemoryAllocation);
+  e.allocations[p] = nbytes;
+  e.allocated += nbytes;
+  *ptr = p;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* ptr) {
+  auto& e = emu();
+  std::lock_guard<std::recursive_mutex> lock(e.mutex);
+  if (!ptr) return cudaSuccess;
+  if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  auto it = e.allocations.find(ptr);
+  if (it == e.allocations.end()) return fail(cudaErrorInvalidValue);
+  e.allocated -= it->second;
+  e.allocations.erase(it);
+  std::free(ptr);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t nbytes, cudaMemcpyKind) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  if (nbytes) std::memmove(dst, src, nbytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t nbytes, cudaMemcpyKind, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (!stream && cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  cuda_emulator::submit(stream, [=] {
+    if (nbytes) std::memmove(dst, src, nbytes);
+  });
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemset(void* ptr, int value, size_t nbytes) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  std::memset(ptr, value, nbytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t nbytes, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (!stream && cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  cuda_emulator::submit(stream, [=] { std::memset(ptr, value, nbytes); });
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() {
+  if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+  *stream = new CUstream_st;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  delete stream;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (stream && stream->capture) return fail(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (!stream || stream->capture) return fail(cudaErrorInvalidValue);  // the legacy stream cannot be captured
+  stream->capture = new std::vector<std::function<void()>>;
+  ++emu().capturing;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (!stream || !stream->capture) return fail(cudaErrorInvalidValue);
+  std::unique_ptr<std::vector<std::function<void()>>> work(stream->capture);
+  stream->capture = nullptr;
+  --emu().capturing;
+  // Any call refused during the capture left its error behind: the capture is invalid.
+  if (emu().last_error != cudaSuccess) {
+    *graph = nullptr;
+    return fail(cudaErrorStreamCaptureInvalidated);
+  }
+  *graph = new CUgraph_st{std::move(*work)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return fail(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->work};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  if (!exec) return fail(cudaErrorInvalidValue);
+  for (const auto& work : exec->work) cuda_emulator::submit(stream, work);
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}

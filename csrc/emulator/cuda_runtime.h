@@ -1,0 +1,147 @@
+// The CUDA emulator: runs convnet's CUDA kernels on the CPU, for machines without a GPU.
+//
+// Built only with CONVNET_CUDA=EMULATE (a test build, never a release): the .cu files are then
+// compiled as C++ with this directory first on the include path, so `#include <cuda_runtime.h>`
+// lands here. It provides the part of the CUDA runtime and device language convnet uses:
+//   - memory: cudaMalloc/cudaFree (host memory, with a fixed emulated capacity so out-of-memory
+//     can be tested), cudaMemcpy[Async], cudaMemset[Async], streams and events (work runs at once);
+//   - kernels: launched through cuda::launch (core/cuda_check.h), which calls
+//     cuda_emulator::launch here. Each block's threads run as fibers on one CPU thread; a fiber
+//     switches only at __syncthreads() or a warp shuffle, so barriers, shared memory and warp
+//     reductions behave as on the GPU. Blocks run one after another, which makes
+//     `__shared__` (defined as `static`) one array per block, as on the GPU;
+//   - CUDA graphs: capture records the launches and copies of a stream; a replay runs them again.
+// What it cannot show: speed, the memory model (threads never run concurrently, so a missing
+// __syncthreads goes unnoticed unless a fiber switch exposes it), warp-synchronous code without
+// __syncwarp, and host code that dereferences a device pointer (device memory is host memory).
+// The emulator checks what a GPU would reject: launch configurations, and barriers reached by
+// only part of a block (an error instead of a hang).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static  // one block runs at a time: a static is that block's shared memory
+
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorIllegalInstruction = 715,
+  cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+};
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4
+};
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1, cudaStreamCaptureModeRelaxed = 2 };
+constexpr unsigned cudaStreamDefault = 0, cudaStreamNonBlocking = 1;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  int major, minor, multiProcessorCount;
+};
+
+struct CUstream_st;  // opaque, as in CUDA
+typedef CUstream_st* cudaStream_t;
+struct CUevent_st;
+typedef CUevent_st* cudaEvent_t;
+struct CUgraph_st;
+typedef CUgraph_st* cudaGraph_t;
+struct CUgraphExec_st;
+typedef CUgraphExec_st* cudaGraphExec_t;
+
+const char* cudaGetErrorString(cudaError_t err);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDriverGetVersion(int* version);
+cudaError_t cudaMalloc(void** ptr, size_t nbytes);
+template <class T>
+cudaError_t cudaMalloc(T** ptr, size_t nbytes) {
+  return cudaMalloc(reinterpret_cast<void**>(ptr), nbytes);
+}
+cudaError_t cudaFree(void* ptr);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t nbytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t nbytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* ptr, int value, size_t nbytes);
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t nbytes, cudaStream_t stream = nullptr);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+
+namespace cuda_emulator {
+
+// The running thread's coordinates.
+struct ThreadCoordinates {
+  dim3 thread, block, block_dim, grid_dim;
+};
+const ThreadCoordinates& current();
+void syncthreads();
+// The value `delta` lanes up the warp (within segments of `width` lanes), or the caller's own.
+uint64_t shuffle_down(uint64_t bits, unsigned delta, int width);
+// Runs `kernel` on every thread of the grid (or records it while `stream` is being captured).
+// A bad configuration sets the error that cudaGetLastError returns, as a real launch does.
+void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel);
+
+}  // namespace cuda_emulator
+
+#define threadIdx (::cuda_emulator::current().thread)
+#define blockIdx (::cuda_emulator::current().block)
+#define blockDim (::cuda_emulator::current().block_dim)
+#define gridDim (::cuda_emulator::current().grid_dim)
+
+// CUDA's min/max of device code (the overloads of one type that convnet's kernels use).
+using std::max;
+using std::min;
+
+inline void __syncthreads() { cuda_emulator::syncthreads(); }
+
+template <class T>
+T __shfl_down_sync(unsigned /*mask*/, T value, unsigned delta, int width = 32) {
+  static_assert(sizeof(T) <= sizeof(uint64_t), "__shfl_down_sync: values of at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  bits = cuda_emulator::shuffle_down(bits, delta, width);
+  std::memcpy(&value, &bits, sizeof(T));
+  return value;
+}
+
+// Threads never run at the same time, so an atomic is a plain read-modify-write.
+template <class T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}
