@@ -1,13 +1,18 @@
 // The CUDA emulator's runtime (see cuda_runtime.h beside this file for what it is and is not).
 //
-// Kernels: the blocks of a grid run one after another. A block's threads are fibers (ucontext)
-// on the calling CPU thread: the scheduler runs every ready fiber until it finishes or waits at
-// a barrier (__syncthreads, or the two warp barriers of a shuffle), then releases a barrier once
-// every live thread it concerns has reached it. A barrier that can never be released (reached by
-// part of a block while the rest finished or waits elsewhere) fails the launch.
+// Kernels: the blocks of a grid run one after another. A block's threads are fibers on the calling
+// CPU thread: the scheduler runs every ready fiber until it finishes or waits at a barrier
+// (__syncthreads, or the two warp barriers of a shuffle), then releases a barrier once every live
+// thread it concerns has reached it. A barrier that can never be released (reached by part of a
+// block while the rest finished or waits elsewhere) fails the launch.
+// A fiber is entered once with setcontext and then switched with _setjmp/_longjmp (no signal-mask
+// system call per switch); it loops, running the current kernel for its coordinates each time
+// it is resumed after finishing, so fibers live across blocks and launches.
 // Streams run their work at once, except while captured into a graph: then launches, copies and
 // memsets are recorded and run at each cudaGraphLaunch. Calls that would synchronise or allocate
 // during a capture fail it, as they do on a GPU.
+#undef _FORTIFY_SOURCE  // its longjmp check rejects jumps between fiber stacks
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -39,7 +44,9 @@ constexpr int kWarp = 32;
 enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
 
 struct Fiber {
-  ucontext_t context;
+  ucontext_t entry;  // where a fresh fiber starts
+  jmp_buf resume;    // where a started fiber continues
+  bool started = false;
   std::unique_ptr<char[]> stack{new char[kStackBytes]};
   ThreadCoordinates coords;
   State state = State::Done;
@@ -53,7 +60,7 @@ struct Emulator {
   int capturing = 0;  // streams being captured
   std::vector<Fiber> fibers;  // grows to the largest block seen
   std::vector<uint64_t> lanes;  // the shuffle exchange: one slot per thread of the block
-  ucontext_t scheduler;
+  jmp_buf scheduler;
   Fiber* running = nullptr;
   int block_threads = 0;
   const std::function<void()>* kernel = nullptr;
@@ -74,42 +81,48 @@ bool refused_during_capture() {
   return emu().capturing > 0;
 }
 
-void fiber_main() {
-  Emulator& e = emu();
-  (*e.kernel)();
-  e.running->state = State::Done;
-}  // returns to the scheduler through uc_link
-
+// The running fiber stops at `at` and control returns to the scheduler.
 void wait(State at) {
   Emulator& e = emu();
   Fiber* self = e.running;
   self->state = at;
-  swapcontext(&self->context, &e.scheduler);
+  if (!_setjmp(self->resume)) _longjmp(e.scheduler, 1);
+}
+
+void fiber_main() {
+  for (;;) {
+    (*emu().kernel)();
+    wait(State::Done);
+  }
+}
+
+// Runs fiber f until it finishes or waits.
+void resume(Fiber& f) {
+  Emulator& e = emu();
+  e.running = &f;
+  if (_setjmp(e.scheduler)) return;
+  if (f.started) _longjmp(f.resume, 1);
+  f.started = true;
+  getcontext(&f.entry);
+  f.entry.uc_stack.ss_sp = f.stack.get();
+  f.entry.uc_stack.ss_size = kStackBytes;
+  f.entry.uc_link = nullptr;  // fiber_main never returns
+  makecontext(&f.entry, fiber_main, 0);
+  setcontext(&f.entry);
 }
 
 int linear_thread(const ThreadCoordinates& c) {
   return int(c.thread.x + c.block_dim.x * (c.thread.y + c.block_dim.y * c.thread.z));
 }
 
-// Runs one block to completion; false if a barrier could never be released.
+// Runs one block to completion; false if a barrier could never be released (the block's fibers
+// are then abandoned mid-kernel and start afresh at the next launch).
 bool run_block(int threads) {
   Emulator& e = emu();
-  for (int t = 0; t < threads; ++t) {
-    Fiber& f = e.fibers[t];
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = f.stack.get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &e.scheduler;
-    makecontext(&f.context, fiber_main, 0);
-    f.state = State::Ready;
-  }
+  for (int t = 0; t < threads; ++t) e.fibers[t].state = State::Ready;
   for (;;) {
-    for (int t = 0; t < threads; ++t) {
-      Fiber& f = e.fibers[t];
-      if (f.state != State::Ready) continue;
-      e.running = &f;
-      swapcontext(&e.scheduler, &f.context);
-    }
+    for (int t = 0; t < threads; ++t)
+      if (e.fibers[t].state == State::Ready) resume(e.fibers[t]);
     int done = 0, at_block = 0;
     for (int t = 0; t < threads; ++t) {
       done += e.fibers[t].state == State::Done;
@@ -136,7 +149,10 @@ bool run_block(int threads) {
         if (e.fibers[t].state == State::AtBlockBarrier) e.fibers[t].state = State::Ready;
       released = true;
     }
-    if (!released) return false;
+    if (!released) {
+      for (int t = 0; t < threads; ++t) e.fibers[t].started = false;
+      return false;
+    }
   }
 }
 

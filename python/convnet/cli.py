@@ -70,7 +70,7 @@ def _run(args):
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], device=args.device)
         if args.limit:
             x_train, y_train = x_train[:args.limit], y_train[:args.limit]
-        print(f"Training {args.model} on {len(x_train)} Fashion-MNIST images ({model._graph.device}, "
+        print(f"Training {args.model} on {len(x_train)} Fashion-MNIST images ({model.device}, "
               f"{args.optimizer}, batch {args.batch_size}, {args.epochs} epochs)")
         lr = optimizer.learning_rate
         schedule = {"constant": None,

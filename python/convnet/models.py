@@ -168,17 +168,16 @@ class Model:
     def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=None, device="auto"):
         """optimizer: 'adam', 'sgd', 'rmsprop', 'adamw' or an Optimizer; loss: 'sparse_categorical_crossentropy',
         'categorical_crossentropy' or a Loss; metrics: None or ['accuracy']; device: 'auto', 'cpu', 'cuda'."""
-        self._optimizer = optimizers_mod.get(optimizer)
-        self._loss = losses_mod.get(loss)
+        optimizer = optimizers_mod.get(optimizer)
+        loss = losses_mod.get(loss)
         for metric in metrics or []:
             if metric not in ("accuracy", "acc"):
                 raise ValueError(f"compile: unknown metric {metric!r}; expected 'accuracy'")
-        self._device = _resolve_device(device, "compile")
+        device = _resolve_device(device, "compile")
+        self.to(device)  # moves the weights (and any previous optimizer's state) first
+        self._optimizer, self._loss = optimizer, loss
         if self.built:
-            if self._graph.device != self._device:
-                self.to(self._device)
-            else:
-                self._apply_compile()
+            self._apply_compile()
 
     def _apply_compile(self):
         opt = self._optimizer
@@ -188,6 +187,11 @@ class Model:
     def _require_compiled(self, where):
         if self._optimizer is None:
             raise RuntimeError(f"{self.name}.{where}: call compile() first")
+
+    @property
+    def device(self):
+        """Where the model's weights live and its steps run: 'cpu' or 'cuda:N'."""
+        return self._graph.device if self.built else self._device
 
     @property
     def optimizer(self):
@@ -206,7 +210,7 @@ class Model:
     def to(self, device):
         """Moves the model (weights, optimizer state) to 'cpu' or 'cuda'."""
         device = _resolve_device(device, "Model.to")
-        if not self.built:
+        if not self.built or self._graph.device == device:
             self._device = device
             return self
         state = self._state()

@@ -1,0 +1,113 @@
+"""Training on the GPU from the Python API and the command line: the same recipe on 'cuda' and on
+'cpu' gives the same losses and weights (up to float summation order), models move and load across
+devices, and device errors are exceptions that leave the process usable.
+
+Where no GPU is visible these tests skip; a build with CONVNET_CUDA=EMULATE runs them on the CPU
+emulator of csrc/emulator (see the README's developer section)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import convnet
+from convnet import layers as L, optimizers
+from convnet.datasets import fashion_mnist
+from conftest import requires_cuda
+
+# Sums over a batch in a different order on each device: float32 rounding differs by a few ulps per
+# step and grows over training, so the comparisons allow 1e-3 after tens of steps.
+RTOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def data():
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    return x_train[:256], y_train[:256], x_test[:128], y_test[:128]
+
+
+def tiny_net():
+    """Every kind of layer of the zoo at a small size: conv (strided, depthwise), batch norm,
+    pooling, a residual add, dropout, augmentation and dense layers."""
+    inputs = L.Input((1, 28, 28))
+    x = L.RandomFlip("horizontal", seed=1)(inputs)
+    x = L.RandomTranslation(1 / 28, 1 / 28, seed=2)(x)
+    x = L.Conv2D(6, 3, strides=2, use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.Activation("relu")(x)
+    y = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Add()([x, y])
+    x = L.MaxPool2D(2)(x)
+    x = L.Conv2D(8, 1, activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dropout(0.2, seed=3)(x)
+    outputs = L.Dense(10, activation="softmax")(x)
+    return convnet.Model(inputs, outputs)
+
+
+def train(device, data, optimizer):
+    x, y, x_test, y_test = data
+    convnet.set_random_seed(0)
+    model = tiny_net()
+    model.compile(optimizer, metrics=["accuracy"], device=device)
+    history = model.fit(x, y, epochs=2, batch_size=32, seed=5, verbose=0)
+    return model, history.history
+
+
+@requires_cuda
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop", "adamw"])
+def test_gpu_training_matches_cpu(data, optimizer):
+    gpu_model, gpu_history = train("cuda", data, optimizer)
+    cpu_model, cpu_history = train("cpu", data, optimizer)
+    assert gpu_model.device.startswith("cuda")
+    np.testing.assert_allclose(gpu_history["loss"], cpu_history["loss"], rtol=RTOL)
+    for g, c in zip(gpu_model.get_weights(), cpu_model.get_weights()):
+        np.testing.assert_allclose(g, c, rtol=RTOL, atol=RTOL)
+    x_test, y_test = data[2], data[3]
+    np.testing.assert_allclose(gpu_model.evaluate(x_test, y_test), cpu_model.evaluate(x_test, y_test), rtol=RTOL)
+    np.testing.assert_allclose(gpu_model.predict(x_test[:7]), cpu_model.predict(x_test[:7]), rtol=RTOL, atol=1e-5)
+
+
+@requires_cuda
+def test_models_move_and_load_across_devices(tmp_path, data):
+    x, y = data[0][:64], data[1][:64]
+    convnet.set_random_seed(1)
+    model = convnet.zoo.seed_cnn()
+    model.compile("adam", device="cuda")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    expected = model.predict(x[:8])
+    model.save(tmp_path / "gpu.cnet")
+    on_cpu = convnet.load_model(tmp_path / "gpu.cnet", device="cpu")
+    np.testing.assert_allclose(on_cpu.predict(x[:8]), expected, rtol=1e-4, atol=1e-6)
+    # the optimizer state travels too: one more epoch on each device stays together
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, seed=9)
+    on_cpu.fit(x, y, epochs=1, batch_size=16, verbose=0, seed=9)
+    for g, c in zip(model.get_weights(), on_cpu.get_weights()):
+        np.testing.assert_allclose(g, c, rtol=RTOL, atol=1e-5)
+    on_cpu.save(tmp_path / "cpu.cnet")
+    back = convnet.load_model(tmp_path / "cpu.cnet", device="cuda")
+    assert back.device.startswith("cuda")
+    np.testing.assert_allclose(back.predict(x[:8]), on_cpu.predict(x[:8]), rtol=1e-4, atol=1e-6)
+    assert model.to("cpu").device == "cpu"
+    np.testing.assert_allclose(model.predict(x[:8]), back.predict(x[:8]), rtol=RTOL, atol=1e-5)
+
+
+@requires_cuda
+def test_out_of_memory_is_an_exception_and_the_process_goes_on():
+    with pytest.raises(RuntimeError, match="out of memory"):
+        convnet.zeros([1 << 42], device="cuda")
+    t = convnet.tensor(np.arange(5, dtype=np.float32), device="cuda")
+    assert convnet.ops.relu(t).to("cpu").numpy().tolist() == [0, 1, 2, 3, 4]
+
+
+@requires_cuda
+def test_command_line_trains_on_the_gpu(tmp_path):
+    out = tmp_path / "seed.cnet"
+    result = subprocess.run([sys.executable, "-m", "convnet", "train", "--model", "seed_cnn", "--epochs", "1",
+                             "--limit", "512", "--device", "cuda", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "cuda" in result.stdout, result.stdout
+    result = subprocess.run([sys.executable, "-m", "convnet", "evaluate", str(out), "--device", "cuda"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "test accuracy" in result.stdout, result.stderr
