@@ -21,7 +21,7 @@ def test_train_evaluate_predict(tmp_path):
     assert result.returncode == 0, result.stderr
     accuracy = float(result.stdout.split("test accuracy")[1].split()[0])
     assert accuracy > 0.6, result.stdout
-    result = run("evaluate", str(out), "--device", "cpu")
+    result = run("evaluate", str(out), "--device", "cpu", "--limit", "2000")
     assert result.returncode == 0 and f"test accuracy {accuracy:.4f}" in result.stdout, result.stdout + result.stderr
     result = run("predict", str(out), "--index", "3", "--device", "cpu")
     assert result.returncode == 0 and "Test image 3: predicted" in result.stdout, result.stderr

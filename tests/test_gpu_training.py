@@ -60,6 +60,10 @@ def test_gpu_training_matches_cpu(data, optimizer):
     gpu_model, gpu_history = train("cuda", data, optimizer)
     cpu_model, cpu_history = train("cpu", data, optimizer)
     assert gpu_model.device.startswith("cuda")
+    # 2 epochs of 8 steps: the first step runs op by op, the second is captured, and every later
+    # one (the next epoch's too: same buffers) replays the CUDA graph.
+    assert gpu_model._graph.cuda_graph_replays == 15
+    assert cpu_model._graph.cuda_graph_replays == 0
     np.testing.assert_allclose(gpu_history["loss"], cpu_history["loss"], rtol=RTOL)
     for g, c in zip(gpu_model.get_weights(), cpu_model.get_weights()):
         np.testing.assert_allclose(g, c, rtol=RTOL, atol=RTOL)
@@ -104,10 +108,29 @@ def test_out_of_memory_is_an_exception_and_the_process_goes_on():
 def test_command_line_trains_on_the_gpu(tmp_path):
     out = tmp_path / "seed.cnet"
     result = subprocess.run([sys.executable, "-m", "convnet", "train", "--model", "seed_cnn", "--epochs", "1",
-                             "--limit", "512", "--device", "cuda", "--out", str(out)],
+                             "--limit", "256", "--device", "cuda", "--out", str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "cuda" in result.stdout, result.stdout
-    result = subprocess.run([sys.executable, "-m", "convnet", "evaluate", str(out), "--device", "cuda"],
+    result = subprocess.run([sys.executable, "-m", "convnet", "evaluate", str(out), "--device", "cuda", "--limit", "256"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and "test accuracy" in result.stdout, result.stderr
+
+
+@requires_cuda
+def test_non_finite_loss_stops_the_gpu_run_where_the_cpu_run_stops():
+    # The GPU does not wait for the host at each step: the loss is checked on the device, where a
+    # non-finite one halts the optimizer for the rest of the chunk; fit then raises as on the CPU.
+    x = np.full((64, 1, 28, 28), 1e3, np.float32)
+    errors, weights = [], []
+    for device in ("cuda", "cpu"):
+        convnet.set_random_seed(0)
+        model = convnet.zoo.seed_cnn()
+        model.compile(optimizers.SGD(1e30), device=device)
+        with pytest.raises(FloatingPointError) as info:
+            model.fit(x, np.arange(64) % 10, epochs=3, batch_size=8, verbose=0)
+        errors.append(str(info.value))
+        weights.append(model.get_weights())
+    assert errors[0] == errors[1] and "epoch 1, step" in errors[0], errors
+    for g, c in zip(*weights):  # the weights of the last good step, on both devices
+        np.testing.assert_allclose(g, c, rtol=RTOL, atol=1e-6)

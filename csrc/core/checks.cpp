@@ -49,4 +49,11 @@ void check_output(const std::string& op, const std::string& arg, const Tensor& t
   check_same_device(op, arg, t, "input", ref);
 }
 
+void check_step_value(const std::string& op, const std::string& arg, const Tensor& t, DType dtype, int64_t numel,
+                      const Tensor& like) {
+  check_dtype(op, arg, t, dtype);
+  check_shape(op, arg, t, {numel});
+  check_same_device(op, arg, t, "x", like);
+}
+
 }  // namespace convnet

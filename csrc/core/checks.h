@@ -21,6 +21,11 @@ void check_same_shape(const std::string& op, const std::string& arg, const Tenso
                       const std::string& other_arg, const Tensor& other);
 void check_shape(const std::string& op, const std::string& arg, const Tensor& t, const Shape& want);
 // All tensors on the same device as `ref`.
+// A per-step value passed in memory (a seed, a batch offset, optimizer constants): `numel`
+// elements of `dtype` on the device of `like`. Kernels read such values where they run, so a
+// captured CUDA graph sees new values at each replay.
+void check_step_value(const std::string& op, const std::string& arg, const Tensor& t, DType dtype, int64_t numel,
+                      const Tensor& like);
 void check_same_device(const std::string& op, const std::string& arg, const Tensor& t,
                        const std::string& ref_arg, const Tensor& ref);
 // An output buffer given by the caller: defined, float32, exactly `want`, on ref's device.

@@ -11,6 +11,8 @@
 namespace convnet {
 namespace cuda {
 
+constexpr int kMaxDevices = 64;  // per-device state below is kept for the first 64 devices
+
 bool compiled() { return true; }
 
 int device_count() {
@@ -57,20 +59,63 @@ void free(void* ptr, int index) {
   cudaFree(ptr);  // never throws: called from destructors
 }
 
-cudaStream_t stream() {
-  constexpr int kMaxDevices = 64;
-  static cudaStream_t streams[kMaxDevices] = {};
-  static std::mutex mutex;
+namespace {
+int current_device() {
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device >= kMaxDevices)
+    throw DeviceError("cuda: device " + std::to_string(device) + " is beyond the " + std::to_string(kMaxDevices) +
+                      " devices convnet supports");
+  return device;
+}
+}  // namespace
+
+cudaStream_t stream() {
+  static cudaStream_t streams[kMaxDevices] = {};
+  static std::mutex mutex;
+  const int device = current_device();
   std::lock_guard<std::mutex> lock(mutex);
   if (!streams[device]) check(cudaStreamCreateWithFlags(&streams[device], cudaStreamDefault), "cudaStreamCreate");
   return streams[device];
 }
 
-void memcpy(void* dst, const void* src, size_t nbytes) {
+namespace {
+struct Workspace {
+  float* data = nullptr;
+  size_t floats = 0;
+};
+Workspace workspaces[kMaxDevices];
+unsigned long long workspace_growths = 0;
+std::mutex workspace_mutex;
+}  // namespace
+
+float* workspace(size_t floats) {
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(workspace_mutex);
+  Workspace& w = workspaces[device];
+  if (floats > w.floats) {
+    if (w.data) check(cudaFree(w.data), "cudaFree (workspace)");
+    w.data = nullptr;
+    w.floats = 0;
+    w.data = static_cast<float*>(malloc(floats * sizeof(float), device));
+    w.floats = floats;
+    ++workspace_growths;
+  }
+  return w.data;
+}
+
+unsigned long long workspace_generation() {
+  std::lock_guard<std::mutex> lock(workspace_mutex);
+  return workspace_growths;
+}
+
+void memcpy(void* dst, const void* src, size_t nbytes, bool device_to_device) {
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream()), "cudaMemcpyAsync");
-  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (after a copy)");
+  if (!device_to_device) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (after a copy)");
+}
+
+void upload(void* dst, const void* src, size_t nbytes) {
+  check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync (upload)");
 }
 
 void memset_zero(void* ptr, size_t nbytes) {
@@ -78,6 +123,38 @@ void memset_zero(void* ptr, size_t nbytes) {
 }
 
 void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+
+CapturedGraph::~CapturedGraph() { reset(); }
+
+void CapturedGraph::begin() {
+  reset();
+  check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeGlobal), "cudaStreamBeginCapture");
+}
+
+void CapturedGraph::end(bool keep) {
+  cudaGraph_t graph = nullptr;
+  const cudaError_t err = cudaStreamEndCapture(stream(), &graph);
+  if (!keep) {  // unwinding from an error inside the capture: drop it, keep that first error
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    return;
+  }
+  check(err, "cudaStreamEndCapture (a call inside the captured step is not allowed in a CUDA graph)");
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  check(inst, "cudaGraphInstantiate");
+  exec_ = exec;
+}
+
+void CapturedGraph::launch() const {
+  check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()), "cudaGraphLaunch");
+}
+
+void CapturedGraph::reset() {
+  if (exec_) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  exec_ = nullptr;
+}
 
 }  // namespace cuda
 }  // namespace convnet

@@ -26,6 +26,12 @@ inline void check(cudaError_t err, const char* what) {
 // a whole training step be captured as a CUDA graph.
 cudaStream_t stream();
 
+// A grow-only device buffer of at least `floats` floats for kernels' temporary results (one per
+// device), valid until the next call. Growing frees the old buffer (cudaFree waits for the work
+// queued on it) and counts in workspace_generation() (core/device.h), so that a captured CUDA
+// graph, which holds the buffer's address, can tell it is stale.
+float* workspace(size_t floats);
+
 // A grid of enough 256-thread blocks for n elements (kernels loop grid-stride, so this is capped).
 inline unsigned grid_for(long long n, int block = 256) {
   long long g = (n + block - 1) / block;

@@ -34,9 +34,16 @@ void require(const Device&, const std::string& what) {
 }
 void* malloc(size_t, int) { require(Device::cuda(), "cuda.malloc"); return nullptr; }
 void free(void*, int) {}
-void memcpy(void*, const void*, size_t) { require(Device::cuda(), "cuda.memcpy"); }
+void memcpy(void*, const void*, size_t, bool) { require(Device::cuda(), "cuda.memcpy"); }
+void upload(void*, const void*, size_t) { require(Device::cuda(), "cuda.upload"); }
 void memset_zero(void*, size_t) { require(Device::cuda(), "cuda.memset"); }
 void synchronize() {}
+unsigned long long workspace_generation() { return 0; }
+CapturedGraph::~CapturedGraph() {}
+void CapturedGraph::launch() const { require(Device::cuda(), "cuda.graph_launch"); }
+void CapturedGraph::reset() {}
+void CapturedGraph::begin() { require(Device::cuda(), "cuda.graph_capture"); }
+void CapturedGraph::end(bool) {}
 }  // namespace cuda
 #endif
 

@@ -30,10 +30,48 @@ std::string device_name(int index);
 void require(const Device& device, const std::string& what);
 void* malloc(size_t nbytes, int index);
 void free(void* ptr, int index);
-// Any direction between host and device memory (cudaMemcpyDefault), then synchronises.
-void memcpy(void* dst, const void* src, size_t nbytes);
+// Copies in any direction (cudaMemcpyDefault), in order on convnet's stream. Returns once the
+// host may use the result: it waits for the copy unless both sides are device memory
+// (device_to_device), so device-to-device copies can be captured into a CUDA graph.
+void memcpy(void* dst, const void* src, size_t nbytes, bool device_to_device);
+// Host to device without waiting: the source (pageable host memory) may be reused on return, as
+// CUDA stages it before returning; the copy lands in stream order, before work queued after it.
+void upload(void* dst, const void* src, size_t nbytes);
 void memset_zero(void* ptr, size_t nbytes);
 void synchronize();
+// How many times the kernels' shared workspace has been reallocated (see cuda_check.h).
+unsigned long long workspace_generation();
+
+// A CUDA graph: the device work queued on convnet's stream while `work` runs is recorded (not
+// run), instantiated, and run again by each launch() with the same arguments and addresses.
+// Host code inside `work` runs only once, at capture: per-step values must come from device
+// memory. A failed capture throws DeviceError naming the call that broke it.
+class CapturedGraph {
+ public:
+  CapturedGraph() = default;
+  ~CapturedGraph();
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+  template <class Work>
+  void capture(Work&& work) {
+    begin();
+    try {
+      work();
+    } catch (...) {
+      end(false);
+      throw;
+    }
+    end(true);
+  }
+  void launch() const;
+  bool ready() const { return exec_ != nullptr; }
+  void reset();
+
+ private:
+  void begin();
+  void end(bool keep);
+  void* exec_ = nullptr;  // cudaGraphExec_t
+};
 }  // namespace cuda
 
 }  // namespace convnet

@@ -133,13 +133,26 @@ Tensor Tensor::clone() const {
   return t;
 }
 
+template <class T>
+static Tensor tensor_of(const std::vector<T>& values, DType dtype, Device device) {
+  Tensor host = Tensor::empty({static_cast<int64_t>(values.size())}, dtype);
+  if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(T));
+  return host.to(device);
+}
+Tensor Tensor::from_values(const std::vector<int64_t>& values, Device device) {
+  return tensor_of(values, DType::Int64, device);
+}
+Tensor Tensor::from_values(const std::vector<float>& values, Device device) {
+  return tensor_of(values, DType::Float32, device);
+}
+
 void Tensor::copy_from(const Tensor& src) {
   CONVNET_CHECK_VALUE(src.dtype_ == dtype_ && src.numel_ == numel_, "copy_from", "src",
                       std::string(dtype_name(dtype_)) + " tensor with " + std::to_string(numel_) + " elements",
                       std::string(dtype_name(src.dtype_)) + " tensor of shape " + shape_str(src.shape_));
   if (nbytes() == 0 || raw_data() == src.raw_data()) return;
   if (is_cuda() || src.is_cuda())
-    cuda::memcpy(raw_data(), src.raw_data(), nbytes());
+    cuda::memcpy(raw_data(), src.raw_data(), nbytes(), is_cuda() && src.is_cuda());
   else
     std::memcpy(raw_data(), src.raw_data(), nbytes());
 }

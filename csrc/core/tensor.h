@@ -40,6 +40,9 @@ class Tensor {
   // Allocates uninitialised memory (64-byte aligned on the CPU).
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  // A 1-D tensor holding `values` on `device` (small per-call constants such as a seed).
+  static Tensor from_values(const std::vector<int64_t>& values, Device device);
+  static Tensor from_values(const std::vector<float>& values, Device device);
   // Wraps memory owned elsewhere; `release` is called once the last Tensor sharing it is gone.
   static Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device,
                           std::function<void(void*)> release);

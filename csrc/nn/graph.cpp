@@ -1,7 +1,9 @@
 // The graph executor and trainer (see graph.h).
 #include "nn/graph.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "core/checks.h"
@@ -32,10 +34,15 @@ Shape with_batch(int64_t n, const Shape& shape) {
   return s;
 }
 
-float read_scalar(const Tensor& t) {
-  Tensor host = t.to(Device::cpu());
-  return host.data<float>()[0];
+// Host memory into a tensor of the graph's device, without waiting for the device.
+void upload(Tensor& dst, const void* src) {
+  if (dst.is_cuda())
+    cuda::upload(dst.raw_data(), src, dst.nbytes());
+  else
+    std::memcpy(dst.raw_data(), src, dst.nbytes());
 }
+
+constexpr int64_t kMaxOptimizerScalars = 8;  // floats in the largest ops::*Scalars
 
 }  // namespace
 
@@ -180,6 +187,11 @@ void Graph::build() {
   for (int i = 0; i < size(); ++i) set_trainable(i, specs_[i].trainable);
   loss_ = Tensor::zeros({1}, DType::Float32, device_);
   correct_ = Tensor::zeros({1}, DType::Int64, device_);
+  totals_ = ops::new_loss_totals(device_);
+  host_ints_.assign(size(), 0);
+  host_floats_.assign(kMaxOptimizerScalars, 0.0f);
+  step_ints_ = Tensor::zeros({int64_t(size())}, DType::Int64, device_);
+  step_floats_ = Tensor::zeros({kMaxOptimizerScalars}, DType::Float32, device_);
   set_optimizer(OptimizerConfig{});
 }
 
@@ -209,6 +221,7 @@ void Graph::set_trainable(int node, bool trainable) {
   CONVNET_CHECK_VALUE(node >= 0 && node < size(), "Model", "node", "an index in [0, " + std::to_string(size()) + ")",
                       std::to_string(node));
   specs_[node].trainable = trainable;
+  ++config_version_;
   // The optimizer walks maximal runs of trainable parameters: one fused update when all are.
   trainable_ranges_.clear();
   for (const ParamInfo& p : param_info_) {
@@ -233,6 +246,7 @@ void Graph::set_optimizer(const OptimizerConfig& config) {
   opt_state_b_ = state(k == "adam" || k == "adamw" || (k == "rmsprop" && config.rmsprop.momentum > 0));
   opt_state_c_ = state(k == "rmsprop" && config.rmsprop.centered);
   step_ = 0;
+  ++config_version_;
 }
 
 void Graph::set_learning_rate(double lr) {
@@ -261,6 +275,7 @@ std::vector<std::pair<std::string, Tensor>> Graph::optimizer_state() {
 void Graph::set_label_smoothing(float s) {
   CONVNET_CHECK_VALUE(s >= 0.0f && s <= 1.0f, "loss", "label_smoothing", "a value in [0, 1]", std::to_string(s));
   label_smoothing_ = s;
+  ++config_version_;
 }
 
 void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const {
@@ -303,6 +318,7 @@ void Graph::ensure_capacity(int64_t batch) {
   labels_full_ = Tensor();  // reallocated for the label kind by the caller
   capacity_ = batch;
   batch_ = -1;
+  ++config_version_;
 }
 
 // The label buffer follows the kind of labels given: int64 classes (N,) or float32 rows (N, K).
@@ -313,6 +329,7 @@ void Graph::ensure_labels(const Tensor& y) {
   label_width_ = width;
   labels_full_ = Tensor::empty(width ? Shape{capacity_, width} : Shape{capacity_}, y.dtype(), device_);
   batch_ = -1;
+  ++config_version_;
 }
 
 void Graph::bind_batch(int64_t n) {
@@ -354,12 +371,12 @@ void Graph::forward(bool training) {
         ops::global_avg_pool2d_forward(node.z, x);
       } else if (s.op == "dropout") {
         if (training && s.rate > 0.0f)
-          ops::dropout_forward(node.z, x, s.rate, node_seed(i));
+          ops::dropout_forward(node.z, x, s.rate, seed_of(i));
         else
           node.z.copy_from(x);
       } else if (s.op == "random_flip_translate") {
         if (training)
-          ops::random_flip_translate_forward(node.z, x, s.augment, node_seed(i));
+          ops::random_flip_translate_forward(node.z, x, s.augment, seed_of(i));
         else
           node.z.copy_from(x);
       } else if (s.op == "batch_norm") {
@@ -447,9 +464,9 @@ void Graph::backward() {
         else if (s.op == "global_avg_pool2d")
           ops::global_avg_pool2d_backward(*dx, dz);
         else if (s.op == "dropout" && s.rate > 0.0f)
-          ops::dropout_backward(*dx, dz, s.rate, node_seed(i));
+          ops::dropout_backward(*dx, dz, s.rate, seed_of(i));
         else if (s.op == "random_flip_translate")
-          ops::random_flip_translate_backward(*dx, dz, s.augment, node_seed(i));
+          ops::random_flip_translate_backward(*dx, dz, s.augment, seed_of(i));
         else  // flatten, activation, add, dropout(0): the gradient passes through
           dx->copy_from(dz);
         end_input_grad(in0);
@@ -466,9 +483,12 @@ void Graph::backward() {
   }
 }
 
+// The optimizer over every run of trainable parameters, with the step's constants staged in
+// step_floats_; it skips itself once the run's totals saw a non-finite loss.
 void Graph::update() {
-  ++step_;
   const std::string& k = optimizer_.kind;
+  const Tensor halt = totals_.view(ops::LossTotals::nonfinite_index(), {1});
+  auto scalars = [&](size_t bytes) { return step_floats_.view(0, {int64_t(bytes / sizeof(float))}); };
   for (const auto& [begin, end] : trainable_ranges_) {
     const Shape shape{end - begin};
     Tensor p = params_.view(begin, shape), g = grads_.view(begin, shape);
@@ -476,47 +496,107 @@ void Graph::update() {
     Tensor b = opt_state_b_.defined() ? opt_state_b_.view(begin, shape) : Tensor();
     Tensor c = opt_state_c_.defined() ? opt_state_c_.view(begin, shape) : Tensor();
     if (k == "sgd")
-      ops::sgd_step(p, g, a.defined() ? &a : nullptr, step_, optimizer_.sgd);
+      ops::sgd_step(p, g, a.defined() ? &a : nullptr, scalars(sizeof(ops::SGDScalars)), optimizer_.sgd, &halt);
     else if (k == "rmsprop")
-      ops::rmsprop_step(p, g, a, b.defined() ? &b : nullptr, c.defined() ? &c : nullptr, step_, optimizer_.rmsprop);
+      ops::rmsprop_step(p, g, a, b.defined() ? &b : nullptr, c.defined() ? &c : nullptr,
+                        scalars(sizeof(ops::RMSpropScalars)), optimizer_.rmsprop, &halt);
     else
-      ops::adam_step(p, g, a, b, step_, optimizer_.adam);
+      ops::adam_step(p, g, a, b, scalars(sizeof(ops::AdamScalars)), optimizer_.adam, &halt);
   }
 }
 
-void Graph::loss_and_metrics(StepStats& stats, const Tensor& labels, bool training) {
+void Graph::stage_step(int64_t start, bool training) {
+  host_ints_[0] = start;
+  for (int i = 1; i < size(); ++i) host_ints_[i] = static_cast<int64_t>(node_seed(i));
+  upload(step_ints_, host_ints_.data());
+  if (!training) return;
+  // The constants of update number step_ + 1 (the hyper-parameters are checked here, on the host).
+  std::vector<float> c;
+  if (optimizer_.kind == "sgd")
+    c = ops::scalar_floats(ops::sgd_scalars(step_ + 1, optimizer_.sgd));
+  else if (optimizer_.kind == "rmsprop")
+    c = ops::scalar_floats(ops::rmsprop_scalars(step_ + 1, optimizer_.rmsprop));
+  else
+    c = ops::scalar_floats(ops::adam_scalars(step_ + 1, optimizer_.adam));
+  std::copy(c.begin(), c.end(), host_floats_.begin());
+  upload(step_floats_, host_floats_.data());
+}
+
+void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n, bool training) {
+  ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
+  ops::gather_labels(labels_, y, order, batch_start(), n);
+  forward(training);
   const Tensor& logits = logits_is_z_ ? nodes_[logits_node_].z : nodes_[logits_node_].y;
-  ops::cross_entropy_forward(loss_, logits, labels, label_smoothing_);
-  ops::count_correct(correct_, logits, labels);
-  const float loss = read_scalar(loss_);
-  if (!std::isfinite(loss) && stats.nonfinite_step < 0) stats.nonfinite_step = stats.steps;
-  stats.loss_sum += static_cast<double>(loss) * static_cast<double>(batch_);
-  stats.count += batch_;
-  if (training) ops::cross_entropy_backward(dlogits_, 1.0f, logits, labels, label_smoothing_);
+  ops::cross_entropy_forward(loss_, logits, labels_, label_smoothing_);
+  ops::count_correct(correct_, logits, labels_);
+  ops::track_loss(totals_, loss_, n);
+  if (!training) return;
+  ops::cross_entropy_backward(dlogits_, 1.0f, logits, labels_, label_smoothing_);
+  backward();
+  update();
+}
+
+Graph::CaptureKey Graph::capture_key(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) const {
+  return {n, x.raw_data(), y.raw_data(), order.raw_data(), config_version_, cuda::workspace_generation()};
+}
+
+void Graph::run_captured_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) {
+  const CaptureKey key = capture_key(x, y, order, n);
+  if (captured_.ready() && key == captured_key_) {
+    captured_.launch();
+    ++graph_replays_;
+    return;
+  }
+  if (!(key == warm_key_)) {  // a new configuration: one eager step first
+    captured_.reset();
+    run_step(x, y, order, n, true);
+    warm_key_ = capture_key(x, y, order, n);  // the step may have grown the workspace
+    return;
+  }
+  captured_.capture([&] { run_step(x, y, order, n, true); });
+  captured_key_ = key;
+  captured_.launch();
+  ++graph_replays_;
 }
 
 // Runs batches of rows [begin, end) of x taken through `order`: training steps (forward, loss,
-// backward, update) or inference (forward, loss).
-StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& order, int64_t begin, int64_t end,
-                             int64_t batch_size, bool training) {
+// backward, update) or inference (forward, loss). On the GPU the host never waits inside the
+// run: the totals are read once at its end (on the CPU, after each step, to stop at once when a
+// loss is not finite).
+StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& given_order, int64_t begin,
+                             int64_t end, int64_t batch_size, bool training) {
   ensure_capacity(std::min(batch_size, x.size(0)));
   ensure_labels(y);
-  StepStats stats;
+  if (training) {  // into the graph's own buffer: a captured step holds its address
+    if (!order_.defined() || order_.numel() != given_order.numel()) {
+      order_ = Tensor::empty({given_order.numel()}, DType::Int64, device_);
+      ++config_version_;
+    }
+    order_.copy_from(given_order);
+  }
+  const Tensor& order = training ? order_ : given_order;
   correct_.fill(0);
+  const ops::LossTotals zero{0.0, 0, 0, -1};
+  upload(totals_, &zero);
+  const int64_t first_step = step_;
   for (int64_t start = begin; start < end; start += batch_size) {
     const int64_t n = std::min(batch_size, end - start);
     bind_batch(n);
-    ops::gather_batch(nodes_[0].y, x, order, start, n);
-    ops::gather_labels(labels_, y, order, start, n);
-    forward(training);
-    loss_and_metrics(stats, labels_, training);
-    if (stats.nonfinite_step >= 0) break;  // stop before an update spreads NaN into the weights
-    if (training) {
-      backward();
-      update();
-    }
-    ++stats.steps;
+    stage_step(start, training);
+    if (training && device_.type == DeviceType::CUDA && n == batch_size)
+      run_captured_step(x, y, order, n);
+    else
+      run_step(x, y, order, n, training);
+    if (training) ++step_;
+    if (device_.type == DeviceType::CPU && ops::read_loss_totals(totals_).nonfinite_step >= 0) break;
   }
+  const ops::LossTotals t = ops::read_loss_totals(totals_);
+  if (training) step_ = first_step + t.steps;  // the updates that were applied
+  StepStats stats;
+  stats.loss_sum = t.loss_sum;
+  stats.count = t.count;
+  stats.steps = t.steps;
+  stats.nonfinite_step = t.nonfinite_step;
   stats.correct = correct_.to(Device::cpu()).data<int64_t>()[0];
   return stats;
 }
@@ -559,7 +639,8 @@ Tensor Graph::predict(const Tensor& x, int64_t batch_size) {
   for (int64_t start = 0; start < rows; start += batch_size) {
     const int64_t n = std::min(batch_size, rows - start);
     bind_batch(n);
-    ops::gather_batch(nodes_[0].y, x, order, start, n);
+    stage_step(start, false);
+    ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
     forward(false);
     out.view(start * per_row, with_batch(n, out_shape)).copy_from(nodes_.back().y);
   }

@@ -100,6 +100,8 @@ class Graph {
   void set_learning_rate(double lr);
   double learning_rate() const;
   int64_t optimizer_step() const { return step_; }
+  // Training steps run by replaying a captured CUDA graph (the others ran op by op).
+  int64_t cuda_graph_replays() const { return graph_replays_; }
   void set_optimizer_step(int64_t step) { step_ = step; }
   // Optimizer state buffers (names and flat tensors of the parameter count), for checkpoints.
   std::vector<std::pair<std::string, Tensor>> optimizer_state();
@@ -131,8 +133,15 @@ class Graph {
   void forward(bool training);
   void backward();
   void update();
-  void loss_and_metrics(StepStats& stats, const Tensor& labels, bool training);
   void ensure_labels(const Tensor& y);
+  // One step's per-step values into step_ints_ / step_floats_ (see below).
+  void stage_step(int64_t start, bool training);
+  // The device work of one batch of n rows: gather, forward, loss and totals, and when training
+  // backward and update. Nothing in it reads device memory back on the host.
+  void run_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n, bool training);
+  // run_step as a CUDA graph: the first step of a configuration runs eagerly (it sizes the
+  // workspaces), the second is captured, later ones replay the capture.
+  void run_captured_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n);
   StepStats run_batches(const Tensor& x, const Tensor& y, const Tensor& order, int64_t begin, int64_t end,
                         int64_t batch_size, bool training);
   Tensor* begin_input_grad(int input);
@@ -143,6 +152,8 @@ class Graph {
   Tensor bias_grad(const Node& node) const;
   std::string where(int node) const;
   uint64_t node_seed(int node) const;
+  Tensor seed_of(int node) const { return step_ints_.view(node, {1}); }  // node >= 1
+  Tensor batch_start() const { return step_ints_.view(0, {1}); }
 
   std::vector<NodeSpec> specs_;
   std::vector<Node> nodes_;
@@ -164,6 +175,31 @@ class Graph {
   std::vector<bool> grad_via_scratch_;
   DType label_dtype_ = DType::Int64;
   int64_t label_width_ = 0;
+  // Per-step values, written by the host before each step and read by the kernels on the device
+  // (so a captured step stays valid): step_ints_ = [batch start, then node i's seed at i],
+  // step_floats_ = the optimizer's constants of the step (ops::*Scalars).
+  Tensor step_ints_, step_floats_;
+  std::vector<int64_t> host_ints_;
+  std::vector<float> host_floats_;
+  Tensor totals_;  // ops::LossTotals of the current run
+  // The captured training step and what it was captured for: the step reads and writes these
+  // addresses and sizes, so any change means capturing again.
+  struct CaptureKey {
+    int64_t batch = -1;
+    const void *x = nullptr, *y = nullptr, *order = nullptr;
+    uint64_t config = 0;
+    unsigned long long workspace = 0;
+    bool operator==(const CaptureKey& o) const {
+      return batch == o.batch && x == o.x && y == o.y && order == o.order && config == o.config &&
+             workspace == o.workspace;
+    }
+  };
+  CaptureKey capture_key(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) const;
+  cuda::CapturedGraph captured_;
+  CaptureKey captured_key_, warm_key_;
+  uint64_t config_version_ = 0;  // bumped by whatever changes the step's kernels or buffers
+  int64_t graph_replays_ = 0;
+  Tensor order_;  // the training run's row order, copied here so that its address (held by a capture) stays
 };
 
 }  // namespace nn

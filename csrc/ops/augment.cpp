@@ -12,7 +12,8 @@ namespace convnet {
 namespace cpu_kernels {
 CONVNET_CPU_KERNEL
 void flip_translate(float* out, const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const ops::AugmentParams& p, uint64_t seed, bool transpose) {
+                    const ops::AugmentParams& p, const int64_t* seed_in, bool transpose) {
+  const uint64_t seed = static_cast<uint64_t>(*seed_in);
 #pragma omp parallel for schedule(static) if (n * c * h * w > 65536)
   for (int64_t s = 0; s < n; ++s) {
     const SampleTransform t = draw_transform(seed, s, p);
@@ -46,9 +47,15 @@ static void check_augment(const char* op, const char* arg, const Tensor& x, cons
   check_shift(op, "shift_width", p.min_shift_w, p.max_shift_w, x.size(3));
 }
 
-static void apply(const Tensor& in, Tensor& out, const AugmentParams& p, uint64_t seed, bool transpose) {
+static void apply(const char* op, const Tensor& in, Tensor& out, const AugmentParams& p, const Tensor& seed,
+                  bool transpose) {
+  check_step_value(op, "seed", seed, DType::Int64, 1, in);
   CONVNET_DISPATCH(in, flip_translate, out.data<float>(), in.data<float>(), in.size(0), in.size(1), in.size(2),
-                   in.size(3), p, seed, transpose);
+                   in.size(3), p, seed.data<int64_t>(), transpose);
+}
+
+static Tensor seed_tensor(uint64_t seed, const Tensor& like) {
+  return Tensor::from_values(std::vector<int64_t>{int64_t(seed)}, like.device());
 }
 
 Shape random_flip_translate_output_shape(const Tensor& x, const AugmentParams& p) {
@@ -56,15 +63,23 @@ Shape random_flip_translate_output_shape(const Tensor& x, const AugmentParams& p
   return x.shape();
 }
 
-void random_flip_translate_forward(Tensor& y, const Tensor& x, const AugmentParams& p, uint64_t seed) {
+void random_flip_translate_forward(Tensor& y, const Tensor& x, const AugmentParams& p, const Tensor& seed) {
   check_output("random_flip_translate", "y", y, random_flip_translate_output_shape(x, p), x);
-  apply(x, y, p, seed, false);
+  apply("random_flip_translate", x, y, p, seed, false);
+}
+
+void random_flip_translate_backward(Tensor& dx, const Tensor& dy, const AugmentParams& p, const Tensor& seed) {
+  check_augment("random_flip_translate_backward", "grad_out", dy, p);
+  check_output("random_flip_translate_backward", "grad_x", dx, dy.shape(), dy);
+  apply("random_flip_translate_backward", dy, dx, p, seed, true);
+}
+
+void random_flip_translate_forward(Tensor& y, const Tensor& x, const AugmentParams& p, uint64_t seed) {
+  random_flip_translate_forward(y, x, p, seed_tensor(seed, x));
 }
 
 void random_flip_translate_backward(Tensor& dx, const Tensor& dy, const AugmentParams& p, uint64_t seed) {
-  check_augment("random_flip_translate_backward", "grad_out", dy, p);
-  check_output("random_flip_translate_backward", "grad_x", dx, dy.shape(), dy);
-  apply(dy, dx, p, seed, true);
+  random_flip_translate_backward(dx, dy, p, seed_tensor(seed, dy));
 }
 
 Tensor random_flip_translate(const Tensor& x, const AugmentParams& p, uint64_t seed) {

@@ -6,7 +6,8 @@ namespace convnet {
 namespace cuda_kernels {
 
 __global__ void flip_translate_kernel(float* out, const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
-                                      ops::AugmentParams p, uint64_t seed, bool transpose) {
+                                      ops::AugmentParams p, const int64_t* seed_in, bool transpose) {
+  const uint64_t seed = static_cast<uint64_t>(*seed_in);
   const int64_t total = n * c * h * w;
   for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total; k += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = k % w, i = (k / w) % h, plane = k / (h * w), s = plane / c;
@@ -18,7 +19,7 @@ __global__ void flip_translate_kernel(float* out, const float* in, int64_t n, in
 }
 
 void flip_translate(float* out, const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const ops::AugmentParams& p, uint64_t seed, bool transpose) {
+                    const ops::AugmentParams& p, const int64_t* seed, bool transpose) {
   const int64_t total = n * c * h * w;
   if (total == 0) return;
   cuda::launch("flip_translate_kernel", flip_translate_kernel, cuda::grid_for(total), 256, out, in, n, c, h, w, p, seed, transpose);

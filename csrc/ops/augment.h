@@ -28,6 +28,9 @@ struct AugmentParams {
 };
 
 Shape random_flip_translate_output_shape(const Tensor& x, const AugmentParams& p);  // x's shape
+// seed: a number, or a (1,) int64 tensor on x's device (as dropout's, for captured training steps)
+void random_flip_translate_forward(Tensor& y, const Tensor& x, const AugmentParams& p, const Tensor& seed);
+void random_flip_translate_backward(Tensor& dx, const Tensor& dy, const AugmentParams& p, const Tensor& seed);
 void random_flip_translate_forward(Tensor& y, const Tensor& x, const AugmentParams& p, uint64_t seed);
 void random_flip_translate_backward(Tensor& dx, const Tensor& dy, const AugmentParams& p, uint64_t seed);
 Tensor random_flip_translate(const Tensor& x, const AugmentParams& p, uint64_t seed);
@@ -60,11 +63,11 @@ inline CONVNET_HOST_DEVICE int64_t source_index(int64_t i, int64_t size, bool fl
 // Kernels: valid arguments assumed. transpose=false: the forward map; true: its transpose (backward).
 namespace cpu_kernels {
 void flip_translate(float* out, const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const ops::AugmentParams& p, uint64_t seed, bool transpose);
+                    const ops::AugmentParams& p, const int64_t* seed, bool transpose);
 }
 namespace cuda_kernels {
 void flip_translate(float* out, const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const ops::AugmentParams& p, uint64_t seed, bool transpose);
+                    const ops::AugmentParams& p, const int64_t* seed, bool transpose);
 }
 
 }  // namespace convnet

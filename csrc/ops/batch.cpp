@@ -12,71 +12,90 @@ namespace convnet {
 
 namespace cpu_kernels {
 CONVNET_CPU_KERNEL
-void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, int64_t n, int64_t row_size, float scale) {
+void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale) {
+  const int64_t* rows = order + *start;
 #pragma omp parallel for schedule(static) if (n * row_size > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* src = x + order[i] * row_size;
+    const uint8_t* src = x + rows[i] * row_size;
     float* dst = out + i * row_size;
     for (int64_t j = 0; j < row_size; ++j) dst[j] = static_cast<float>(src[j]) * scale;
   }
 }
 CONVNET_CPU_KERNEL
-void gather_rows_f32(float* out, const float* x, const int64_t* order, int64_t n, int64_t row_size) {
+void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size) {
+  const int64_t* rows = order + *start;
 #pragma omp parallel for schedule(static) if (n * row_size > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const float* src = x + order[i] * row_size;
+    const float* src = x + rows[i] * row_size;
     float* dst = out + i * row_size;
     for (int64_t j = 0; j < row_size; ++j) dst[j] = src[j];
   }
 }
 CONVNET_CPU_KERNEL
-void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = x[order[i]];
+void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n) {
+  const int64_t* rows = order + *start;
+  for (int64_t i = 0; i < n; ++i) out[i] = x[rows[i]];
 }
 }  // namespace cpu_kernels
 
 namespace ops {
 
-static void check_rows(const char* op, const Tensor& src, const Tensor& order, int64_t start, int64_t n) {
+static void check_rows(const char* op, const Tensor& src, const Tensor& order, const Tensor& start, int64_t n) {
   check_dtype(op, "order", order, DType::Int64);
   CONVNET_CHECK_VALUE(src.dim() >= 1 && src.size(0) == order.numel(), op, "order",
                       "one index per row of the data (" + std::to_string(src.dim() ? src.size(0) : 0) + ")",
                       std::to_string(order.numel()) + " indices");
-  CONVNET_CHECK_VALUE(start >= 0 && n >= 0 && start + n <= order.numel(), op, "start",
-                      "a range inside " + std::to_string(order.numel()) + " rows",
-                      std::to_string(start) + " + " + std::to_string(n));
+  CONVNET_CHECK_VALUE(n >= 0 && n <= order.numel(), op, "n", "a batch of at most " + std::to_string(order.numel()) + " rows",
+                      std::to_string(n));
   check_same_device(op, "order", order, "x", src);
+  check_step_value(op, "start", start, DType::Int64, 1, src);
   // The indices themselves are trusted: they come from permutation() or from the executor.
 }
 
-void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n) {
+static Tensor checked_start(const char* op, const Tensor& order, int64_t start, int64_t n) {
+  CONVNET_CHECK_VALUE(start >= 0 && n >= 0 && start + n <= order.numel(), op, "start",
+                      "a range inside " + std::to_string(order.numel()) + " rows",
+                      std::to_string(start) + " + " + std::to_string(n));
+  return Tensor::from_values(std::vector<int64_t>{start}, order.device());
+}
+
+void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tensor& start, int64_t n) {
   check_rows("gather_batch", x, order, start, n);
   Shape want = x.shape();
   want[0] = n;
   check_output("gather_batch", "out", out, want, x);
   const int64_t row = n ? out.numel() / n : 0;
-  const int64_t* idx = order.data<int64_t>() + start;
+  const int64_t* idx = order.data<int64_t>();
   if (x.dtype() == DType::UInt8) {
-    CONVNET_DISPATCH(x, gather_rows_u8, out.data<float>(), x.data<uint8_t>(), idx, n, row, 1.0f / 255.0f);
+    CONVNET_DISPATCH(x, gather_rows_u8, out.data<float>(), x.data<uint8_t>(), idx, start.data<int64_t>(), n, row,
+                     1.0f / 255.0f);
   } else {
     check_dtype("gather_batch", "x", x, DType::Float32);
-    CONVNET_DISPATCH(x, gather_rows_f32, out.data<float>(), x.data<float>(), idx, n, row);
+    CONVNET_DISPATCH(x, gather_rows_f32, out.data<float>(), x.data<float>(), idx, start.data<int64_t>(), n, row);
   }
 }
 
-void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n) {
+void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, const Tensor& start, int64_t n) {
   check_rows("gather_labels", y, order, start, n);
   Shape want = y.shape();
   want[0] = n;
   check_output("gather_labels", "out", out, want, y, y.dtype());
-  const int64_t* idx = order.data<int64_t>() + start;
+  const int64_t* idx = order.data<int64_t>();
   if (y.dtype() == DType::Int64) {
-    CONVNET_DISPATCH(y, gather_rows_i64, out.data<int64_t>(), y.data<int64_t>(), idx, n);
+    CONVNET_DISPATCH(y, gather_rows_i64, out.data<int64_t>(), y.data<int64_t>(), idx, start.data<int64_t>(), n);
   } else {
     check_dtype("gather_labels", "y", y, DType::Float32);
     const int64_t row = y.numel() / y.size(0);
-    CONVNET_DISPATCH(y, gather_rows_f32, out.data<float>(), y.data<float>(), idx, n, row);
+    CONVNET_DISPATCH(y, gather_rows_f32, out.data<float>(), y.data<float>(), idx, start.data<int64_t>(), n, row);
   }
+}
+
+void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n) {
+  gather_batch(out, x, order, checked_start("gather_batch", order, start, n), n);
+}
+
+void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n) {
+  gather_labels(out, y, order, checked_start("gather_labels", order, start, n), n);
 }
 
 Tensor permutation(int64_t n, uint64_t seed) {

@@ -5,36 +5,39 @@
 namespace convnet {
 namespace cuda_kernels {
 
-__global__ void gather_rows_u8_kernel(float* out, const uint8_t* x, const int64_t* order, int64_t n,
+__global__ void gather_rows_u8_kernel(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n,
                                       int64_t row_size, float scale) {
   const int64_t total = n * row_size;
+  order += *start;
   for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total; k += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = k / row_size, j = k % row_size;
     out[k] = static_cast<float>(x[order[i] * row_size + j]) * scale;
   }
 }
 
-__global__ void gather_rows_f32_kernel(float* out, const float* x, const int64_t* order, int64_t n, int64_t row_size) {
+__global__ void gather_rows_f32_kernel(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size) {
   const int64_t total = n * row_size;
+  order += *start;
   for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total; k += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = k / row_size, j = k % row_size;
     out[k] = x[order[i] * row_size + j];
   }
 }
 
-__global__ void gather_rows_i64_kernel(int64_t* out, const int64_t* x, const int64_t* order, int64_t n) {
+__global__ void gather_rows_i64_kernel(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n) {
+  order += *start;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     out[i] = x[order[i]];
 }
 
-void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, int64_t n, int64_t row_size, float scale) {
-  cuda::launch("gather_rows_u8_kernel", gather_rows_u8_kernel, cuda::grid_for(n * row_size), 256, out, x, order, n, row_size, scale);
+void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale) {
+  cuda::launch("gather_rows_u8_kernel", gather_rows_u8_kernel, cuda::grid_for(n * row_size), 256, out, x, order, start, n, row_size, scale);
 }
-void gather_rows_f32(float* out, const float* x, const int64_t* order, int64_t n, int64_t row_size) {
-  cuda::launch("gather_rows_f32_kernel", gather_rows_f32_kernel, cuda::grid_for(n * row_size), 256, out, x, order, n, row_size);
+void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size) {
+  cuda::launch("gather_rows_f32_kernel", gather_rows_f32_kernel, cuda::grid_for(n * row_size), 256, out, x, order, start, n, row_size);
 }
-void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, int64_t n) {
-  cuda::launch("gather_rows_i64_kernel", gather_rows_i64_kernel, cuda::grid_for(n), 256, out, x, order, n);
+void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n) {
+  cuda::launch("gather_rows_i64_kernel", gather_rows_i64_kernel, cuda::grid_for(n), 256, out, x, order, start, n);
 }
 
 }  // namespace cuda_kernels

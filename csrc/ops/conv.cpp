@@ -306,8 +306,6 @@ void for_each_image(int64_t N, const Body& body) {
 //   dxp[n, c, i*sh + u*dh, j*sw + v*dw] += w[o, u, v] * dy[n, o, i, j],  dx = dxp cropped
 // Each output element is summed by one thread in a fixed order: deterministic.
 
-bool is_depthwise(const Conv2dGeometry& g) { return g.groups > 1 && g.groups == g.C_in; }
-
 struct PaddedPlane {
   int64_t Hp, Wp;
   explicit PaddedPlane(const Conv2dGeometry& g)
@@ -410,7 +408,7 @@ void depthwise_backward(float* dx, float* dw, const float* dy, const float* x, c
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g) {
-  if (is_depthwise(g)) return depthwise_forward(y, x, w, b, g);
+  if (g.depthwise()) return depthwise_forward(y, x, w, b, g);
   const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G;
   const int64_t K = Cg * g.kH * g.kW, P = g.H_out * g.W_out, HW = g.H * g.W;
   const bool pointwise = is_pointwise(g);
@@ -486,7 +484,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     }
   }
   if (!dx && !dw) return;
-  if (is_depthwise(g)) return depthwise_backward(dx, dw, dy, x, w, g);
+  if (g.depthwise()) return depthwise_backward(dx, dw, dy, x, w, g);
 
   // Stride 1: the wide layout (see WidePlane). dw from the padded input and the output gradient
   // widened with zero junk columns; dx as the stride-1 convolution of the padded output

@@ -1,7 +1,18 @@
-// Conv2d: CUDA twins of conv.cpp (same signatures): im2col / col2im kernels and the tiled SGEMM
-// of kernels/gemm.cu, one image at a time through a per-call column buffer (C_in*kH*kW x H_out*W_out).
+// Conv2d: CUDA twins of conv.cpp (same signatures). Every pass is one launch over the whole batch:
+//   - implicit GEMM on the tiled kernel of kernels/gemm_tiles.cuh: the column matrix (im2col) is
+//     never stored; its entries are read from the image (or the output gradient) as tiles load.
+//       forward   y_g (Cog, N*P)     = w_g (Cog, K)        . col_g (K, N*P)        + b, fused in the store
+//       grad_x    dx_g (Cg, N*H*W)   = w_g^T (Cg, Cog*kk)  . taps_g (Cog*kk, N*H*W)
+//                 taps_g[(o, u, v), (n, ih, iw)] = dy[n, o, i, j] with i*sh - pt + u*dh = ih (0 if none)
+//       grad_w    dw_g (Cog, K)      = dy_g (Cog, N*P)     . col_g^T (N*P, K), K split in slices summed
+//                 by a second kernel in a fixed order (deterministic; no atomics)
+//     (g a group, K = Cg*kH*kW, kk = kH*kW, P = H_out*W_out, N the batch).
+//   - depthwise (groups == C_in): direct kernels, one thread per output element (forward), per
+//     input element (grad_x), one block per weight (grad_w): a GEMM with Cg = 1 would waste its tiles.
+#include <algorithm>
+
 #include "core/cuda_check.h"
-#include "kernels/gemm.h"
+#include "kernels/gemm_tiles.cuh"
 #include "ops/conv.h"
 
 namespace convnet {
@@ -9,64 +20,133 @@ namespace cuda_kernels {
 
 namespace {
 
-// A per-call device buffer, freed on every exit path.
-struct DeviceBuffer {
-  float* ptr = nullptr;
-  explicit DeviceBuffer(size_t n) {
-    cuda::check(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(float)), "cudaMalloc (conv2d workspace)");
-  }
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
+constexpr int kBlock = 256;
+
+// x[n, c, ih, iw] for the tap (u, v) of output pixel (i, j), or 0 in the padding.
+__device__ inline float input_tap(const float* x, const Conv2dGeometry& g, int64_t n, int64_t c, int64_t i,
+                                  int64_t j, int64_t u, int64_t v) {
+  const int64_t ih = i * g.stride_h - g.pad_top + u * g.dilation_h;
+  const int64_t iw = j * g.stride_w - g.pad_left + v * g.dilation_w;
+  return ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? x[((n * g.C_in + c) * g.H + ih) * g.W + iw] : 0.0f;
+}
+
+// The output pixel (i, j) whose tap (u, v) reads input pixel (ih, iw), if any (the transposed map).
+__device__ inline bool output_of_tap(const Conv2dGeometry& g, int64_t ih, int64_t iw, int64_t u, int64_t v,
+                                     int64_t& i, int64_t& j) {
+  const int64_t th = ih + g.pad_top - u * g.dilation_h, tw = iw + g.pad_left - v * g.dilation_w;
+  if (th < 0 || tw < 0 || th % g.stride_h != 0 || tw % g.stride_w != 0) return false;
+  i = th / g.stride_h;
+  j = tw / g.stride_w;
+  return i < g.H_out && j < g.W_out;
+}
+
+// ---- implicit-GEMM operands (see kernels/gemm_tiles.cuh for the functor contract) ----
+
+// w_g (Cog, K): A(g, o, k) = w[g*Cog + o, k]
+struct WeightRows {
+  const float* w;
+  int64_t Cog, K;
+  static constexpr bool k_fastest = true;
+  __device__ float operator()(int64_t grp, int64_t o, int64_t k) const { return w[(grp * Cog + o) * K + k]; }
+};
+
+// col_g (K, N*P): B(g, (c, u, v), (n, i, j)) = x[n, g*Cg + c, i*sh - pt + u*dh, j*sw - pl + v*dw]
+struct ImageColumns {
+  const float* x;
+  Conv2dGeometry geo;
+  static constexpr bool k_fastest = false;  // neighbouring output pixels read neighbouring inputs
+  __device__ float operator()(int64_t grp, int64_t k, int64_t col) const {
+    const int64_t kk = geo.kH * geo.kW, P = geo.H_out * geo.W_out, Cg = geo.C_in / geo.groups;
+    const int64_t c = grp * Cg + k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
+    const int64_t n = col / P, i = (col % P) / geo.W_out, j = col % geo.W_out;
+    return input_tap(x, geo, n, c, i, j, u, v);
   }
 };
 
-// col[(c, u, v), (i, j)] = x[c, i*sh - pt + u*dh, j*sw - pl + v*dw] or 0; x is one image (C, H, W).
-__global__ void im2col_kernel(const float* __restrict__ x, int64_t C, Conv2dGeometry g, float* __restrict__ col) {
-  const int64_t P = g.H_out * g.W_out, total = C * g.kH * g.kW * P;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t p = idx % P, row = idx / P;
-    const int64_t i = p / g.W_out, j = p % g.W_out;
-    const int64_t v = row % g.kW, u = (row / g.kW) % g.kH, c = row / (g.kW * g.kH);
-    const int64_t ih = i * g.stride_h - g.pad_top + u * g.dilation_h;
-    const int64_t iw = j * g.stride_w - g.pad_left + v * g.dilation_w;
-    col[idx] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? x[(c * g.H + ih) * g.W + iw] : 0.0f;
+// y[n, g*Cog + o, p] = value + b[g*Cog + o]
+struct OutputStore {
+  float* y;
+  const float* b;
+  int64_t Cog, C_out, P;
+  __device__ void operator()(int64_t grp, int64_t, int64_t o, int64_t col, float value) const {
+    const int64_t channel = grp * Cog + o;
+    y[(col / P * C_out + channel) * P + col % P] = b ? value + b[channel] : value;
   }
-}
+};
 
-// x[c, ih, iw] = sum of col over the taps (u, v, i, j) that read it: a gather, one thread per
-// element of x, so no atomics and a deterministic sum.
-__global__ void col2im_kernel(const float* __restrict__ col, int64_t C, Conv2dGeometry g, float* __restrict__ x) {
-  const int64_t P = g.H_out * g.W_out, total = C * g.H * g.W;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t iw = idx % g.W, ih = (idx / g.W) % g.H, c = idx / (g.W * g.H);
+// w_g^T (Cg, Cog*kk): A(g, c, (o, u, v)) = w[g*Cog + o, c, u, v]
+struct WeightColumns {
+  const float* w;
+  int64_t Cog, Cg, kk;
+  static constexpr bool k_fastest = true;  // (u, v) runs along memory
+  __device__ float operator()(int64_t grp, int64_t c, int64_t k) const {
+    return w[((grp * Cog + k / kk) * Cg + c) * kk + k % kk];
+  }
+};
+
+// taps_g (Cog*kk, N*H*W): B(g, (o, u, v), (n, ih, iw)) = dy[n, g*Cog + o, i, j] where tap (u, v) of
+// output (i, j) reads (ih, iw), else 0
+struct GradOutputTaps {
+  const float* dy;
+  Conv2dGeometry geo;
+  static constexpr bool k_fastest = false;
+  __device__ float operator()(int64_t grp, int64_t k, int64_t col) const {
+    const int64_t kk = geo.kH * geo.kW, HW = geo.H * geo.W, Cog = geo.C_out / geo.groups;
+    const int64_t o = grp * Cog + k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
+    const int64_t n = col / HW, ih = (col % HW) / geo.W, iw = col % geo.W;
+    int64_t i, j;
+    if (!output_of_tap(geo, ih, iw, u, v, i, j)) return 0.0f;
+    return dy[((n * geo.C_out + o) * geo.H_out + i) * geo.W_out + j];
+  }
+};
+
+// dx[n, g*Cg + c, q] = value (q a pixel of the input plane)
+struct InputGradStore {
+  float* dx;
+  int64_t Cg, C_in, HW;
+  __device__ void operator()(int64_t grp, int64_t, int64_t c, int64_t col, float value) const {
+    dx[(col / HW * C_in + grp * Cg + c) * HW + col % HW] = value;
+  }
+};
+
+// dy_g (Cog, N*P): A(g, o, (n, p)) = dy[n, g*Cog + o, p]
+struct GradOutputRows {
+  const float* dy;
+  int64_t Cog, C_out, P;
+  static constexpr bool k_fastest = true;
+  __device__ float operator()(int64_t grp, int64_t o, int64_t k) const {
+    return dy[(k / P * C_out + grp * Cog + o) * P + k % P];
+  }
+};
+
+// col_g^T (N*P, K): B(g, (n, i, j), (c, u, v)) = col_g[(c, u, v), (n, i, j)]
+struct ImageColumnsT {
+  ImageColumns col;
+  static constexpr bool k_fastest = true;  // k runs over output pixels
+  __device__ float operator()(int64_t grp, int64_t k, int64_t n) const { return col(grp, n, k); }
+};
+
+// slice s of dw_g: part[s, g*Cog + o, k] = value (or dw itself when there is one slice)
+struct WeightGradStore {
+  float* part;
+  int64_t Cog, C_out, K;
+  __device__ void operator()(int64_t grp, int64_t s, int64_t o, int64_t k, float value) const {
+    part[(s * C_out + grp * Cog + o) * K + k] = value;
+  }
+};
+
+// dw[e] = sum_s part[s, e] in slice order
+__global__ void sum_slices_kernel(float* dw, const float* part, int64_t slices, int64_t size) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < size; e += (int64_t)gridDim.x * blockDim.x) {
     float s = 0.0f;
-    for (int64_t u = 0; u < g.kH; ++u) {
-      const int64_t th = ih + g.pad_top - u * g.dilation_h;  // = i * stride_h
-      if (th < 0 || th % g.stride_h != 0) continue;
-      const int64_t i = th / g.stride_h;
-      if (i >= g.H_out) continue;
-      for (int64_t v = 0; v < g.kW; ++v) {
-        const int64_t tw = iw + g.pad_left - v * g.dilation_w;  // = j * stride_w
-        if (tw < 0 || tw % g.stride_w != 0) continue;
-        const int64_t j = tw / g.stride_w;
-        if (j >= g.W_out) continue;
-        s += col[((c * g.kH + u) * g.kW + v) * P + i * g.W_out + j];
-      }
-    }
-    x[idx] = s;
+    for (int64_t k = 0; k < slices; ++k) s += part[k * size + e];
+    dw[e] = s;
   }
-}
-
-// y[n, o, p] += b[o]
-__global__ void add_bias_kernel(float* y, const float* __restrict__ b, int64_t N, int64_t C, int64_t P) {
-  const int64_t total = N * C * P;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x)
-    y[idx] += b[(idx / P) % C];
 }
 
 // db[o] = sum_{n, p} dy[n, o, p]: one block per channel, a shared-memory tree reduction.
 __global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, int64_t N, int64_t C, int64_t P) {
-  __shared__ float part[256];
+  __shared__ float part[kBlock];
   for (int64_t o = blockIdx.x; o < C; o += gridDim.x) {
     float s = 0.0f;
     for (int64_t k = threadIdx.x; k < N * P; k += blockDim.x) s += dy[((k / P) * C + o) * P + k % P];
@@ -81,68 +161,112 @@ __global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, int64_
   }
 }
 
-bool is_pointwise(const Conv2dGeometry& g) {
-  return g.kH == 1 && g.kW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
-         g.H_out == g.H && g.W_out == g.W;
+// ---- depthwise (groups == C_in: input channel c feeds outputs c*M .. c*M + M-1, M = C_out/C_in) ----
+
+// y[n, o, i, j] = b[o] + sum_{u, v} w[o, 0, u, v] * x[n, o / M, ...]
+__global__ void depthwise_forward_kernel(float* y, const float* x, const float* w, const float* b, Conv2dGeometry g) {
+  const int64_t P = g.H_out * g.W_out, total = g.N * g.C_out * P, M = g.C_out / g.C_in;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t j = idx % g.W_out, i = (idx / g.W_out) % g.H_out, o = (idx / P) % g.C_out, n = idx / (P * g.C_out);
+    const float* wo = w + o * g.kH * g.kW;
+    float s = b ? b[o] : 0.0f;
+    for (int64_t u = 0; u < g.kH; ++u)
+      for (int64_t v = 0; v < g.kW; ++v) s += wo[u * g.kW + v] * input_tap(x, g, n, o / M, i, j, u, v);
+    y[idx] = s;
+  }
+}
+
+// dx[n, c, ih, iw] = sum over c's outputs o and the taps (u, v) that read (ih, iw)
+__global__ void depthwise_grad_input_kernel(float* dx, const float* dy, const float* w, Conv2dGeometry g) {
+  const int64_t HW = g.H * g.W, total = g.N * g.C_in * HW, M = g.C_out / g.C_in;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t iw = idx % g.W, ih = (idx / g.W) % g.H, c = (idx / HW) % g.C_in, n = idx / (HW * g.C_in);
+    float s = 0.0f;
+    for (int64_t o = c * M; o < (c + 1) * M; ++o) {
+      const float* dyo = dy + (n * g.C_out + o) * g.H_out * g.W_out;
+      for (int64_t u = 0; u < g.kH; ++u)
+        for (int64_t v = 0; v < g.kW; ++v) {
+          int64_t i, j;
+          if (output_of_tap(g, ih, iw, u, v, i, j)) s += w[(o * g.kH + u) * g.kW + v] * dyo[i * g.W_out + j];
+        }
+    }
+    dx[idx] = s;
+  }
+}
+
+// dw[o, 0, u, v] = sum_{n, i, j} dy[n, o, i, j] * x[n, o / M, ...]: one block per weight.
+__global__ void depthwise_grad_weight_kernel(float* dw, const float* dy, const float* x, Conv2dGeometry g) {
+  __shared__ float part[kBlock];
+  const int64_t P = g.H_out * g.W_out, kk = g.kH * g.kW, M = g.C_out / g.C_in;
+  for (int64_t e = blockIdx.x; e < g.C_out * kk; e += gridDim.x) {
+    const int64_t o = e / kk, u = (e % kk) / g.kW, v = e % g.kW;
+    float s = 0.0f;
+    for (int64_t q = threadIdx.x; q < g.N * P; q += blockDim.x) {
+      const int64_t n = q / P, i = (q % P) / g.W_out, j = q % g.W_out;
+      s += dy[(n * g.C_out + o) * P + q % P] * input_tap(x, g, n, o / M, i, j, u, v);
+    }
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int k = blockDim.x / 2; k > 0; k /= 2) {
+      if (threadIdx.x < k) part[threadIdx.x] += part[threadIdx.x + k];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) dw[e] = part[0];
+    __syncthreads();
+  }
+}
+
+unsigned blocks_for(int64_t n) { return static_cast<unsigned>(n < 65535 * 8 ? n : 65535 * 8); }
+
+// Slices of grad_w's long reduction (N*P): enough tiles to fill a large GPU (about 1024 blocks),
+// each slice at least 512 deep.
+int64_t weight_grad_slices(int64_t tiles, int64_t depth) {
+  const int64_t want = (1024 + tiles - 1) / tiles, most = (depth + 511) / 512;
+  return std::max<int64_t>(1, std::min(want, most));
 }
 
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g) {
-  const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G;
-  const int64_t K = Cg * g.kH * g.kW, P = g.H_out * g.W_out, HW = g.H * g.W;
-  const bool pointwise = is_pointwise(g);
-  DeviceBuffer col(pointwise ? 1 : size_t(g.C_in * g.kH * g.kW * P));
-  for (int64_t n = 0; n < g.N; ++n) {
-    const float* xn = x + n * g.C_in * HW;
-    float* yn = y + n * g.C_out * P;
-    if (!pointwise) {
-      cuda::launch("im2col_kernel", im2col_kernel, cuda::grid_for(g.C_in * g.kH * g.kW * P), 256, xn, g.C_in, g, col.ptr);
-    }
-    for (int64_t grp = 0; grp < G; ++grp) {
-      const float* colg = pointwise ? xn + grp * Cg * HW : col.ptr + grp * K * P;
-      sgemm(false, false, Cog, P, K, w + grp * Cog * K, K, colg, P, yn + grp * Cog * P, P, false);
-    }
+  const int64_t P = g.H_out * g.W_out;
+  if (g.depthwise()) {
+    cuda::launch("depthwise_forward_kernel", depthwise_forward_kernel, cuda::grid_for(g.N * g.C_out * P), kBlock, y,
+                 x, w, b, g);
+    return;
   }
-  if (b) {
-    cuda::launch("add_bias_kernel", add_bias_kernel, cuda::grid_for(g.N * g.C_out * P), 256, y, b, g.N, g.C_out, P);
-  }
+  const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups, K = Cg * g.kH * g.kW;
+  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, 1, K, WeightRows{w, Cog, K}, ImageColumns{x, g},
+              OutputStore{y, b, Cog, g.C_out, P});
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      const Conv2dGeometry& g) {
-  const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G;
-  const int64_t K = Cg * g.kH * g.kW, P = g.H_out * g.W_out, HW = g.H * g.W;
-  const bool pointwise = is_pointwise(g);
-  if (db) {
-    const unsigned blocks = static_cast<unsigned>(g.C_out < 65535 ? g.C_out : 65535);
-    cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks, 256, db, dy, g.N, g.C_out, P);
+  const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G, kk = g.kH * g.kW, K = Cg * kk;
+  const int64_t P = g.H_out * g.W_out, HW = g.H * g.W;
+  if (db) cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks_for(g.C_out), kBlock, db, dy, g.N, g.C_out, P);
+  if (g.depthwise()) {
+    if (dx)
+      cuda::launch("depthwise_grad_input_kernel", depthwise_grad_input_kernel, cuda::grid_for(g.N * g.C_in * HW),
+                   kBlock, dx, dy, w, g);
+    if (dw)
+      cuda::launch("depthwise_grad_weight_kernel", depthwise_grad_weight_kernel, blocks_for(g.C_out * kk), kBlock, dw,
+                   dy, x, g);
+    return;
   }
-  if (!dx && !dw) return;
-  if (dw) cuda::check(cudaMemset(dw, 0, sizeof(float) * g.C_out * K), "cudaMemset (grad_w)");
-  DeviceBuffer col(pointwise ? 1 : size_t(g.C_in * g.kH * g.kW * P));
-  for (int64_t n = 0; n < g.N; ++n) {
-    const float* xn = x + n * g.C_in * HW;
-    const float* dyn = dy + n * g.C_out * P;
-    if (dw) {
-      if (!pointwise) {
-        cuda::launch("im2col_kernel", im2col_kernel, cuda::grid_for(g.C_in * g.kH * g.kW * P), 256, xn, g.C_in, g, col.ptr);
-      }
-      for (int64_t grp = 0; grp < G; ++grp) {  // dw_g (Cog, K) += dy_g (Cog, P) . col_g^T (P, K)
-        const float* colg = pointwise ? xn + grp * Cg * HW : col.ptr + grp * K * P;
-        sgemm(false, true, Cog, K, P, dyn + grp * Cog * P, P, colg, P, dw + grp * Cog * K, K, true);
-      }
-    }
-    if (dx) {
-      float* dxn = dx + n * g.C_in * HW;
-      for (int64_t grp = 0; grp < G; ++grp) {  // dcol_g (K, P) = w_g^T (K, Cog) . dy_g (Cog, P)
-        float* dcolg = pointwise ? dxn + grp * Cg * HW : col.ptr + grp * K * P;
-        sgemm(true, false, K, P, Cog, w + grp * Cog * K, K, dyn + grp * Cog * P, P, dcolg, P, false);
-      }
-      if (!pointwise) {
-        cuda::launch("col2im_kernel", col2im_kernel, cuda::grid_for(g.C_in * HW), 256, col.ptr, g.C_in, g, dxn);
-      }
-    }
+  if (dx)
+    tiles::gemm("conv2d_grad_input_kernel", Cg, g.N * HW, Cog * kk, G, 1, Cog * kk, WeightColumns{w, Cog, Cg, kk},
+                GradOutputTaps{dy, g}, InputGradStore{dx, Cg, g.C_in, HW});
+  if (dw) {
+    const int64_t depth = g.N * P;
+    const int64_t tiles = G * ((Cog + tiles::TM - 1) / tiles::TM) * ((K + tiles::TN - 1) / tiles::TN);
+    const int64_t slices = weight_grad_slices(tiles, depth);
+    const int64_t slice_depth = (depth + slices - 1) / slices;
+    const int64_t size = g.C_out * K;  // = numel(w)
+    float* part = slices > 1 ? cuda::workspace(size * slices) : dw;
+    tiles::gemm("conv2d_grad_weight_kernel", Cog, K, depth, G, slices, slice_depth, GradOutputRows{dy, Cog, g.C_out, P},
+                ImageColumnsT{ImageColumns{x, g}}, WeightGradStore{part, Cog, g.C_out, K});
+    if (slices > 1)
+      cuda::launch("sum_slices_kernel", sum_slices_kernel, cuda::grid_for(size), kBlock, dw, part, slices, size);
   }
 }
 

@@ -18,7 +18,8 @@
 //   1x1 stride 1 unpadded: x is the column matrix. Few input channels (Cg*kH*kW < 16, the first
 //   layer): grad_w as direct dot products.
 // Workspace: padded copies of one image and its gradient per thread, grow-only; no column buffer.
-// CUDA (conv.cu): im2col/col2im kernels + the tiled SGEMM of kernels/gemm.cu, image by image.
+// CUDA (conv.cu): implicit GEMM over the whole batch on the tiled kernel of kernels/gemm_tiles.cuh
+// (no column buffer), direct kernels for depthwise convolutions.
 #pragma once
 #include "core/tensor.h"
 
@@ -53,6 +54,8 @@ struct Conv2dGeometry {
   int64_t C_out, kH, kW;        // w (C_out, C_in/groups, kH, kW)
   int64_t H_out, W_out;         // y (N, C_out, H_out, W_out)
   int stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups;
+  // One input channel per group (groups == C_in > 1): the CPU and CUDA kernels take a direct path.
+  bool depthwise() const { return groups > 1 && groups == C_in; }
 };
 
 namespace cpu_kernels {

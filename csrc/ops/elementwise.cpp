@@ -17,7 +17,8 @@ void add_forward(float* y, const float* a, const float* b, int64_t n) {
 }
 
 CONVNET_CPU_KERNEL
-void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed) {
+void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, const int64_t* seed_in) {
+  const uint64_t seed = static_cast<uint64_t>(*seed_in);
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? x[i] * scale : 0.0f;
 }
@@ -64,19 +65,30 @@ Shape dropout_output_shape(const Tensor& x, float p) {
   return x.shape();
 }
 
-void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed) {
+void dropout_forward(Tensor& y, const Tensor& x, float p, const Tensor& seed) {
   check_output("dropout", "y", y, dropout_output_shape(x, p), x);
+  check_step_value("dropout", "seed", seed, DType::Int64, 1, x);
   const float scale = 1.0f / (1.0f - p);
-  CONVNET_DISPATCH(x, dropout_apply, y.data<float>(), x.data<float>(), x.numel(), p, scale, seed);
+  CONVNET_DISPATCH(x, dropout_apply, y.data<float>(), x.data<float>(), x.numel(), p, scale, seed.data<int64_t>());
 }
 
-void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed) {
+void dropout_backward(Tensor& dx, const Tensor& dy, float p, const Tensor& seed) {
   check_dtype("dropout_backward", "grad_out", dy, DType::Float32);
   check_dropout_p("dropout_backward", p);
   check_output("dropout_backward", "grad_x", dx, dy.shape(), dy);
+  check_step_value("dropout_backward", "seed", seed, DType::Int64, 1, dy);
   // The same mask (regenerated from the seed) and the same scale as the forward pass.
   const float scale = 1.0f / (1.0f - p);
-  CONVNET_DISPATCH(dy, dropout_apply, dx.data<float>(), dy.data<float>(), dy.numel(), p, scale, seed);
+  CONVNET_DISPATCH(dy, dropout_apply, dx.data<float>(), dy.data<float>(), dy.numel(), p, scale,
+                   seed.data<int64_t>());
+}
+
+void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed) {
+  dropout_forward(y, x, p, Tensor::from_values(std::vector<int64_t>{int64_t(seed)}, x.device()));
+}
+
+void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed) {
+  dropout_backward(dx, dy, p, Tensor::from_values(std::vector<int64_t>{int64_t(seed)}, dy.device()));
 }
 
 Tensor dropout(const Tensor& x, float p, uint64_t seed) {

@@ -5,6 +5,8 @@
 //         counter-based hash of (seed, i) mapped to [0, 1) (splitmix64, no state: the same on the CPU
 //         and the GPU); y = x * keep / (1 - p), p in [0, 1). Any shape (treated as flat).
 //         Backward regenerates the same mask from the seed (no mask memory): dx = dy * keep / (1 - p).
+//         The seed is either a number or a (1,) int64 tensor on x's device (read by the kernel, so a
+//         training step captured as a CUDA graph draws a new mask at each replay).
 //   flatten: x (N, d1, d2, ...) -> y (N, d1 * d2 * ...), the same elements in the same order.
 //         flatten(x) returns a view (shared memory); flatten_forward copies into a caller buffer.
 //         Backward: dx = dy reshaped to x's shape.
@@ -30,6 +32,8 @@ void add_backward(Tensor* da, Tensor* db, const Tensor& dy);
 Tensor add(const Tensor& a, const Tensor& b);
 
 Shape dropout_output_shape(const Tensor& x, float p);  // x's shape; checks p in [0, 1)
+void dropout_forward(Tensor& y, const Tensor& x, float p, const Tensor& seed);
+void dropout_backward(Tensor& dx, const Tensor& dy, float p, const Tensor& seed);
 void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed);
 void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed);
 Tensor dropout(const Tensor& x, float p, uint64_t seed);
@@ -57,12 +61,12 @@ inline CONVNET_HOST_DEVICE float dropout_uniform(uint64_t seed, uint64_t i) {
 // Kernels: valid arguments assumed (the contract above checked them).
 namespace cpu_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n);
-// y[i] = x[i] * scale if dropout_uniform(seed, i) >= p else 0 (forward and backward alike)
-void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed);
+// y[i] = x[i] * scale if dropout_uniform(*seed, i) >= p else 0 (forward and backward alike)
+void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, const int64_t* seed);
 }
 namespace cuda_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n);
-void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, uint64_t seed);
+void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, const int64_t* seed);
 }
 
 }  // namespace convnet

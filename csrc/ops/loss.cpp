@@ -2,6 +2,7 @@
 #include "ops/loss.h"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "core/checks.h"
@@ -46,6 +47,10 @@ void count_correct(int64_t* correct, const float* logits, const int64_t* labels,
     count += row_argmax(logits + n * C, C) == want;
   }
   correct[0] += count;
+}
+
+void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch) {
+  loss_detail::track_loss_update(totals, *loss, batch);
 }
 
 }  // namespace cpu_kernels
@@ -129,6 +134,34 @@ void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target) 
   check_same_device("count_correct", "correct", correct, "logits", logits);
   CONVNET_DISPATCH(logits, count_correct, correct.data<int64_t>(), logits.data<float>(), labels_of(target),
                    probs_of(target), logits.size(0), logits.size(1));
+}
+
+Tensor new_loss_totals(Device device) {
+  LossTotals zero{0.0, 0, 0, -1};
+  std::vector<int64_t> slots(LossTotals::size());
+  std::memcpy(slots.data(), &zero, sizeof(zero));
+  return Tensor::from_values(slots, device);
+}
+
+static LossTotals* totals_of(const char* op, const Tensor& totals, const Tensor& like) {
+  check_step_value(op, "totals", totals, DType::Int64, LossTotals::size(), like);
+  return reinterpret_cast<LossTotals*>(totals.data<int64_t>());
+}
+
+void track_loss(Tensor& totals, const Tensor& loss, int64_t batch) {
+  check_float_input("track_loss", "loss", loss, loss.dim(), "a 1-element loss");
+  CONVNET_CHECK_VALUE(loss.numel() == 1, "track_loss", "loss", "1 element", shape_str(loss.shape()));
+  CONVNET_CHECK_VALUE(batch >= 1, "track_loss", "batch", "a batch size >= 1", std::to_string(batch));
+  CONVNET_DISPATCH(loss, track_loss, totals_of("track_loss", totals, loss), loss.data<float>(), batch);
+}
+
+LossTotals read_loss_totals(const Tensor& totals) {
+  check_dtype("read_loss_totals", "totals", totals, DType::Int64);
+  check_shape("read_loss_totals", "totals", totals, {LossTotals::size()});
+  const Tensor host = totals.to(Device::cpu());
+  LossTotals t;
+  std::memcpy(&t, host.raw_data(), sizeof(t));
+  return t;
 }
 
 }  // namespace ops

@@ -58,7 +58,16 @@ __global__ void count_correct_kernel(int64_t* correct, const float* logits, cons
   }
 }
 
+// One thread: the totals of track_loss.
+__global__ void track_loss_kernel(ops::LossTotals* totals, const float* loss, int64_t batch) {
+  loss_detail::track_loss_update(totals, *loss, batch);
+}
+
 }  // namespace
+
+void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch) {
+  cuda::launch("track_loss_kernel", track_loss_kernel, 1, 1, totals, loss, batch);
+}
 
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                            int64_t C, float label_smoothing) {

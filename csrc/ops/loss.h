@@ -12,6 +12,12 @@
 // gradient row, and never counts as correct. No memory outside the buffers is ever touched.
 //   count_correct: correct (int64, 1 element) += the number of rows n with argmax(logits_n) ==
 //   label_n (for a probability target, argmax of target_n); the first maximum wins ties.
+//   track_loss: the running totals of a pass over batches, kept in the model's memory so that no
+//   training step waits for the host (the executor reads them once per chunk of steps). After a
+//   batch of `batch` rows with mean loss `loss` (1 element): unless a non-finite loss was seen
+//   before, loss_sum += loss * batch and count += batch; then a non-finite loss sets
+//   nonfinite_step = steps (the good steps before it; the optimizers skip their updates from then
+//   on, given it as `halt`), a finite one steps += 1.
 #pragma once
 #include <cmath>
 
@@ -27,6 +33,18 @@ void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& log
                             float label_smoothing);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target);
+
+// The totals' memory image: an int64 tensor of 4 elements (LossTotals::size()).
+struct LossTotals {
+  double loss_sum;
+  int64_t count, steps, nonfinite_step;
+  static constexpr int64_t size() { return 4; }
+  static constexpr int64_t nonfinite_index() { return 3; }  // the element optimizers read as `halt`
+};
+static_assert(sizeof(LossTotals) == 4 * sizeof(int64_t), "LossTotals is 4 int64 slots");
+Tensor new_loss_totals(Device device);  // zero totals, nonfinite_step = -1
+void track_loss(Tensor& totals, const Tensor& loss, int64_t batch);
+LossTotals read_loss_totals(const Tensor& totals);  // a copy on the host (waits for the device)
 
 }  // namespace ops
 
@@ -78,6 +96,16 @@ CONVNET_HOST_DEVICE inline void row_grad(float* dz, const float* z, int64_t C, i
     dz[c] = float(scale * (::exp(double(z[c]) - lse) * q_sum - q));
   }
 }
+// One track_loss update (a single thread runs it).
+CONVNET_HOST_DEVICE inline void track_loss_update(ops::LossTotals* t, float loss, int64_t batch) {
+  if (t->nonfinite_step >= 0) return;
+  t->loss_sum += double(loss) * double(batch);
+  t->count += batch;
+  if (loss - loss == 0.0f)  // finite (NaN - NaN and inf - inf are NaN)
+    t->steps += 1;
+  else
+    t->nonfinite_step = t->steps;
+}
 }  // namespace loss_detail
 
 // Kernels: valid arguments assumed, except labels on CUDA (see above). logits, probs, dlogits: (N, C);
@@ -89,6 +117,7 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
                             const float* probs, int64_t N, int64_t C, float label_smoothing);
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
+void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
 }  // namespace cpu_kernels
 namespace cuda_kernels {
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
@@ -97,6 +126,7 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
                             const float* probs, int64_t N, int64_t C, float label_smoothing);
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
+void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
 }  // namespace cuda_kernels
 
 }  // namespace convnet

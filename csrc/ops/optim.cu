@@ -11,50 +11,57 @@ namespace {
 #define CONVNET_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
-__global__ void sgd_step_kernel(float* param, const float* grad, float* buf, int64_t n, float lr, float momentum,
-                                float one_minus_dampening, float weight_decay, bool nesterov, bool first_step) {
+// Every thread reads the step's constants (and the skip mark) from device memory.
+__global__ void sgd_step_kernel(float* param, const float* grad, float* buf, int64_t n, const ops::SGDScalars* s,
+                                bool nesterov, const int64_t* halt) {
+  if (halt && *halt >= 0) return;
+  const ops::SGDScalars c = *s;
   CONVNET_GRID_STRIDE(i, n)
-  optim_detail::sgd_update(i, param, grad, buf, lr, momentum, one_minus_dampening, weight_decay, nesterov, first_step);
+  optim_detail::sgd_update(i, param, grad, buf, c.lr, c.momentum, c.one_minus_dampening, c.weight_decay, nesterov,
+                           c.first_step != 0.0f);
 }
 
 __global__ void adam_step_kernel(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
-                                 float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
-                                 float weight_decay, float decay, float step_size, float bias_correction2_sqrt) {
+                                 const ops::AdamScalars* s, const int64_t* halt) {
+  if (halt && *halt >= 0) return;
+  const ops::AdamScalars c = *s;
   CONVNET_GRID_STRIDE(i, n)
-  optim_detail::adam_update(i, param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2, eps,
-                            weight_decay, decay, step_size, bias_correction2_sqrt);
+  optim_detail::adam_update(i, param, grad, exp_avg, exp_avg_sq, c.one_minus_beta1, c.beta2, c.one_minus_beta2, c.eps,
+                            c.weight_decay, c.decay, c.step_size, c.bias_correction2_sqrt);
 }
 
 __global__ void rmsprop_step_kernel(float* param, const float* grad, float* square_avg, float* buf, float* grad_avg,
-                                    int64_t n, float lr, float alpha, float one_minus_alpha, float eps,
-                                    float weight_decay, float momentum, bool centered) {
+                                    int64_t n, const ops::RMSpropScalars* s, bool centered, const int64_t* halt) {
+  if (halt && *halt >= 0) return;
+  const ops::RMSpropScalars c = *s;
   CONVNET_GRID_STRIDE(i, n)
-  optim_detail::rmsprop_update(i, param, grad, square_avg, buf, grad_avg, lr, alpha, one_minus_alpha, eps,
-                               weight_decay, momentum, centered);
+  optim_detail::rmsprop_update(i, param, grad, square_avg, buf, grad_avg, c.lr, c.alpha, c.one_minus_alpha, c.eps,
+                               c.weight_decay, c.momentum, centered);
 }
 
 #undef CONVNET_GRID_STRIDE
 
 }  // namespace
 
-void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, float lr, float momentum,
-              float one_minus_dampening, float weight_decay, bool nesterov, bool first_step) {
+void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, const ops::SGDScalars* s,
+              bool nesterov, const int64_t* halt) {
   if (n == 0) return;
-  cuda::launch("sgd_step_kernel", sgd_step_kernel, cuda::grid_for(n), 256, param, grad, momentum_buffer, n, lr, momentum, one_minus_dampening, weight_decay, nesterov, first_step);
+  cuda::launch("sgd_step_kernel", sgd_step_kernel, cuda::grid_for(n), 256, param, grad, momentum_buffer, n, s,
+               nesterov, halt);
 }
 
-void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float one_minus_beta1,
-               float beta2, float one_minus_beta2, float eps, float weight_decay, float decay, float step_size,
-               float bias_correction2_sqrt) {
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
+               const ops::AdamScalars* s, const int64_t* halt) {
   if (n == 0) return;
-  cuda::launch("adam_step_kernel", adam_step_kernel, cuda::grid_for(n), 256, param, grad, exp_avg, exp_avg_sq, n, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, step_size, bias_correction2_sqrt);
+  cuda::launch("adam_step_kernel", adam_step_kernel, cuda::grid_for(n), 256, param, grad, exp_avg, exp_avg_sq, n, s,
+               halt);
 }
 
 void rmsprop_step(float* param, const float* grad, float* square_avg, float* momentum_buffer, float* grad_avg,
-                  int64_t n, float lr, float alpha, float one_minus_alpha, float eps, float weight_decay,
-                  float momentum, bool centered) {
+                  int64_t n, const ops::RMSpropScalars* s, bool centered, const int64_t* halt) {
   if (n == 0) return;
-  cuda::launch("rmsprop_step_kernel", rmsprop_step_kernel, cuda::grid_for(n), 256, param, grad, square_avg, momentum_buffer, grad_avg, n, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, centered);
+  cuda::launch("rmsprop_step_kernel", rmsprop_step_kernel, cuda::grid_for(n), 256, param, grad, square_avg,
+               momentum_buffer, grad_avg, n, s, centered, halt);
 }
 
 }  // namespace cuda_kernels

@@ -19,6 +19,7 @@
 // buffer, which step 1 overwrites. Optional state (nullptr) is needed only where its feature is on.
 #pragma once
 #include <cmath>
+#include <vector>
 
 #include "core/host_device.h"
 #include "core/tensor.h"
@@ -33,19 +34,52 @@ struct SGDParams {
   double lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
 };
-void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum_buffer, int64_t step, const SGDParams& p);
-
 struct AdamParams {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
   bool decoupled_weight_decay = false;  // true: AdamW
 };
-void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, int64_t step,
-               const AdamParams& p);
-
 struct RMSpropParams {
   double lr = 0.01, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
   bool centered = false;
 };
+
+// The float constants of update number `step` (>= 1), computed on the host in double; these
+// check the hyper-parameters (ValueError naming the optimizer and the value).
+struct SGDScalars {
+  float lr, momentum, one_minus_dampening, weight_decay, first_step;  // first_step: 1 or 0
+};
+struct AdamScalars {  // Adam gets weight_decay = 0 when decoupled (AdamW) and decay = 1 when not
+  float one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, step_size, bias_correction2_sqrt;
+};
+struct RMSpropScalars {
+  float lr, alpha, one_minus_alpha, eps, weight_decay, momentum;
+};
+SGDScalars sgd_scalars(int64_t step, const SGDParams& p);
+AdamScalars adam_scalars(int64_t step, const AdamParams& p);
+RMSpropScalars rmsprop_scalars(int64_t step, const RMSpropParams& p);
+// Their memory image: a float32 tensor of sizeof(S) / 4 elements.
+template <class S>
+std::vector<float> scalar_floats(const S& s) {
+  static_assert(sizeof(S) % sizeof(float) == 0, "scalars are floats");
+  const float* f = reinterpret_cast<const float*>(&s);
+  return std::vector<float>(f, f + sizeof(S) / sizeof(float));
+}
+
+// One update in place. `scalars` is the float32 tensor of the step's constants (scalar_floats of
+// the *_scalars above) on param's device: the kernels read it where they run, so a training step
+// captured as a CUDA graph applies each replay's own step. `halt`, when given, is a (1,) int64
+// tensor on that device: a value >= 0 skips the update (the executor's mark of a non-finite loss).
+// `p` supplies the switches (nesterov, centered) and which state buffers are needed.
+void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum_buffer, const Tensor& scalars, const SGDParams& p,
+              const Tensor* halt = nullptr);
+void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const Tensor& scalars,
+               const AdamParams& p, const Tensor* halt = nullptr);
+void rmsprop_step(Tensor& param, const Tensor& grad, Tensor& square_avg, Tensor* momentum_buffer, Tensor* grad_avg,
+                  const Tensor& scalars, const RMSpropParams& p, const Tensor* halt = nullptr);
+// The same with the constants of update number `step`.
+void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum_buffer, int64_t step, const SGDParams& p);
+void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, int64_t step,
+               const AdamParams& p);
 void rmsprop_step(Tensor& param, const Tensor& grad, Tensor& square_avg, Tensor* momentum_buffer, Tensor* grad_avg,
                   int64_t step, const RMSpropParams& p);
 
@@ -109,29 +143,23 @@ inline CONVNET_HOST_DEVICE void rmsprop_update(int64_t i, float* param, const fl
 }  // namespace optim_detail
 
 // Kernels: valid arguments assumed; every buffer holds n floats. Optional buffers may be null
-// when their feature is off. The scalar constants are computed once on the host in double, as
-// PyTorch computes them in Python floats: the complements (1 - beta), AdamW's decay = 1 - lr * wd,
-// step_size = lr / (1 - beta1^step), bias_correction2_sqrt = sqrt(1 - beta2^step). Adam gets
-// weight_decay = 0 when decoupled and decay = 1 when not.
+// when their feature is off. `s` points at the step's constants and `halt` (may be null) at the
+// skip mark, both in the memory of the device that runs the kernel.
 namespace cpu_kernels {
-void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, float lr, float momentum,
-              float one_minus_dampening, float weight_decay, bool nesterov, bool first_step);
-void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float one_minus_beta1,
-               float beta2, float one_minus_beta2, float eps, float weight_decay, float decay, float step_size,
-               float bias_correction2_sqrt);
+void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, const ops::SGDScalars* s,
+              bool nesterov, const int64_t* halt);
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
+               const ops::AdamScalars* s, const int64_t* halt);
 void rmsprop_step(float* param, const float* grad, float* square_avg, float* momentum_buffer, float* grad_avg,
-                  int64_t n, float lr, float alpha, float one_minus_alpha, float eps, float weight_decay,
-                  float momentum, bool centered);
+                  int64_t n, const ops::RMSpropScalars* s, bool centered, const int64_t* halt);
 }  // namespace cpu_kernels
 namespace cuda_kernels {
-void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, float lr, float momentum,
-              float one_minus_dampening, float weight_decay, bool nesterov, bool first_step);
-void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float one_minus_beta1,
-               float beta2, float one_minus_beta2, float eps, float weight_decay, float decay, float step_size,
-               float bias_correction2_sqrt);
+void sgd_step(float* param, const float* grad, float* momentum_buffer, int64_t n, const ops::SGDScalars* s,
+              bool nesterov, const int64_t* halt);
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
+               const ops::AdamScalars* s, const int64_t* halt);
 void rmsprop_step(float* param, const float* grad, float* square_avg, float* momentum_buffer, float* grad_avg,
-                  int64_t n, float lr, float alpha, float one_minus_alpha, float eps, float weight_decay,
-                  float momentum, bool centered);
+                  int64_t n, const ops::RMSpropScalars* s, bool centered, const int64_t* halt);
 }  // namespace cuda_kernels
 
 }  // namespace convnet

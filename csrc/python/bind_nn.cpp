@@ -116,6 +116,8 @@ void bind_nn(py::module_& m) {
            py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("rho") = 0.99, py::arg("centered") = false)
       .def_property("learning_rate", &Graph::learning_rate, &Graph::set_learning_rate)
       .def_property("optimizer_step", &Graph::optimizer_step, &Graph::set_optimizer_step)
+      .def_property_readonly("cuda_graph_replays", &Graph::cuda_graph_replays,
+                             "Training steps run by replaying the captured CUDA graph (0 on the CPU)")
       .def("optimizer_state", &Graph::optimizer_state, "(name, flat tensor) of each optimizer state buffer")
       .def("set_label_smoothing", &Graph::set_label_smoothing)
       .def("train_steps", [](Graph& g, py::object x, py::object y, py::object order, int64_t first_batch,

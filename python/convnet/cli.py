@@ -24,12 +24,14 @@ def _parser():
                    help="cross-entropy label smoothing in [0, 1] (0: none)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    t.add_argument("--limit", type=int, default=None,
+                   help="a quick run: the first N training images and the first N test images only")
     t.add_argument("--data", default=None, help="directory holding the Fashion-MNIST IDX files")
     t.add_argument("--out", default=None, help="save the trained model here (e.g. model.cnet)")
     e = sub.add_parser("evaluate", help="test loss and accuracy of a saved model")
     e.add_argument("model")
     e.add_argument("--device", default="auto")
+    e.add_argument("--limit", type=int, default=None, help="the first N test images only")
     e.add_argument("--data", default=None)
     s = sub.add_parser("summary", help="print a zoo model's (or a saved model's) layers")
     s.add_argument("--model", default="seed_cnn", help=f"one of {', '.join(zoo.NAMES)} or a saved model file")
@@ -70,6 +72,7 @@ def _run(args):
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], device=args.device)
         if args.limit:
             x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+            x_test, y_test = x_test[:args.limit], y_test[:args.limit]
         print(f"Training {args.model} on {len(x_train)} Fashion-MNIST images ({model.device}, "
               f"{args.optimizer}, batch {args.batch_size}, {args.epochs} epochs)")
         lr = optimizer.learning_rate
@@ -86,6 +89,8 @@ def _run(args):
             print(f"Saved to {args.out}")
     elif args.command == "evaluate":
         model = convnet.load_model(args.model, device=args.device)
+        if args.limit:
+            x_test, y_test = x_test[:args.limit], y_test[:args.limit]
         loss, acc = model.evaluate(x_test, y_test)
         print(f"Test loss {loss:.4f}, test accuracy {acc:.4f}")
     elif args.command == "predict":
