@@ -41,6 +41,8 @@ CASES = [
     (3, 40, 6, 6, 20, 3, 3, 1, 1, 1, 1, False),         # K = 360 > the GEMM's KC block
     (2, 3, 6, 7, 4, 3, 3, 1, (3, 1), 1, 1, True),       # padding beyond the kernel: generic grad_x
     (3, 4, 6, 5, 4, 2, 2, 1, (0, 1), 1, 2, True),       # stride 1, unequal pads
+    (1, 5, 9, 9, 70, 3, 3, 1, 1, 1, 1, True),           # C_out > 64: two row tiles of the CUDA GEMM
+    (3, 8, 20, 20, 72, 3, 3, 1, 1, 1, 2, False),        # groups, grad_w in slices (CUDA split-K)
 ]
 
 
@@ -168,7 +170,7 @@ def _parity(fn, *arrays, **kw):
 
 
 @requires_cuda
-@pytest.mark.parametrize("index", [0, 2, 5, 8, 11, 13, 15, 19])
+@pytest.mark.parametrize("index", range(len(CASES)))
 def test_conv2d_cuda_matches_cpu(index):
     x, w, b, kw = _data(CASES[index])
     _parity(ops.conv2d, x, w, b, **kw)

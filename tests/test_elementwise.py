@@ -4,6 +4,7 @@ import torch
 
 import convnet
 from convnet import ops
+from conftest import requires_cuda
 from opcheck import assert_raises, check_finite_differences, compare_with_torch
 
 
@@ -24,3 +25,17 @@ def test_add_errors(rng):
     assert_raises(TypeError, ["add", "'a'", "numeric", "object"], ops.add, object(), a)
     assert_raises(ValueError, ["add", "'a'", "None"], ops.add, None, a)
     assert_raises(ValueError, ["add_backward", "grad_out"], ops.add_backward, np.zeros((2, 2)), a, a)
+
+
+@requires_cuda
+def test_add_and_flatten_cuda_match_cpu(rng):
+    a = rng.standard_normal((2, 3, 7, 5)).astype(np.float32)
+    b = rng.standard_normal((2, 3, 7, 5)).astype(np.float32)
+    ag, bg = convnet.tensor(a, device="cuda"), convnet.tensor(b, device="cuda")
+    np.testing.assert_array_equal(ops.add(ag, bg).numpy(), a + b)
+    da, db = ops.add_backward(ag, ag, bg)
+    np.testing.assert_array_equal(da.numpy(), a)
+    np.testing.assert_array_equal(db.numpy(), a)
+    flat = ops.flatten(ag)
+    assert flat.device == "cuda:0" and flat.shape == (2, 105)
+    np.testing.assert_array_equal(flat.numpy(), a.reshape(2, 105))
