@@ -166,7 +166,8 @@ def run_convnet(args, data):
 
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, verbose=0,
               callbacks=[Timer()])
-    return times, model.evaluate(x_test, y_test)[1]
+    # on CUDA: how many training steps replayed the captured step (the others ran op by op)
+    return times, model.evaluate(x_test, y_test)[1], model._graph.cuda_graph_replays
 
 
 def median_epoch(times):
@@ -197,8 +198,9 @@ def main():
     data = ((x_train, y_train), test)
     print(f"{args.model}, {args.optimizer}, batch {args.batch_size}, {args.epochs} epoch(s), "
           f"{len(x_train)} training images, device {args.device}, {os.cpu_count()} CPU threads")
-    c_times, c_acc = run_convnet(args, data)
-    results = {"convnet": {"epoch_times_s": c_times, "epoch_s": median_epoch(c_times), "test_accuracy": c_acc}}
+    c_times, c_acc, c_replays = run_convnet(args, data)
+    results = {"convnet": {"epoch_times_s": c_times, "epoch_s": median_epoch(c_times), "test_accuracy": c_acc,
+                           "cuda_graph_replays": c_replays}}
     for mode in ([] if args.skip_torch else modes):
         t_times, t_acc = run_torch(args, data, mode)
         results[f"pytorch_{mode}"] = {"epoch_times_s": t_times, "epoch_s": median_epoch(t_times),

@@ -48,8 +48,10 @@ void* malloc(size_t nbytes, int index) {
   cudaError_t err = cudaMalloc(&p, nbytes);
   if (err != cudaSuccess) {
     cudaGetLastError();
-    throw DeviceError("cuda: out of memory allocating " + std::to_string(nbytes) + " bytes on cuda:" +
-                      std::to_string(index) + " (" + cudaGetErrorString(err) + ")");
+    throw DeviceError(std::string(err == cudaErrorMemoryAllocation ? "cuda: out of memory allocating "
+                                                                   : "cuda: cannot allocate ") +
+                      std::to_string(nbytes) + " bytes on cuda:" + std::to_string(index) + " (" +
+                      cudaGetErrorString(err) + ")");
   }
   return p;
 }

@@ -3,8 +3,8 @@
 // Kernels: the blocks of a grid run one after another. A block's threads are fibers on the calling
 // CPU thread: the scheduler runs every ready fiber until it finishes or waits at a barrier
 // (__syncthreads, or the two warp barriers of a shuffle), then releases a barrier once every live
-// thread it concerns has reached it. A barrier that can never be released (reached by part of a
-// block while the rest finished or waits elsewhere) fails the launch.
+// thread it concerns has reached it (threads that returned count as arrived). Waits that can never
+// all be released (part of a warp in a shuffle, the rest at a block barrier) fail the launch.
 // A fiber is entered once with setcontext and then switched with _setjmp/_longjmp (no signal-mask
 // system call per switch); it loops, running the current kernel for its coordinates each time
 // it is resumed after finishing, so fibers live across blocks and launches.
@@ -234,7 +234,8 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorIllegalInstruction: return "an illegal instruction was encountered (emulator: a barrier reached by only part of a block)";
+    case cudaErrorIllegalInstruction:
+      return "an illegal instruction was encountered (emulator: threads wait at barriers that can never all be passed)";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     default: return "unknown error";

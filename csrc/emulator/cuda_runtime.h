@@ -14,8 +14,10 @@
 // What it cannot show: speed, the memory model (threads never run concurrently, so a missing
 // __syncthreads goes unnoticed unless a fiber switch exposes it), warp-synchronous code without
 // __syncwarp, and host code that dereferences a device pointer (device memory is host memory).
-// The emulator checks what a GPU would reject: launch configurations, and barriers reached by
-// only part of a block (an error instead of a hang).
+// The emulator checks what a GPU would reject: launch configurations, calls not allowed during a
+// graph capture, and waits that can never end (say half a warp in a shuffle while the other half
+// waits at __syncthreads): an error instead of a hang. As on a GPU, threads that have returned do
+// not hold a barrier up.
 #pragma once
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 4, for a session lent the device machine (no package registry there; its
+# python3 has numpy, pybind11, scikit-build-core, cmake, ninja, pytest and torch). Each stage fits in
+# one device command (10 minutes at most); logs and result JSON are written under $OUT:
+#
+#   mkdir -p data && cp /usr/share/datasets/fashion-mnist/* data/        # here, once (data/ is ignored)
+#   run(command="bash benchmarks/gpu_session.sh build test", carry=["data"])
+#   run(command="bash benchmarks/gpu_session.sh build sanitize", carry=["data"])
+#   run(command="bash benchmarks/gpu_session.sh build bench", carry=["data"])
+#
+# Stages: build (editable install), test (pytest -m cuda), sanitize (the GPU tests under
+# compute-sanitizer memcheck and racecheck), bench (bench_train on seed_cnn and vgg_small with
+# --record, against PyTorch eager and CUDA-graph in the same run). Then copy the JSON from
+# $OUT/results into benchmarks/results/ and commit it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build/gpu-out}
+mkdir -p "$OUT/results"
+export CONVNET_DATA=${CONVNET_DATA:-$PWD/data}
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+status=0
+
+stage() {  # stage NAME COMMAND...: runs it, its output in $OUT/NAME.log, and prints its tail
+  local name=$1
+  shift
+  echo "== $name: $*"
+  local start=$SECONDS
+  "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 15 "$OUT/$name.log"
+  echo "== $name: exit $rc after $((SECONDS - start)) s"
+  [ $rc -eq 0 ] || status=1
+  return $rc
+}
+
+for what in "$@"; do
+  case $what in
+    build) stage build python3 -m pip install --no-build-isolation -Cbuild-dir=build/gpu -e . || exit 1 ;;
+    test) stage test python3 -m pytest -q -m cuda ;;
+    sanitize)
+      stage memcheck compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest -q -m cuda -x
+      stage racecheck compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest -q -m cuda -x ;;
+    bench)
+      stage bench-seed_cnn python3 benchmarks/bench_train.py --model seed_cnn --device cuda --epochs 3 \
+        --batch-size 32 --record
+      stage bench-vgg_small python3 benchmarks/bench_train.py --model vgg_small --device cuda --epochs 3 \
+        --batch-size 128 --record
+      cp benchmarks/results/*cuda* "$OUT/results/" 2>/dev/null ;;
+    *) echo "unknown stage '$what' (build, test, sanitize, bench)"; exit 2 ;;
+  esac
+done
+exit $status

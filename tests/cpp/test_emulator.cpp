@@ -1,0 +1,108 @@
+// The CUDA emulator itself (csrc/emulator; built with CONVNET_CUDA=EMULATE only): the GPU tests
+// trust it to run kernels as a GPU would and to refuse what a GPU refuses, so both are checked here.
+#ifdef CONVNET_CUDA_EMULATOR
+#include <vector>
+
+#include "check.h"
+#include "core/cuda_check.h"
+#include "core/device.h"
+#include "core/tensor.h"
+
+using namespace convnet;
+
+namespace {
+
+// out[block] = sum of in[block * 256 + t]: a shared-memory tree with a barrier per level.
+__global__ void block_sum_kernel(float* out, const float* in) {
+  __shared__ float part[256];
+  part[threadIdx.x] = in[blockIdx.x * 256 + threadIdx.x];
+  __syncthreads();
+  for (int w = 128; w > 0; w /= 2) {
+    if (threadIdx.x < unsigned(w)) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = part[0];
+}
+
+// out[warp] = sum over the warp's lanes of their lane number, by shuffles.
+__global__ void warp_sum_kernel(int* out) {
+  int v = threadIdx.x % 32;
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  if (threadIdx.x % 32 == 0) out[threadIdx.x / 32] = v;
+}
+
+// Half the warp waits at __syncthreads, the other half in a shuffle: neither wait can end (a GPU
+// hangs), so the emulator fails the launch.
+__global__ void divergent_barrier_kernel(float* out) {
+  float v = 1.0f;
+  if (threadIdx.x < 16)
+    __syncthreads();
+  else
+    v = __shfl_down_sync(0xffffffffu, v, 1);
+  out[threadIdx.x] = v;
+}
+
+// out[0] += *step: the per-step value comes from memory, the increment from the arguments.
+__global__ void add_step_kernel(float* out, const float* step, float scale) { out[0] += *step * scale; }
+
+std::vector<float> host(const Tensor& t) {
+  const Tensor h = t.to(Device::cpu());
+  return std::vector<float>(h.data<float>(), h.data<float>() + h.numel());
+}
+
+}  // namespace
+
+CONVNET_TEST(emulator_barriers_and_shared_memory) {
+  std::vector<float> values(3 * 256);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = float(i % 7);
+  Tensor in = Tensor::from_values(values, Device::cuda()), out = Tensor::zeros({3}, DType::Float32, Device::cuda());
+  cuda::launch("block_sum_kernel", block_sum_kernel, 3, 256, out.data<float>(), in.data<float>());
+  const std::vector<float> sums = host(out);
+  bool ok = true;
+  for (int b = 0; b < 3; ++b) {
+    float want = 0.0f;
+    for (int t = 0; t < 256; ++t) want += values[b * 256 + t];
+    ok &= sums[b] == want;
+  }
+  EXPECT(ok, "a block's threads meet at each barrier and share one array per block");
+}
+
+CONVNET_TEST(emulator_warp_shuffles) {
+  Tensor out = Tensor::zeros({3}, DType::Int64, Device::cuda());  // 3 warps' sums as int32 pairs
+  int* sums = static_cast<int*>(out.raw_data());
+  cuda::launch("warp_sum_kernel", warp_sum_kernel, 1, 96, sums);
+  const Tensor h = out.to(Device::cpu());
+  const int* got = static_cast<const int*>(h.raw_data());
+  EXPECT(got[0] == 496 && got[1] == 496 && got[2] == 496, "__shfl_down_sync sums each warp's lanes (0+...+31)");
+}
+
+CONVNET_TEST(emulator_refuses_what_a_gpu_refuses) {
+  Tensor out = Tensor::zeros({32}, DType::Float32, Device::cuda());
+  EXPECT_THROWS(DeviceError, cuda::launch("divergent_barrier_kernel", divergent_barrier_kernel, 1, 32,
+                                          out.data<float>()),
+                "waits that can never end fail the launch", "divergent_barrier_kernel");
+  EXPECT_THROWS(DeviceError, cuda::launch("block_sum_kernel", block_sum_kernel, 1, 2048, out.data<float>(),
+                                          out.data<float>()),
+                "2048 threads per block is an invalid configuration", "invalid configuration");
+  // Allocating inside a captured step is not allowed: the capture fails, naming the call.
+  cuda::CapturedGraph graph;
+  EXPECT_THROWS(DeviceError, graph.capture([] { Tensor::zeros({4}, DType::Float32, Device::cuda()); }),
+                "no allocation inside a capture", "not permitted when stream is capturing");
+  EXPECT(!graph.ready(), "a failed capture leaves no graph");
+  cuda::launch("block_sum_kernel", block_sum_kernel, 1, 256, out.data<float>(), out.data<float>());
+  EXPECT(true, "the stream works again after a failed capture");
+}
+
+CONVNET_TEST(emulator_graph_replays_with_fresh_memory) {
+  Tensor out = Tensor::zeros({1}, DType::Float32, Device::cuda());
+  Tensor step = Tensor::from_values(std::vector<float>{1.0f}, Device::cuda());
+  cuda::CapturedGraph graph;
+  graph.capture([&] { cuda::launch("add_step_kernel", add_step_kernel, 1, 1, out.data<float>(), step.data<float>(), 2.0f); });
+  EXPECT(graph.ready() && host(out)[0] == 0.0f, "capturing records the work without running it");
+  graph.launch();
+  const std::vector<float> three{3.0f};
+  cuda::upload(step.raw_data(), three.data(), sizeof(float));
+  graph.launch();
+  EXPECT(host(out)[0] == 2.0f + 6.0f, "each replay reads memory afresh and keeps the captured arguments");
+}
+#endif
