@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -160,7 +161,11 @@ void Tensor::copy_from(const Tensor& src) {
 void Tensor::fill(double value) {
   if (numel_ == 0) return;
   if (is_cuda()) {
-    // Device fills go through a host buffer: fill() is for set-up, not for the steady state.
+    if (value == 0.0 && !std::signbit(value)) {  // all-zero bits in every dtype: a memset, no wait
+      cuda::memset_zero(raw_data(), nbytes());
+      return;
+    }
+    // Other device fills go through a host buffer: they are for set-up, not for the steady state.
     Tensor host = empty(shape_, dtype_, Device::cpu());
     host.fill(value);
     copy_from(host);
