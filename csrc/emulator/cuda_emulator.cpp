@@ -15,6 +15,15 @@
 #include <setjmp.h>
 #include <ucontext.h>
 
+#if defined(__SANITIZE_ADDRESS__)  // AddressSanitizer is told of every stack switch
+#include <sanitizer/common_interface_defs.h>
+#define EMULATOR_SWITCH_STACK(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define EMULATOR_ON_STACK(saved, old_bottom, old_size) __sanitizer_finish_switch_fiber(saved, old_bottom, old_size)
+#else
+#define EMULATOR_SWITCH_STACK(save, bottom, size) ((void)0)
+#define EMULATOR_ON_STACK(saved, old_bottom, old_size) ((void)0)
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -47,6 +56,7 @@ struct Fiber {
   ucontext_t entry;  // where a fresh fiber starts
   jmp_buf resume;    // where a started fiber continues
   bool started = false;
+  void* sanitizer_stack = nullptr;  // AddressSanitizer's state of this stack while switched away
   std::unique_ptr<char[]> stack{new char[kStackBytes]};
   ThreadCoordinates coords;
   State state = State::Done;
@@ -61,6 +71,9 @@ struct Emulator {
   std::vector<Fiber> fibers;  // grows to the largest block seen
   std::vector<uint64_t> lanes;  // the shuffle exchange: one slot per thread of the block
   jmp_buf scheduler;
+  void* scheduler_sanitizer_stack = nullptr;
+  const void* scheduler_stack_bottom = nullptr;  // the calling thread's stack (for AddressSanitizer)
+  size_t scheduler_stack_size = 0;
   Fiber* running = nullptr;
   int block_threads = 0;
   const std::function<void()>* kernel = nullptr;
@@ -86,12 +99,18 @@ void wait(State at) {
   Emulator& e = emu();
   Fiber* self = e.running;
   self->state = at;
-  if (!_setjmp(self->resume)) _longjmp(e.scheduler, 1);
+  if (!_setjmp(self->resume)) {
+    EMULATOR_SWITCH_STACK(&self->sanitizer_stack, e.scheduler_stack_bottom, e.scheduler_stack_size);
+    _longjmp(e.scheduler, 1);
+  }
+  EMULATOR_ON_STACK(self->sanitizer_stack, nullptr, nullptr);
 }
 
 void fiber_main() {
+  Emulator& e = emu();
+  EMULATOR_ON_STACK(nullptr, &e.scheduler_stack_bottom, &e.scheduler_stack_size);
   for (;;) {
-    (*emu().kernel)();
+    (*e.kernel)();
     wait(State::Done);
   }
 }
@@ -100,7 +119,11 @@ void fiber_main() {
 void resume(Fiber& f) {
   Emulator& e = emu();
   e.running = &f;
-  if (_setjmp(e.scheduler)) return;
+  if (_setjmp(e.scheduler)) {
+    EMULATOR_ON_STACK(e.scheduler_sanitizer_stack, nullptr, nullptr);
+    return;
+  }
+  EMULATOR_SWITCH_STACK(&e.scheduler_sanitizer_stack, f.stack.get(), kStackBytes);
   if (f.started) _longjmp(f.resume, 1);
   f.started = true;
   getcontext(&f.entry);

@@ -30,7 +30,7 @@ struct MatrixC {
   float* C;
   int64_t ldc;
   bool accumulate;
-  __device__ void operator()(int64_t, int64_t, int64_t m, int64_t n, float v) const {
+  __device__ void operator()(int64_t, int64_t m, int64_t n, float v) const {
     C[m * ldc + n] = accumulate ? C[m * ldc + n] + v : v;
   }
 };
@@ -38,7 +38,7 @@ struct MatrixC {
 template <bool TransA, bool TransB>
 void sgemm_as(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
               int64_t ldc, bool accumulate) {
-  tiles::gemm("sgemm_kernel", M, N, K, 1, 1, K, MatrixA<TransA>{A, lda}, MatrixB<TransB>{B, ldb},
+  tiles::gemm("sgemm_kernel", M, N, K, 1, MatrixA<TransA>{A, lda}, MatrixB<TransB>{B, ldb},
               MatrixC{C, ldc, accumulate});
 }
 
@@ -46,7 +46,7 @@ void sgemm_as(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, cons
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
            const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  // K == 0 runs no k-slices: C = 0 (or unchanged when accumulating).
+  // K == 0 sums nothing: C = 0 (or unchanged when accumulating).
   if (trans_a)
     trans_b ? sgemm_as<true, true>(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
             : sgemm_as<true, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);

@@ -2,23 +2,24 @@
 // plain matrices (sgemm, linear) and convolution's implicit matrices (the column matrix of an
 // image, never stored: its entries are read from the image while a tile is loaded).
 //
-//   C[z][m, n] = sum_{k in z's slice} A(g, m, k) * B(g, k, n)     for m < M, n < N
+//   C(g, m, n) = sum_k A(g, m, k) * B(g, k, n)     for g < groups, m < M, n < N, k < K
 //
-// z = blockIdx.z runs over g = z / splits (independent GEMMs: convolution groups) and
-// s = z % splits (slices of K: split-K, when M x N alone has too few tiles to fill the GPU;
-// the caller adds the slices up). Slice s covers k in [s * k_slice, min(K, (s+1) * k_slice)).
-//
+// (g: independent GEMMs of the same shape, e.g. convolution groups, one per blockIdx.z.)
 // Each 256-thread block computes 64 x 64 tiles of C (4 x 4 outputs per thread), staging 16-deep
 // slices of A and B in shared memory. Exact FP32 (no tensor cores).
+// When M x N has too few tiles to fill the GPU and K is long (a dense layer at a small batch, a
+// convolution's weight gradient), K is split into slices computed by separate blocks into a
+// workspace, then summed slice by slice in a fixed order by a second kernel (deterministic, no
+// atomics).
 //
 // An operand is a functor with
-//   __device__ float operator()(int64_t g, int64_t row, int64_t col) const   (in range, see below)
+//   __device__ float operator()(int64_t g, int64_t row, int64_t col) const
 //   static constexpr bool k_fastest   consecutive k are adjacent in memory (else consecutive m or n):
 //                                     picks the thread-to-element mapping of the tile load so that
 //                                     neighbouring threads read neighbouring addresses
-// A is called as A(g, m, k), B as B(g, k, n), only with m < M, n < N and k < K. The result C is a
-// functor  __device__ void operator()(int64_t g, int64_t s, int64_t m, int64_t n, float value) const
-// called once per element of C and slice.
+// A is called as A(g, m, k), B as B(g, k, n), only in range. The result is a functor
+//   __device__ void operator()(int64_t g, int64_t m, int64_t n, float value) const
+// called once per element of C.
 #pragma once
 #include <cstdint>
 
@@ -30,15 +31,16 @@ namespace tiles {
 
 constexpr int TM = 64, TN = 64, TK = 16, THREADS = 256;
 
-template <class A, class B, class C>
-__global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t splits, int64_t k_slice,
-                            A a, B b, C c) {
+// The tiles of slice s = z % slices of group g = z / slices: store(g, s, m, n, partial sum).
+template <class A, class B, class Store>
+__global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
+                            A a, B b, Store store) {
   __shared__ float As[TK][TM + 1];  // As[k][m] = A(g, row0 + m, k0 + k)
   __shared__ float Bs[TK][TN + 1];  // Bs[k][n] = B(g, k0 + k, col0 + n)
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
   const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
-  for (int64_t z = blockIdx.z; z < groups * splits; z += gridDim.z) {
-    const int64_t g = z / splits, s = z % splits;
+  for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
+    const int64_t g = z / slices, s = z % slices;
     const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
     for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
       for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
@@ -75,21 +77,66 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
         for (int i = 0; i < 4; ++i)
           for (int j = 0; j < 4; ++j) {
             const int64_t r = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
-            if (r < M && col < N) c(g, s, r, col, acc[i][j]);
+            if (r < M && col < N) store(g, s, r, col, acc[i][j]);
           }
       }
   }
 }
 
-// Launches gemm_kernel over every tile of every group and slice (grid dimensions capped; the
-// kernel strides over what the grid does not cover).
+// One slice: the result goes straight to C.
+template <class C>
+struct WholeStore {
+  C c;
+  __device__ void operator()(int64_t g, int64_t, int64_t m, int64_t n, float v) const { c(g, m, n, v); }
+};
+
+// Several slices: part[s, g, m, n], summed by sum_slices_kernel.
+struct SliceStore {
+  float* part;
+  int64_t groups, M, N;
+  __device__ void operator()(int64_t g, int64_t s, int64_t m, int64_t n, float v) const {
+    part[((s * groups + g) * M + m) * N + n] = v;
+  }
+};
+
+// C(g, m, n) = sum over s of part[s, g, m, n], in slice order.
+template <class C>
+__global__ void sum_slices_kernel(const float* part, int64_t slices, int64_t groups, int64_t M, int64_t N, C c) {
+  const int64_t size = groups * M * N;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < size; e += (int64_t)gridDim.x * blockDim.x) {
+    float sum = 0.0f;
+    for (int64_t s = 0; s < slices; ++s) sum += part[s * size + e];
+    c(e / (M * N), (e / N) % M, e % N, sum);
+  }
+}
+
+// How many slices K is cut into: enough blocks for a large GPU (about 264, two per SM of an
+// H100) when the tiles alone are fewer, each slice at least 256 deep, at most 64 slices.
+inline int64_t k_slices(int64_t tiles, int64_t K) {
+  const int64_t want = (264 + tiles - 1) / tiles, most = (K + 255) / 256;
+  const int64_t slices = want < most ? want : most;
+  return slices < 1 ? 1 : slices > 64 ? 64 : slices;
+}
+
+// C = A . B over every group, launched as described above (grid dimensions capped; the kernels
+// stride over what the grid does not cover). `name` names the GEMM in errors.
 template <class A, class B, class C>
-void gemm(const char* name, int64_t M, int64_t N, int64_t K, int64_t groups, int64_t splits, int64_t k_slice,
-          const A& a, const B& b, const C& c) {
+void gemm(const char* name, int64_t M, int64_t N, int64_t K, int64_t groups, const A& a, const B& b, const C& c) {
   if (M <= 0 || N <= 0 || groups <= 0) return;
   auto cap = [](int64_t n, int64_t limit) { return static_cast<unsigned>(n < limit ? n : limit); };
-  const dim3 grid(cap((N + TN - 1) / TN, 1 << 30), cap((M + TM - 1) / TM, 65535), cap(groups * splits, 65535));
-  cuda::launch(name, gemm_kernel<A, B, C>, grid, THREADS, M, N, K, groups, splits, k_slice, a, b, c);
+  const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
+  const int64_t slices = k_slices(groups * tiles_m * tiles_n, K);
+  const int64_t k_slice = (K + slices - 1) / slices;
+  const dim3 grid(cap(tiles_n, 1 << 30), cap(tiles_m, 65535), cap(groups * slices, 65535));
+  if (slices == 1) {
+    cuda::launch(name, gemm_kernel<A, B, WholeStore<C>>, grid, THREADS, M, N, K, groups, slices, k_slice, a, b,
+                 WholeStore<C>{c});
+    return;
+  }
+  float* part = cuda::workspace(size_t(slices * groups * M * N));
+  cuda::launch(name, gemm_kernel<A, B, SliceStore>, grid, THREADS, M, N, K, groups, slices, k_slice, a, b,
+               SliceStore{part, groups, M, N});
+  cuda::launch(name, sum_slices_kernel<C>, cuda::grid_for(groups * M * N), THREADS, part, slices, groups, M, N, c);
 }
 
 }  // namespace tiles

@@ -4,13 +4,11 @@
 //       forward   y_g (Cog, N*P)     = w_g (Cog, K)        . col_g (K, N*P)        + b, fused in the store
 //       grad_x    dx_g (Cg, N*H*W)   = w_g^T (Cg, Cog*kk)  . taps_g (Cog*kk, N*H*W)
 //                 taps_g[(o, u, v), (n, ih, iw)] = dy[n, o, i, j] with i*sh - pt + u*dh = ih (0 if none)
-//       grad_w    dw_g (Cog, K)      = dy_g (Cog, N*P)     . col_g^T (N*P, K), K split in slices summed
-//                 by a second kernel in a fixed order (deterministic; no atomics)
-//     (g a group, K = Cg*kH*kW, kk = kH*kW, P = H_out*W_out, N the batch).
+//       grad_w    dw_g (Cog, K)      = dy_g (Cog, N*P)     . col_g^T (N*P, K)
+//     (g a group, K = Cg*kH*kW, kk = kH*kW, P = H_out*W_out, N the batch; the GEMM splits a long
+//     reduction such as grad_w's N*P into slices itself).
 //   - depthwise (groups == C_in): direct kernels, one thread per output element (forward), per
 //     input element (grad_x), one block per weight (grad_w): a GEMM with Cg = 1 would waste its tiles.
-#include <algorithm>
-
 #include "core/cuda_check.h"
 #include "kernels/gemm_tiles.cuh"
 #include "ops/conv.h"
@@ -68,7 +66,7 @@ struct OutputStore {
   float* y;
   const float* b;
   int64_t Cog, C_out, P;
-  __device__ void operator()(int64_t grp, int64_t, int64_t o, int64_t col, float value) const {
+  __device__ void operator()(int64_t grp, int64_t o, int64_t col, float value) const {
     const int64_t channel = grp * Cog + o;
     y[(col / P * C_out + channel) * P + col % P] = b ? value + b[channel] : value;
   }
@@ -104,7 +102,7 @@ struct GradOutputTaps {
 struct InputGradStore {
   float* dx;
   int64_t Cg, C_in, HW;
-  __device__ void operator()(int64_t grp, int64_t, int64_t c, int64_t col, float value) const {
+  __device__ void operator()(int64_t grp, int64_t c, int64_t col, float value) const {
     dx[(col / HW * C_in + grp * Cg + c) * HW + col % HW] = value;
   }
 };
@@ -126,23 +124,14 @@ struct ImageColumnsT {
   __device__ float operator()(int64_t grp, int64_t k, int64_t n) const { return col(grp, n, k); }
 };
 
-// slice s of dw_g: part[s, g*Cog + o, k] = value (or dw itself when there is one slice)
+// dw[g*Cog + o, k] = value
 struct WeightGradStore {
-  float* part;
-  int64_t Cog, C_out, K;
-  __device__ void operator()(int64_t grp, int64_t s, int64_t o, int64_t k, float value) const {
-    part[(s * C_out + grp * Cog + o) * K + k] = value;
+  float* dw;
+  int64_t Cog, K;
+  __device__ void operator()(int64_t grp, int64_t o, int64_t k, float value) const {
+    dw[(grp * Cog + o) * K + k] = value;
   }
 };
-
-// dw[e] = sum_s part[s, e] in slice order
-__global__ void sum_slices_kernel(float* dw, const float* part, int64_t slices, int64_t size) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < size; e += (int64_t)gridDim.x * blockDim.x) {
-    float s = 0.0f;
-    for (int64_t k = 0; k < slices; ++k) s += part[k * size + e];
-    dw[e] = s;
-  }
-}
 
 // db[o] = sum_{n, p} dy[n, o, p]: one block per channel, a shared-memory tree reduction.
 __global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, int64_t N, int64_t C, int64_t P) {
@@ -218,13 +207,6 @@ __global__ void depthwise_grad_weight_kernel(float* dw, const float* dy, const f
 
 unsigned blocks_for(int64_t n) { return static_cast<unsigned>(n < 65535 * 8 ? n : 65535 * 8); }
 
-// Slices of grad_w's long reduction (N*P): enough tiles to fill a large GPU (about 1024 blocks),
-// each slice at least 512 deep.
-int64_t weight_grad_slices(int64_t tiles, int64_t depth) {
-  const int64_t want = (1024 + tiles - 1) / tiles, most = (depth + 511) / 512;
-  return std::max<int64_t>(1, std::min(want, most));
-}
-
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dGeometry& g) {
@@ -235,7 +217,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     return;
   }
   const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups, K = Cg * g.kH * g.kW;
-  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, 1, K, WeightRows{w, Cog, K}, ImageColumns{x, g},
+  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, WeightRows{w, Cog, K}, ImageColumns{x, g},
               OutputStore{y, b, Cog, g.C_out, P});
 }
 
@@ -254,20 +236,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     return;
   }
   if (dx)
-    tiles::gemm("conv2d_grad_input_kernel", Cg, g.N * HW, Cog * kk, G, 1, Cog * kk, WeightColumns{w, Cog, Cg, kk},
+    tiles::gemm("conv2d_grad_input_kernel", Cg, g.N * HW, Cog * kk, G, WeightColumns{w, Cog, Cg, kk},
                 GradOutputTaps{dy, g}, InputGradStore{dx, Cg, g.C_in, HW});
-  if (dw) {
-    const int64_t depth = g.N * P;
-    const int64_t tiles = G * ((Cog + tiles::TM - 1) / tiles::TM) * ((K + tiles::TN - 1) / tiles::TN);
-    const int64_t slices = weight_grad_slices(tiles, depth);
-    const int64_t slice_depth = (depth + slices - 1) / slices;
-    const int64_t size = g.C_out * K;  // = numel(w)
-    float* part = slices > 1 ? cuda::workspace(size * slices) : dw;
-    tiles::gemm("conv2d_grad_weight_kernel", Cog, K, depth, G, slices, slice_depth, GradOutputRows{dy, Cog, g.C_out, P},
-                ImageColumnsT{ImageColumns{x, g}}, WeightGradStore{part, Cog, g.C_out, K});
-    if (slices > 1)
-      cuda::launch("sum_slices_kernel", sum_slices_kernel, cuda::grid_for(size), kBlock, dw, part, slices, size);
-  }
+  if (dw)
+    tiles::gemm("conv2d_grad_weight_kernel", Cog, K, g.N * P, G, GradOutputRows{dy, Cog, g.C_out, P},
+                ImageColumnsT{ImageColumns{x, g}}, WeightGradStore{dw, Cog, K});
 }
 
 }  // namespace cuda_kernels
