@@ -387,8 +387,10 @@ void Graph::forward(bool training) {
       } else if (s.op == "add") {
         ops::add_forward(node.z, x, nodes_[s.inputs[1]].y);
       }  // flatten, activation: z aliases the input
-      if (s.activation == "softmax")
-        ops::softmax_forward(node.y, node.z, 1);
+      if (s.activation == "softmax") {
+        // A fused final softmax is not needed while training: the loss takes its input, the logits.
+        if (!(training && i == logits_node_ && logits_is_z_)) ops::softmax_forward(node.y, node.z, 1);
+      }
       else if (!s.activation.empty())
         ops::activation_forward(node.y, node.z, ops::parse_activation(s.activation), s.alpha);
     } catch (const ValueError& e) {

@@ -1,18 +1,40 @@
-// Linear: CUDA twins of linear.cpp (same signatures): three tiled SGEMMs (kernels/gemm.cu) and
-// two small bias kernels.
+// Linear: CUDA twins of linear.cpp (same signatures): the forward GEMM with the bias added in its
+// store (kernels/gemm_tiles.cuh), two SGEMMs and a bias-gradient kernel backward.
 #include "core/cuda_check.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_tiles.cuh"
 #include "ops/linear.h"
 
 namespace convnet {
 namespace cuda_kernels {
 
 namespace {
-// y[n, o] += b[o]
-__global__ void linear_add_bias_kernel(float* y, const float* __restrict__ b, int64_t N, int64_t out) {
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < N * out; idx += (int64_t)gridDim.x * blockDim.x)
-    y[idx] += b[idx % out];
-}
+// x (N, in): A(n, i)
+struct InputRows {
+  const float* x;
+  int64_t in;
+  static constexpr bool k_fastest = true;
+  __device__ float operator()(int64_t, int64_t n, int64_t i) const { return x[n * in + i]; }
+};
+
+// w^T (in, out) where w is (out, in): B(i, o) = w[o, i]
+struct WeightColumns {
+  const float* w;
+  int64_t in;
+  static constexpr bool k_fastest = true;
+  __device__ float operator()(int64_t, int64_t i, int64_t o) const { return w[o * in + i]; }
+};
+
+// y[n, o] = value + b[o]
+struct OutputStore {
+  float* y;
+  const float* b;
+  int64_t out;
+  __device__ void operator()(int64_t, int64_t n, int64_t o, float value) const {
+    y[n * out + o] = b ? value + b[o] : value;
+  }
+};
+
 // db[o] = sum_n dy[n, o]: one thread per column (consecutive threads read consecutive columns).
 __global__ void linear_bias_grad_kernel(float* db, const float* __restrict__ dy, int64_t N, int64_t out) {
   for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < out; o += (int64_t)gridDim.x * blockDim.x) {
@@ -24,10 +46,8 @@ __global__ void linear_bias_grad_kernel(float* db, const float* __restrict__ dy,
 }  // namespace
 
 void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t N, int64_t in, int64_t out) {
-  sgemm(false, true, N, out, in, x, in, w, in, y, out, false);  // y (N, out) = x (N, in) . w^T (in, out)
-  if (b) {
-    cuda::launch("linear_add_bias_kernel", linear_add_bias_kernel, cuda::grid_for(N * out), 256, y, b, N, out);
-  }
+  // y (N, out) = x (N, in) . w^T (in, out) + b
+  tiles::gemm("linear_forward_kernel", N, out, in, 1, InputRows{x, in}, WeightColumns{w, in}, OutputStore{y, b, out});
 }
 
 void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int64_t N,
