@@ -188,8 +188,14 @@ def main():
     p.add_argument("--skip-torch", action="store_true", help="time convnet alone")
     p.add_argument("--torch-modes", default=None,
                    help="comma-separated PyTorch runs: eager, graph (default: eager on the CPU, both on CUDA)")
+    p.add_argument("--tf32", action="store_true",
+                   help="CUDA: TF32 tensor cores for both (convnet.cuda.set_allow_tf32, torch's allow_tf32)")
     p.add_argument("--record", action="store_true", help="write the result to benchmarks/results/")
     args = p.parse_args()
+    # Exact FP32 unless --tf32, for both frameworks (PyTorch's cuDNN convolutions default to TF32).
+    convnet.cuda.set_allow_tf32(args.tf32)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     modes = (args.torch_modes or ("eager,graph" if args.device.startswith("cuda") else "eager")).split(",")
     torch.set_num_threads(os.cpu_count())
     (x_train, y_train), test = fashion_mnist.load_data()
@@ -214,7 +220,7 @@ def main():
         for name, r in results.items():
             if name != "convnet":
                 payload[f"ratio_convnet_over_{name}"] = results["convnet"]["epoch_s"] / r["epoch_s"]
-        record(f"train-{args.model}-{args.device.replace(':', '')}", payload)
+        record(f"train-{args.model}-{args.device.replace(':', '')}{'-tf32' if args.tf32 else ''}", payload)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@
 #
 # Stages: build (editable install), test (pytest -m cuda), sanitize (the GPU tests under
 # compute-sanitizer memcheck and racecheck), bench (bench_train on seed_cnn and vgg_small with
-# --record, against PyTorch eager and CUDA-graph in the same run). Then copy the JSON from
-# $OUT/results into benchmarks/results/ and commit it.
+# --record, against PyTorch eager and CUDA-graph in the same run; vgg_small also with TF32 for both).
+# Then copy the JSON from $OUT/results into benchmarks/results/ and commit it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/gpu-out}
@@ -45,6 +45,8 @@ for what in "$@"; do
         --batch-size 32 --record
       stage bench-vgg_small python3 benchmarks/bench_train.py --model vgg_small --device cuda --epochs 3 \
         --batch-size 128 --record
+      stage bench-vgg_small-tf32 python3 benchmarks/bench_train.py --model vgg_small --device cuda --epochs 3 \
+        --batch-size 128 --tf32 --record
       cp benchmarks/results/*cuda* "$OUT/results/" 2>/dev/null ;;
     *) echo "unknown stage '$what' (build, test, sanitize, bench)"; exit 2 ;;
   esac

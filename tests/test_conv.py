@@ -158,7 +158,8 @@ def test_conv2d_backward_errors():
                   convnet.tensor(g, dtype="int64"), x, w)
 
 
-def _parity(fn, *arrays, **kw):
+def _parity(fn, *arrays, tol=1e-4, **kw):
+    """fn on the GPU against the CPU; returns the GPU results."""
     cpu = fn(*arrays, **kw)
     gpu = fn(*[None if a is None else convnet.tensor(a).to("cuda") for a in arrays], **kw)
     cpu, gpu = (cpu if isinstance(cpu, tuple) else (cpu,)), (gpu if isinstance(gpu, tuple) else (gpu,))
@@ -166,7 +167,8 @@ def _parity(fn, *arrays, **kw):
         if c is None:
             assert g is None
         else:
-            assert_close(g.numpy(), np.asarray(c), 1e-4, "cuda vs cpu")
+            assert_close(g.numpy(), np.asarray(c), tol, "cuda vs cpu")
+    return [None if g is None else g.numpy() for g in gpu]
 
 
 @requires_cuda
@@ -177,3 +179,24 @@ def test_conv2d_cuda_matches_cpu(index):
     y = np.asarray(ops.conv2d(x, w, b, **kw))
     g = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
     _parity(ops.conv2d_backward, g, x, w, b, **kw)
+
+
+@requires_cuda
+@pytest.mark.parametrize("index", [1, 4, 12, 22, 28])
+def test_conv2d_cuda_tf32_within_its_tolerance(index):
+    # TF32 rounds each GEMM input to 10 mantissa bits (relative error <= 2^-11 each, so <= 2^-10 per
+    # product) and sums in float. Against the CPU's FP32 the relative error (opcheck.rel_err) was at
+    # most 5.2e-4 over all CASES on the emulator, where exact FP32 stays within 1e-4; 2e-3 is the
+    # tolerance stated for TF32. Depthwise convolutions have no GEMM and stay exact.
+    x, w, b, kw = _data(CASES[index])
+    y = np.asarray(ops.conv2d(x, w, b, **kw))
+    g = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
+    exact = _parity(ops.conv2d, x, w, b, **kw) + _parity(ops.conv2d_backward, g, x, w, b, **kw)
+    convnet.cuda.set_allow_tf32(True)
+    try:
+        assert convnet.cuda.allow_tf32()
+        tf32 = _parity(ops.conv2d, x, w, b, tol=2e-3, **kw) + _parity(ops.conv2d_backward, g, x, w, b, tol=2e-3, **kw)
+    finally:
+        convnet.cuda.set_allow_tf32(False)
+    # the switch took effect: TF32 results differ from the exact ones
+    assert any(e is not None and not np.array_equal(e, t) for e, t in zip(exact, tf32))

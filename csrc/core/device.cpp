@@ -1,5 +1,7 @@
 #include "core/device.h"
 
+#include <atomic>
+
 #include "core/errors.h"
 
 namespace convnet {
@@ -18,6 +20,12 @@ Device Device::parse(const std::string& text, const std::string& what) {
 std::string Device::str() const {
   return type == DeviceType::CPU ? "cpu" : "cuda:" + std::to_string(index);
 }
+
+namespace cuda {
+static std::atomic<bool> tf32_enabled{false};
+bool allow_tf32() { return tf32_enabled.load(); }
+void set_allow_tf32(bool enabled) { tf32_enabled.store(enabled); }
+}  // namespace cuda
 
 #ifndef CONVNET_WITH_CUDA
 // Built without the CUDA kernels: CUDA is never available.

@@ -41,6 +41,11 @@ void memset_zero(void* ptr, size_t nbytes);
 void synchronize();
 // How many times the kernels' shared workspace has been reallocated (see cuda_check.h).
 unsigned long long workspace_generation();
+// TF32 tensor cores for the GEMMs of convolution and linear layers (off by default: exact FP32).
+// With it on, the GEMM inputs are rounded to TF32 (10 mantissa bits, as PyTorch's allow_tf32)
+// and summed in float, on GPUs of compute capability 8.0 and later.
+bool allow_tf32();
+void set_allow_tf32(bool enabled);
 
 // A CUDA graph: the device work queued on convnet's stream while `work` runs is recorded (not
 // run), instantiated, and run again by each launch() with the same arguments and addresses.

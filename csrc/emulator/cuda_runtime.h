@@ -11,6 +11,7 @@
 //     reductions behave as on the GPU. Blocks run one after another, which makes
 //     `__shared__` (defined as `static`) one array per block, as on the GPU;
 //   - CUDA graphs: capture records the launches and copies of a stream; a replay runs them again.
+// Warp matrix functions (tensor cores) are emulated in mma.h beside this file.
 // What it cannot show: speed, the memory model (threads never run concurrently, so a missing
 // __syncthreads goes unnoticed unless a fiber switch exposes it), warp-synchronous code without
 // __syncwarp, and host code that dereferences a device pointer (device memory is host memory).
@@ -31,6 +32,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static  // one block runs at a time: a static is that block's shared memory
+#define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
   unsigned x, y, z;

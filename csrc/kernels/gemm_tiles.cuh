@@ -5,8 +5,10 @@
 //   C(g, m, n) = sum_k A(g, m, k) * B(g, k, n)     for g < groups, m < M, n < N, k < K
 //
 // (g: independent GEMMs of the same shape, e.g. convolution groups, one per blockIdx.z.)
-// Each 256-thread block computes 64 x 64 tiles of C (4 x 4 outputs per thread), staging 16-deep
-// slices of A and B in shared memory. Exact FP32 (no tensor cores).
+// Each 256-thread block computes 64 x 64 tiles of C, staging slices of A and B in shared memory:
+//   exact FP32 (the default): 4 x 4 outputs per thread, 16-deep slices;
+//   TF32 (cuda::allow_tf32()): tensor cores, each of the 8 warps a 16 x 32 piece by m16n16k8
+//   matrix products over 8-deep slices, the inputs rounded to TF32 as they are staged.
 // When M x N has too few tiles to fill the GPU and K is long (a dense layer at a small batch, a
 // convolution's weight gradient), K is split into slices computed by separate blocks into a
 // workspace, then summed slice by slice in a fixed order by a second kernel (deterministic, no
@@ -21,9 +23,12 @@
 //   __device__ void operator()(int64_t g, int64_t m, int64_t n, float value) const
 // called once per element of C.
 #pragma once
+#include <mma.h>
+
 #include <cstdint>
 
 #include "core/cuda_check.h"
+#include "core/device.h"
 
 namespace convnet {
 namespace cuda_kernels {
@@ -83,6 +88,75 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
   }
 }
 
+// The same tiles on TF32 tensor cores (sm_80 and later). Warp w computes rows 16 * (w % 4) and
+// columns 32 * (w / 4) of the tile: two 16 x 16 accumulators, updated by m16n16k8 products per
+// 8-deep slice. The tile is gathered in shared memory (Cs) and stored element by element, so the
+// store functor sees the same calls as in gemm_kernel.
+constexpr int TK_TF32 = 8, PAD_TF32 = 4;  // rows of 12 and 68 floats: 16-byte multiples for wmma
+
+template <class A, class B, class Store>
+__global__ void gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
+                                 A a, B b, Store store) {
+  using namespace nvcuda;
+  __shared__ __align__(32) float As[TM][TK_TF32 + PAD_TF32];  // As[m][k]
+  __shared__ __align__(32) float Bs[TK_TF32][TN + PAD_TF32];  // Bs[k][n]
+  __shared__ __align__(32) float Cs[TM][TN + PAD_TF32];
+  const int t = threadIdx.x, warp = t / 32, wm = warp % 4, wn = warp / 4;
+  const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
+  for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
+    const int64_t g = z / slices, s = z % slices;
+    const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
+    for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
+      for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
+        const int64_t row0 = tm * TM, col0 = tn * TN;
+        wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
+        wmma::fill_fragment(acc[0], 0.0f);
+        wmma::fill_fragment(acc[1], 0.0f);
+        for (int64_t k0 = k_begin; k0 < k_end; k0 += TK_TF32) {
+          for (int l = 0; l < TM * TK_TF32 / THREADS; ++l) {
+            const int idx = t + l * THREADS;
+            const int m = A::k_fastest ? idx / TK_TF32 : idx % TM, k = A::k_fastest ? idx % TK_TF32 : idx / TM;
+            const int64_t gm = row0 + m, gk = k0 + k;
+            As[m][k] = gm < M && gk < k_end ? wmma::__float_to_tf32(a(g, gm, gk)) : 0.0f;
+          }
+          for (int l = 0; l < TN * TK_TF32 / THREADS; ++l) {
+            const int idx = t + l * THREADS;
+            const int n = B::k_fastest ? idx / TK_TF32 : idx % TN, k = B::k_fastest ? idx % TK_TF32 : idx / TN;
+            const int64_t gn = col0 + n, gk = k0 + k;
+            Bs[k][n] = gn < N && gk < k_end ? wmma::__float_to_tf32(b(g, gk, gn)) : 0.0f;
+          }
+          __syncthreads();
+          wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
+          wmma::load_matrix_sync(fa, &As[wm * 16][0], TK_TF32 + PAD_TF32);
+          for (int j = 0; j < 2; ++j) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+            wmma::load_matrix_sync(fb, &Bs[0][wn * 32 + j * 16], TN + PAD_TF32);
+            wmma::mma_sync(acc[j], fa, fb, acc[j]);
+          }
+          __syncthreads();
+        }
+        for (int j = 0; j < 2; ++j)
+          wmma::store_matrix_sync(&Cs[wm * 16][wn * 32 + j * 16], acc[j], TN + PAD_TF32, wmma::mem_row_major);
+        __syncthreads();
+        for (int e = t; e < TM * TN; e += THREADS) {
+          const int64_t r = row0 + e / TN, col = col0 + e % TN;
+          if (r < M && col < N) store(g, s, r, col, Cs[e / TN][e % TN]);
+        }
+        __syncthreads();  // Cs is read before the next tile overwrites it
+      }
+  }
+}
+
+// Launches the exact-FP32 or the TF32 kernel, as cuda::allow_tf32() says.
+template <class A, class B, class Store>
+void launch_gemm(const char* name, dim3 grid, int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices,
+                 int64_t k_slice, const A& a, const B& b, const Store& store) {
+  if (cuda::allow_tf32())
+    cuda::launch(name, gemm_tf32_kernel<A, B, Store>, grid, THREADS, M, N, K, groups, slices, k_slice, a, b, store);
+  else
+    cuda::launch(name, gemm_kernel<A, B, Store>, grid, THREADS, M, N, K, groups, slices, k_slice, a, b, store);
+}
+
 // One slice: the result goes straight to C.
 template <class C>
 struct WholeStore {
@@ -129,13 +203,11 @@ void gemm(const char* name, int64_t M, int64_t N, int64_t K, int64_t groups, con
   const int64_t k_slice = (K + slices - 1) / slices;
   const dim3 grid(cap(tiles_n, 1 << 30), cap(tiles_m, 65535), cap(groups * slices, 65535));
   if (slices == 1) {
-    cuda::launch(name, gemm_kernel<A, B, WholeStore<C>>, grid, THREADS, M, N, K, groups, slices, k_slice, a, b,
-                 WholeStore<C>{c});
+    launch_gemm(name, grid, M, N, K, groups, slices, k_slice, a, b, WholeStore<C>{c});
     return;
   }
   float* part = cuda::workspace(size_t(slices * groups * M * N));
-  cuda::launch(name, gemm_kernel<A, B, SliceStore>, grid, THREADS, M, N, K, groups, slices, k_slice, a, b,
-               SliceStore{part, groups, M, N});
+  launch_gemm(name, grid, M, N, K, groups, slices, k_slice, a, b, SliceStore{part, groups, M, N});
   cuda::launch(name, sum_slices_kernel<C>, cuda::grid_for(groups * M * N), THREADS, part, slices, groups, M, N, c);
 }
 

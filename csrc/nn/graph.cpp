@@ -539,7 +539,8 @@ void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int6
 }
 
 Graph::CaptureKey Graph::capture_key(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) const {
-  return {n, x.raw_data(), y.raw_data(), order.raw_data(), config_version_, cuda::workspace_generation()};
+  return {n, x.raw_data(), y.raw_data(), order.raw_data(), config_version_, cuda::workspace_generation(),
+          cuda::allow_tf32()};
 }
 
 void Graph::run_captured_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) {

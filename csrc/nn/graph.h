@@ -189,9 +189,10 @@ class Graph {
     const void *x = nullptr, *y = nullptr, *order = nullptr;
     uint64_t config = 0;
     unsigned long long workspace = 0;
+    bool tf32 = false;
     bool operator==(const CaptureKey& o) const {
       return batch == o.batch && x == o.x && y == o.y && order == o.order && config == o.config &&
-             workspace == o.workspace;
+             workspace == o.workspace && tf32 == o.tf32;
     }
   };
   CaptureKey capture_key(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) const;

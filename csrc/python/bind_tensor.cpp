@@ -124,6 +124,11 @@ void bind_tensor(py::module_& m) {
   cuda.def("is_compiled", &cuda::compiled, "True when convnet was built with its CUDA kernels");
   cuda.def("device_count", &cuda::device_count);
   cuda.def("get_device_name", &cuda::device_name, py::arg("device") = 0);
+  cuda.def("allow_tf32", &cuda::allow_tf32, "Whether convolution and linear GEMMs on CUDA use TF32 tensor cores");
+  cuda.def("set_allow_tf32", &cuda::set_allow_tf32, py::arg("enabled"),
+           "TF32 tensor cores for the CUDA GEMMs of convolution and linear layers (off by default: exact FP32).\n"
+           "Their inputs are then rounded to 10 mantissa bits and summed in float, as with PyTorch's\n"
+           "torch.backends.cuda.matmul.allow_tf32: about 1e-3 relative error instead of 1e-6.");
   cuda.def("synchronize", &cuda::synchronize);
 }
 
