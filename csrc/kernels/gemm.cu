@@ -8,23 +8,23 @@ namespace cuda_kernels {
 
 namespace {
 
-// op(A)(m, k): A (M, K) with lda, or A^T where A is stored (K, M).
-template <bool Trans>
-struct MatrixA {
-  const float* A;
-  int64_t lda;
-  static constexpr bool k_fastest = !Trans;
-  __device__ float operator()(int64_t, int64_t m, int64_t k) const { return Trans ? A[k * lda + m] : A[m * lda + k]; }
+// A matrix operand by lines (rows of op(A), columns of op(B)): a line starts at `first` and steps
+// `stride` elements per k. KFastest: the k steps are 1 (op(A) = A, op(B) = B^T).
+template <bool KFastest>
+struct MatrixLines {
+  const float* data;
+  int64_t ld;
+  static constexpr bool k_fastest = KFastest;
+  using Line = const float*;
+  __device__ Line line(int64_t, int64_t i) const { return KFastest ? data + i * ld : data + i; }
+  __device__ float at(Line p, int64_t k) const { return KFastest ? p[k] : p[k * ld]; }
 };
-
-// op(B)(k, n): B (K, N) with ldb, or B^T where B is stored (N, K).
+// op(A)(m, k): A (M, K) with lda (rows contiguous), or A^T where A is stored (K, M).
 template <bool Trans>
-struct MatrixB {
-  const float* B;
-  int64_t ldb;
-  static constexpr bool k_fastest = Trans;
-  __device__ float operator()(int64_t, int64_t k, int64_t n) const { return Trans ? B[n * ldb + k] : B[k * ldb + n]; }
-};
+using MatrixA = MatrixLines<!Trans>;
+// op(B)(k, n): B (K, N) with ldb, or B^T where B is stored (N, K) (columns of op(B) contiguous).
+template <bool Trans>
+using MatrixB = MatrixLines<Trans>;
 
 struct MatrixC {
   float* C;

@@ -14,12 +14,16 @@
 // workspace, then summed slice by slice in a fixed order by a second kernel (deterministic, no
 // atomics).
 //
-// An operand is a functor with
-//   __device__ float operator()(int64_t g, int64_t row, int64_t col) const
+// An operand (A or B) is a functor describing its matrix by lines: a line is one row m of A or one
+// column n of B, and is located once per tile (all the index arithmetic that does not depend on k:
+// an image's base address, an output pixel's coordinates), then read at each depth k:
+//   struct Line { ... };
+//   __device__ Line line(int64_t g, int64_t mn) const        (mn < M for A, < N for B)
+//   __device__ float at(const Line& line, int64_t k) const   (k < K)
 //   static constexpr bool k_fastest   consecutive k are adjacent in memory (else consecutive m or n):
 //                                     picks the thread-to-element mapping of the tile load so that
 //                                     neighbouring threads read neighbouring addresses
-// A is called as A(g, m, k), B as B(g, k, n), only in range. The result is a functor
+// The result is a functor
 //   __device__ void operator()(int64_t g, int64_t m, int64_t n, float value) const
 // called once per element of C.
 #pragma once
@@ -36,6 +40,36 @@ namespace tiles {
 
 constexpr int TM = 64, TN = 64, TK = 16, THREADS = 256;
 
+// One thread's share of staging an operand tile of R lines (rows of A or columns of B) by D depths
+// in shared memory: kLoads elements, whose lines are fixed for the whole tile (located once by
+// begin) and whose depths advance with each slice (load).
+template <class Op, int R, int D>
+struct Staging {
+  static constexpr int kLoads = R * D / THREADS;
+  static_assert(THREADS % R == 0 && THREADS % D == 0, "each thread keeps its lines across slices");
+  typename Op::Line lines[kLoads];
+  bool inside[kLoads];
+
+  // The l-th element of thread t: line r and depth k within the tile.
+  __device__ static int line_of(int t, int l) { return Op::k_fastest ? (t + l * THREADS) / D : (t + l * THREADS) % R; }
+  __device__ static int depth_of(int t, int l) { return Op::k_fastest ? (t + l * THREADS) % D : (t + l * THREADS) / R; }
+
+  __device__ void begin(const Op& op, int t, int64_t g, int64_t first, int64_t count) {
+    for (int l = 0; l < kLoads; ++l) {
+      inside[l] = first + line_of(t, l) < count;
+      if (inside[l]) lines[l] = op.line(g, first + line_of(t, l));
+    }
+  }
+  // put(r, k, value) for this thread's elements of the slice starting at depth k0 (0 past k_end).
+  template <class Put>
+  __device__ void load(const Op& op, int t, int64_t k0, int64_t k_end, Put put) const {
+    for (int l = 0; l < kLoads; ++l) {
+      const int k = depth_of(t, l);
+      put(line_of(t, l), k, inside[l] && k0 + k < k_end ? op.at(lines[l], k0 + k) : 0.0f);
+    }
+  }
+};
+
 // The tiles of slice s = z % slices of group g = z / slices: store(g, s, m, n, partial sum).
 template <class A, class B, class Store>
 __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
@@ -44,26 +78,20 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
   __shared__ float Bs[TK][TN + 1];  // Bs[k][n] = B(g, k0 + k, col0 + n)
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
   const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
+  Staging<A, TM, TK> sa;
+  Staging<B, TN, TK> sb;
   for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
     const int64_t g = z / slices, s = z % slices;
     const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
     for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
       for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
         const int64_t row0 = tm * TM, col0 = tn * TN;
+        sa.begin(a, t, g, row0, M);
+        sb.begin(b, t, g, col0, N);
         float acc[4][4] = {};
         for (int64_t k0 = k_begin; k0 < k_end; k0 += TK) {
-          for (int l = 0; l < TM * TK / THREADS; ++l) {
-            const int idx = t + l * THREADS;
-            const int m = A::k_fastest ? idx / TK : idx % TM, k = A::k_fastest ? idx % TK : idx / TM;
-            const int64_t gm = row0 + m, gk = k0 + k;
-            As[k][m] = gm < M && gk < k_end ? a(g, gm, gk) : 0.0f;
-          }
-          for (int l = 0; l < TN * TK / THREADS; ++l) {
-            const int idx = t + l * THREADS;
-            const int n = B::k_fastest ? idx / TK : idx % TN, k = B::k_fastest ? idx % TK : idx / TN;
-            const int64_t gn = col0 + n, gk = k0 + k;
-            Bs[k][n] = gn < N && gk < k_end ? b(g, gk, gn) : 0.0f;
-          }
+          sa.load(a, t, k0, k_end, [&](int m, int k, float v) { As[k][m] = v; });
+          sb.load(b, t, k0, k_end, [&](int n, int k, float v) { Bs[k][n] = v; });
           __syncthreads();
 #pragma unroll
           for (int k = 0; k < TK; ++k) {
@@ -103,28 +131,22 @@ __global__ void gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups
   __shared__ __align__(32) float Cs[TM][TN + PAD_TF32];
   const int t = threadIdx.x, warp = t / 32, wm = warp % 4, wn = warp / 4;
   const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
+  Staging<A, TM, TK_TF32> sa;
+  Staging<B, TN, TK_TF32> sb;
   for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
     const int64_t g = z / slices, s = z % slices;
     const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
     for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
       for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
         const int64_t row0 = tm * TM, col0 = tn * TN;
+        sa.begin(a, t, g, row0, M);
+        sb.begin(b, t, g, col0, N);
         wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
         wmma::fill_fragment(acc[0], 0.0f);
         wmma::fill_fragment(acc[1], 0.0f);
         for (int64_t k0 = k_begin; k0 < k_end; k0 += TK_TF32) {
-          for (int l = 0; l < TM * TK_TF32 / THREADS; ++l) {
-            const int idx = t + l * THREADS;
-            const int m = A::k_fastest ? idx / TK_TF32 : idx % TM, k = A::k_fastest ? idx % TK_TF32 : idx / TM;
-            const int64_t gm = row0 + m, gk = k0 + k;
-            As[m][k] = gm < M && gk < k_end ? wmma::__float_to_tf32(a(g, gm, gk)) : 0.0f;
-          }
-          for (int l = 0; l < TN * TK_TF32 / THREADS; ++l) {
-            const int idx = t + l * THREADS;
-            const int n = B::k_fastest ? idx / TK_TF32 : idx % TN, k = B::k_fastest ? idx % TK_TF32 : idx / TN;
-            const int64_t gn = col0 + n, gk = k0 + k;
-            Bs[k][n] = gn < N && gk < k_end ? wmma::__float_to_tf32(b(g, gk, gn)) : 0.0f;
-          }
+          sa.load(a, t, k0, k_end, [&](int m, int k, float v) { As[m][k] = wmma::__float_to_tf32(v); });
+          sb.load(b, t, k0, k_end, [&](int n, int k, float v) { Bs[k][n] = wmma::__float_to_tf32(v); });
           __syncthreads();
           wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
           wmma::load_matrix_sync(fa, &As[wm * 16][0], TK_TF32 + PAD_TF32);

@@ -38,26 +38,40 @@ __device__ inline bool output_of_tap(const Conv2dGeometry& g, int64_t ih, int64_
   return i < g.H_out && j < g.W_out;
 }
 
-// ---- implicit-GEMM operands (see kernels/gemm_tiles.cuh for the functor contract) ----
+// ---- implicit-GEMM operands, by lines (see kernels/gemm_tiles.cuh for the contract): what does
+// not depend on the depth k is worked out once per line and tile ----
 
-// w_g (Cog, K): A(g, o, k) = w[g*Cog + o, k]
-struct WeightRows {
-  const float* w;
-  int64_t Cog, K;
+// Rows of a (lines, depth) row-major matrix whose line r of group g is at data[(g*per_group + r) * depth]:
+// the weights w_g (Cog, K) of the forward pass.
+struct GroupRows {
+  const float* data;
+  int64_t per_group, depth;
   static constexpr bool k_fastest = true;
-  __device__ float operator()(int64_t grp, int64_t o, int64_t k) const { return w[(grp * Cog + o) * K + k]; }
+  using Line = const float*;
+  __device__ Line line(int64_t grp, int64_t r) const { return data + (grp * per_group + r) * depth; }
+  __device__ float at(Line p, int64_t k) const { return p[k]; }
 };
 
-// col_g (K, N*P): B(g, (c, u, v), (n, i, j)) = x[n, g*Cg + c, i*sh - pt + u*dh, j*sw - pl + v*dw]
+// col_g (K, N*P), the column matrix of the forward pass, by columns (n, i, j):
+//   B(g, (c, u, v), (n, i, j)) = x[n, g*Cg + c, i*sh - pt + u*dh, j*sw - pl + v*dw] (0 in the padding)
 struct ImageColumns {
   const float* x;
   Conv2dGeometry geo;
   static constexpr bool k_fastest = false;  // neighbouring output pixels read neighbouring inputs
-  __device__ float operator()(int64_t grp, int64_t k, int64_t col) const {
-    const int64_t kk = geo.kH * geo.kW, P = geo.H_out * geo.W_out, Cg = geo.C_in / geo.groups;
-    const int64_t c = grp * Cg + k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
-    const int64_t n = col / P, i = (col % P) / geo.W_out, j = col % geo.W_out;
-    return input_tap(x, geo, n, c, i, j, u, v);
+  struct Line {
+    const float* image;  // x[n, g*Cg]
+    int64_t ih0, iw0;    // the input pixel of tap (0, 0)
+  };
+  __device__ Line line(int64_t grp, int64_t col) const {
+    const int64_t P = geo.H_out * geo.W_out, n = col / P, i = (col % P) / geo.W_out, j = col % geo.W_out;
+    const int64_t Cg = geo.C_in / geo.groups;
+    return {x + (n * geo.C_in + grp * Cg) * geo.H * geo.W, i * geo.stride_h - geo.pad_top,
+            j * geo.stride_w - geo.pad_left};
+  }
+  __device__ float at(const Line& l, int64_t k) const {
+    const int64_t kk = geo.kH * geo.kW, c = k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
+    const int64_t ih = l.ih0 + u * geo.dilation_h, iw = l.iw0 + v * geo.dilation_w;
+    return ih >= 0 && ih < geo.H && iw >= 0 && iw < geo.W ? l.image[(c * geo.H + ih) * geo.W + iw] : 0.0f;
   }
 };
 
@@ -72,29 +86,35 @@ struct OutputStore {
   }
 };
 
-// w_g^T (Cg, Cog*kk): A(g, c, (o, u, v)) = w[g*Cog + o, c, u, v]
+// w_g^T (Cg, Cog*kk) by rows c: A(g, c, (o, u, v)) = w[g*Cog + o, c, u, v]
 struct WeightColumns {
   const float* w;
   int64_t Cog, Cg, kk;
   static constexpr bool k_fastest = true;  // (u, v) runs along memory
-  __device__ float operator()(int64_t grp, int64_t c, int64_t k) const {
-    return w[((grp * Cog + k / kk) * Cg + c) * kk + k % kk];
-  }
+  using Line = const float*;                // w[g*Cog, c]
+  __device__ Line line(int64_t grp, int64_t c) const { return w + (grp * Cog * Cg + c) * kk; }
+  __device__ float at(Line p, int64_t k) const { return p[k / kk * Cg * kk + k % kk]; }
 };
 
-// taps_g (Cog*kk, N*H*W): B(g, (o, u, v), (n, ih, iw)) = dy[n, g*Cog + o, i, j] where tap (u, v) of
-// output (i, j) reads (ih, iw), else 0
+// taps_g (Cog*kk, N*H*W) by columns (n, ih, iw): B(g, (o, u, v), (n, ih, iw)) = dy[n, g*Cog + o, i, j]
+// where tap (u, v) of output pixel (i, j) reads (ih, iw), else 0
 struct GradOutputTaps {
   const float* dy;
   Conv2dGeometry geo;
   static constexpr bool k_fastest = false;
-  __device__ float operator()(int64_t grp, int64_t k, int64_t col) const {
-    const int64_t kk = geo.kH * geo.kW, HW = geo.H * geo.W, Cog = geo.C_out / geo.groups;
-    const int64_t o = grp * Cog + k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
-    const int64_t n = col / HW, ih = (col % HW) / geo.W, iw = col % geo.W;
+  struct Line {
+    const float* grad;  // dy[n, g*Cog]
+    int64_t ih, iw;
+  };
+  __device__ Line line(int64_t grp, int64_t col) const {
+    const int64_t HW = geo.H * geo.W, n = col / HW, Cog = geo.C_out / geo.groups;
+    return {dy + (n * geo.C_out + grp * Cog) * geo.H_out * geo.W_out, (col % HW) / geo.W, col % geo.W};
+  }
+  __device__ float at(const Line& l, int64_t k) const {
+    const int64_t kk = geo.kH * geo.kW, o = k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
     int64_t i, j;
-    if (!output_of_tap(geo, ih, iw, u, v, i, j)) return 0.0f;
-    return dy[((n * geo.C_out + o) * geo.H_out + i) * geo.W_out + j];
+    if (!output_of_tap(geo, l.ih, l.iw, u, v, i, j)) return 0.0f;
+    return l.grad[(o * geo.H_out + i) * geo.W_out + j];
   }
 };
 
@@ -107,21 +127,35 @@ struct InputGradStore {
   }
 };
 
-// dy_g (Cog, N*P): A(g, o, (n, p)) = dy[n, g*Cog + o, p]
+// dy_g (Cog, N*P) by rows o: A(g, o, (n, p)) = dy[n, g*Cog + o, p]
 struct GradOutputRows {
   const float* dy;
   int64_t Cog, C_out, P;
   static constexpr bool k_fastest = true;
-  __device__ float operator()(int64_t grp, int64_t o, int64_t k) const {
-    return dy[(k / P * C_out + grp * Cog + o) * P + k % P];
-  }
+  using Line = const float*;  // dy[0, g*Cog + o]
+  __device__ Line line(int64_t grp, int64_t o) const { return dy + (grp * Cog + o) * P; }
+  __device__ float at(Line p, int64_t k) const { return p[k / P * C_out * P + k % P]; }
 };
 
-// col_g^T (N*P, K): B(g, (n, i, j), (c, u, v)) = col_g[(c, u, v), (n, i, j)]
+// col_g^T (N*P, K) by columns (c, u, v): B(g, (n, i, j), (c, u, v)) = col_g[(c, u, v), (n, i, j)]
 struct ImageColumnsT {
-  ImageColumns col;
+  const float* x;
+  Conv2dGeometry geo;
   static constexpr bool k_fastest = true;  // k runs over output pixels
-  __device__ float operator()(int64_t grp, int64_t k, int64_t n) const { return col(grp, n, k); }
+  struct Line {
+    const float* plane;  // x[0, g*Cg + c]
+    int64_t dh, dw;      // the tap's offset from (i*sh, j*sw)
+  };
+  __device__ Line line(int64_t grp, int64_t col) const {
+    const int64_t kk = geo.kH * geo.kW, Cg = geo.C_in / geo.groups;
+    const int64_t c = col / kk, u = (col % kk) / geo.kW, v = col % geo.kW;
+    return {x + (grp * Cg + c) * geo.H * geo.W, u * geo.dilation_h - geo.pad_top, v * geo.dilation_w - geo.pad_left};
+  }
+  __device__ float at(const Line& l, int64_t k) const {
+    const int64_t P = geo.H_out * geo.W_out, n = k / P, i = (k % P) / geo.W_out, j = k % geo.W_out;
+    const int64_t ih = i * geo.stride_h + l.dh, iw = j * geo.stride_w + l.dw;
+    return ih >= 0 && ih < geo.H && iw >= 0 && iw < geo.W ? l.plane[(n * geo.C_in * geo.H + ih) * geo.W + iw] : 0.0f;
+  }
 };
 
 // dw[g*Cog + o, k] = value
@@ -217,7 +251,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     return;
   }
   const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups, K = Cg * g.kH * g.kW;
-  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, WeightRows{w, Cog, K}, ImageColumns{x, g},
+  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, GroupRows{w, Cog, K}, ImageColumns{x, g},
               OutputStore{y, b, Cog, g.C_out, P});
 }
 
@@ -240,7 +274,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                 GradOutputTaps{dy, g}, InputGradStore{dx, Cg, g.C_in, HW});
   if (dw)
     tiles::gemm("conv2d_grad_weight_kernel", Cog, K, g.N * P, G, GradOutputRows{dy, Cog, g.C_out, P},
-                ImageColumnsT{ImageColumns{x, g}}, WeightGradStore{dw, Cog, K});
+                ImageColumnsT{x, g}, WeightGradStore{dw, Cog, K});
 }
 
 }  // namespace cuda_kernels

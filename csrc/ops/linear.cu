@@ -9,20 +9,15 @@ namespace convnet {
 namespace cuda_kernels {
 
 namespace {
-// x (N, in): A(n, i)
-struct InputRows {
-  const float* x;
+// Rows of a row-major (lines, in) matrix: x's rows are A's rows, w's rows are the columns of
+// B = w^T, both read along `in`.
+struct Rows {
+  const float* data;
   int64_t in;
   static constexpr bool k_fastest = true;
-  __device__ float operator()(int64_t, int64_t n, int64_t i) const { return x[n * in + i]; }
-};
-
-// w^T (in, out) where w is (out, in): B(i, o) = w[o, i]
-struct WeightColumns {
-  const float* w;
-  int64_t in;
-  static constexpr bool k_fastest = true;
-  __device__ float operator()(int64_t, int64_t i, int64_t o) const { return w[o * in + i]; }
+  using Line = const float*;
+  __device__ Line line(int64_t, int64_t r) const { return data + r * in; }
+  __device__ float at(Line p, int64_t i) const { return p[i]; }
 };
 
 // y[n, o] = value + b[o]
@@ -47,7 +42,7 @@ __global__ void linear_bias_grad_kernel(float* db, const float* __restrict__ dy,
 
 void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t N, int64_t in, int64_t out) {
   // y (N, out) = x (N, in) . w^T (in, out) + b
-  tiles::gemm("linear_forward_kernel", N, out, in, 1, InputRows{x, in}, WeightColumns{w, in}, OutputStore{y, b, out});
+  tiles::gemm("linear_forward_kernel", N, out, in, 1, Rows{x, in}, Rows{w, in}, OutputStore{y, b, out});
 }
 
 void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int64_t N,
