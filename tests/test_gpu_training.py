@@ -147,3 +147,32 @@ def test_non_finite_loss_stops_the_gpu_run_where_the_cpu_run_stops():
     assert errors[0] == errors[1] and "epoch 1, step" in errors[0], errors
     for g, c in zip(*weights):  # the weights of the last good step, on both devices
         np.testing.assert_allclose(g, c, rtol=RTOL, atol=1e-6)
+
+
+@requires_cuda
+def test_captured_steps_follow_schedules_short_batches_and_recaptures(data):
+    # What a captured step must not freeze: the learning rate (a schedule changes it every epoch), a
+    # short last batch (run op by op), buffers regrown by validation at a larger batch, and an
+    # optimizer changed between fits (a new capture).
+    x, y, x_test, y_test = data[0][:200], data[1][:200], data[2], data[3]
+    results = []
+    for device in ("cuda", "cpu"):
+        convnet.set_random_seed(0)
+        model = tiny_net()
+        model.compile(optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"], device=device)
+        schedule = convnet.callbacks.LearningRateScheduler(convnet.callbacks.step_decay(0.05, drop=0.5, every=1))
+        history = model.fit(x, y, epochs=3, batch_size=32, seed=1, validation_data=(x_test, y_test), verbose=0,
+                            callbacks=[schedule])
+        model.compile(optimizers.Adam(1e-3), metrics=["accuracy"], device=device)
+        model.fit(x, y, epochs=1, batch_size=32, seed=2, verbose=0)
+        results.append((history.history, model.get_weights(), model._graph.cuda_graph_replays))
+    (gpu_history, gpu_weights, replays), (cpu_history, cpu_weights, _) = results
+    assert gpu_history["learning_rate"] == [0.05, 0.025, 0.0125]
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(gpu_history[key], cpu_history[key], rtol=RTOL, atol=1e-4)
+    for g, c in zip(gpu_weights, cpu_weights):
+        np.testing.assert_allclose(g, c, rtol=RTOL, atol=RTOL)
+    # 7 steps per epoch (200 = 6 x 32 + 8, the short one op by op). Epoch 1: step 1 op by op, step 2
+    # captured, 2..6 replayed; epoch 2 the same again (validation at batch 128 regrew the buffers);
+    # epoch 3: all 6 full steps replayed; the Adam fit: a new capture, 5 replays.
+    assert replays == 5 + 5 + 6 + 5
