@@ -54,9 +54,6 @@ static void apply(const char* op, const Tensor& in, Tensor& out, const AugmentPa
                    in.size(3), p, seed.data<int64_t>(), transpose);
 }
 
-static Tensor seed_tensor(uint64_t seed, const Tensor& like) {
-  return Tensor::from_values(std::vector<int64_t>{int64_t(seed)}, like.device());
-}
 
 Shape random_flip_translate_output_shape(const Tensor& x, const AugmentParams& p) {
   check_augment("random_flip_translate", "x", x, p);
@@ -75,11 +72,11 @@ void random_flip_translate_backward(Tensor& dx, const Tensor& dy, const AugmentP
 }
 
 void random_flip_translate_forward(Tensor& y, const Tensor& x, const AugmentParams& p, uint64_t seed) {
-  random_flip_translate_forward(y, x, p, seed_tensor(seed, x));
+  random_flip_translate_forward(y, x, p, seed_tensor(seed, x.device()));
 }
 
 void random_flip_translate_backward(Tensor& dx, const Tensor& dy, const AugmentParams& p, uint64_t seed) {
-  random_flip_translate_backward(dx, dy, p, seed_tensor(seed, dy));
+  random_flip_translate_backward(dx, dy, p, seed_tensor(seed, dy.device()));
 }
 
 Tensor random_flip_translate(const Tensor& x, const AugmentParams& p, uint64_t seed) {

@@ -83,12 +83,16 @@ void dropout_backward(Tensor& dx, const Tensor& dy, float p, const Tensor& seed)
                    seed.data<int64_t>());
 }
 
+Tensor seed_tensor(uint64_t seed, Device device) {
+  return Tensor::from_values(std::vector<int64_t>{static_cast<int64_t>(seed)}, device);
+}
+
 void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed) {
-  dropout_forward(y, x, p, Tensor::from_values(std::vector<int64_t>{int64_t(seed)}, x.device()));
+  dropout_forward(y, x, p, seed_tensor(seed, x.device()));
 }
 
 void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed) {
-  dropout_backward(dx, dy, p, Tensor::from_values(std::vector<int64_t>{int64_t(seed)}, dy.device()));
+  dropout_backward(dx, dy, p, seed_tensor(seed, dy.device()));
 }
 
 Tensor dropout(const Tensor& x, float p, uint64_t seed) {

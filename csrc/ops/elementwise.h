@@ -36,6 +36,8 @@ void dropout_forward(Tensor& y, const Tensor& x, float p, const Tensor& seed);
 void dropout_backward(Tensor& dx, const Tensor& dy, float p, const Tensor& seed);
 void dropout_forward(Tensor& y, const Tensor& x, float p, uint64_t seed);
 void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed);
+// A seed as the (1,) int64 tensor the kernels read (dropout's, augmentation's), on `device`.
+Tensor seed_tensor(uint64_t seed, Device device);
 Tensor dropout(const Tensor& x, float p, uint64_t seed);
 
 Shape flatten_output_shape(const Tensor& x);  // (N, prod(rest)); x of rank >= 1
