@@ -70,6 +70,21 @@ struct Staging {
   }
 };
 
+// The block's share of the work: tile(g, s, k_begin, k_end, row0, col0) for each 64 x 64 tile of C
+// at (row0, col0), of group g and slice s (depths [k_begin, k_end)), striding over what the grid
+// does not cover.
+template <class Tile>
+__device__ void for_each_tile(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
+                              Tile tile) {
+  const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
+  for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
+    const int64_t g = z / slices, s = z % slices;
+    const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
+    for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
+      for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) tile(g, s, k_begin, k_end, tm * TM, tn * TN);
+  }
+}
+
 // The tiles of slice s = z % slices of group g = z / slices: store(g, s, m, n, partial sum).
 template <class A, class B, class Store>
 __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
@@ -77,15 +92,10 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
   __shared__ float As[TK][TM + 1];  // As[k][m] = A(g, row0 + m, k0 + k)
   __shared__ float Bs[TK][TN + 1];  // Bs[k][n] = B(g, k0 + k, col0 + n)
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
-  const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
   Staging<A, TM, TK> sa;
   Staging<B, TN, TK> sb;
-  for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
-    const int64_t g = z / slices, s = z % slices;
-    const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
-    for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
-      for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
-        const int64_t row0 = tm * TM, col0 = tn * TN;
+  for_each_tile(M, N, K, groups, slices, k_slice,
+                [&](int64_t g, int64_t s, int64_t k_begin, int64_t k_end, int64_t row0, int64_t col0) {
         sa.begin(a, t, g, row0, M);
         sb.begin(b, t, g, col0, N);
         float acc[4][4] = {};
@@ -112,8 +122,7 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
             const int64_t r = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
             if (r < M && col < N) store(g, s, r, col, acc[i][j]);
           }
-      }
-  }
+                });
 }
 
 // The same tiles on TF32 tensor cores (sm_80 and later). Warp w computes rows 16 * (w % 4) and
@@ -130,15 +139,10 @@ __global__ void gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups
   __shared__ __align__(32) float Bs[TK_TF32][TN + PAD_TF32];  // Bs[k][n]
   __shared__ __align__(32) float Cs[TM][TN + PAD_TF32];
   const int t = threadIdx.x, warp = t / 32, wm = warp % 4, wn = warp / 4;
-  const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
   Staging<A, TM, TK_TF32> sa;
   Staging<B, TN, TK_TF32> sb;
-  for (int64_t z = blockIdx.z; z < groups * slices; z += gridDim.z) {
-    const int64_t g = z / slices, s = z % slices;
-    const int64_t k_begin = s * k_slice, k_end = K < k_begin + k_slice ? K : k_begin + k_slice;
-    for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
-      for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
-        const int64_t row0 = tm * TM, col0 = tn * TN;
+  for_each_tile(M, N, K, groups, slices, k_slice,
+                [&](int64_t g, int64_t s, int64_t k_begin, int64_t k_end, int64_t row0, int64_t col0) {
         sa.begin(a, t, g, row0, M);
         sb.begin(b, t, g, col0, N);
         wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
@@ -165,8 +169,7 @@ __global__ void gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups
           if (r < M && col < N) store(g, s, r, col, Cs[e / TN][e % TN]);
         }
         __syncthreads();  // Cs is read before the next tile overwrites it
-      }
-  }
+                });
 }
 
 // Launches the exact-FP32 or the TF32 kernel, as cuda::allow_tf32() says.
