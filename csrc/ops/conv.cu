@@ -167,20 +167,28 @@ struct WeightGradStore {
   }
 };
 
+// The sum of v over the block (kBlock threads), returned to every thread: a tree in `part` (kBlock
+// floats of shared memory), which is free again on return.
+__device__ float block_sum(float v, float* part) {
+  part[threadIdx.x] = v;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  const float total = part[0];
+  __syncthreads();  // every thread has read part[0] before it is reused
+  return total;
+}
+
 // db[o] = sum_{n, p} dy[n, o, p]: one block per channel, a shared-memory tree reduction.
 __global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, int64_t N, int64_t C, int64_t P) {
   __shared__ float part[kBlock];
   for (int64_t o = blockIdx.x; o < C; o += gridDim.x) {
     float s = 0.0f;
     for (int64_t k = threadIdx.x; k < N * P; k += blockDim.x) s += dy[((k / P) * C + o) * P + k % P];
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w /= 2) {
-      if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) db[o] = part[0];
-    __syncthreads();
+    const float total = block_sum(s, part);
+    if (threadIdx.x == 0) db[o] = total;
   }
 }
 
@@ -228,14 +236,8 @@ __global__ void depthwise_grad_weight_kernel(float* dw, const float* dy, const f
       const int64_t n = q / P, i = (q % P) / g.W_out, j = q % g.W_out;
       s += dy[(n * g.C_out + o) * P + q % P] * input_tap(x, g, n, o / M, i, j, u, v);
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int k = blockDim.x / 2; k > 0; k /= 2) {
-      if (threadIdx.x < k) part[threadIdx.x] += part[threadIdx.x + k];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) dw[e] = part[0];
-    __syncthreads();
+    const float total = block_sum(s, part);
+    if (threadIdx.x == 0) dw[e] = total;
   }
 }
 
