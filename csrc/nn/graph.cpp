@@ -22,10 +22,7 @@ bool is_identity_op(const std::string& op) { return op == "flatten" || op == "ac
 
 // splitmix64: decorrelates the random seed (dropout, augmentation) of each (step, node).
 uint64_t mix_seed(uint64_t seed, uint64_t step, uint64_t node) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (step * 1315423911ull + node + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return splitmix64_mix(seed + kGoldenGamma * (step * 1315423911ull + node + 1));
 }
 
 Shape with_batch(int64_t n, const Shape& shape) {

@@ -1,8 +1,6 @@
 // Batch assembly: contracts, dispatch and CPU kernels.
 #include "ops/batch.h"
 
-#include <numeric>
-#include <random>
 
 #include "core/checks.h"
 #include "kernels/cpu_simd.h"
@@ -35,6 +33,10 @@ CONVNET_CPU_KERNEL
 void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n) {
   const int64_t* rows = order + *start;
   for (int64_t i = 0; i < n; ++i) out[i] = x[rows[i]];
+}
+void fill_permutation(int64_t* order, ops::ShuffleKey key) {
+#pragma omp parallel for schedule(static) if (key.n > 65536)
+  for (int64_t i = 0; i < key.n; ++i) order[i] = shuffled_index(key, i);
 }
 }  // namespace cpu_kernels
 
@@ -98,19 +100,25 @@ void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t st
   gather_labels(out, y, order, checked_start("gather_labels", order, start, n), n);
 }
 
-Tensor permutation(int64_t n, uint64_t seed) {
+ShuffleKey shuffle_key(int64_t n, uint64_t seed) {
+  ShuffleKey key{};
+  key.n = n;
+  while (key.half_bits < 32 && (uint64_t{1} << (2 * key.half_bits)) < static_cast<uint64_t>(n)) ++key.half_bits;
+  for (int r = 0; r < ShuffleKey::kRounds; ++r) key.round_keys[r] = splitmix64_mix(seed + (r + 1) * kGoldenGamma);
+  return key;
+}
+
+void permutation(Tensor& order, uint64_t seed) {
+  check_dtype("permutation", "order", order, DType::Int64);
+  check_rank("permutation", "order", order, 1, "(n,)");
+  if (order.numel() == 0) return;
+  CONVNET_DISPATCH(order, fill_permutation, order.data<int64_t>(), shuffle_key(order.numel(), seed));
+}
+
+Tensor permutation(int64_t n, uint64_t seed, Device device) {
   CONVNET_CHECK_VALUE(n >= 0, "permutation", "n", "a non-negative size", std::to_string(n));
-  Tensor order = Tensor::empty({n}, DType::Int64);
-  int64_t* p = order.data<int64_t>();
-  std::iota(p, p + n, int64_t{0});
-  std::mt19937_64 gen(seed);
-  for (int64_t i = n - 1; i > 0; --i) {
-    // Uniform in [0, i] by rejection, so the order does not depend on the library's distributions.
-    const uint64_t range = static_cast<uint64_t>(i) + 1, limit = UINT64_MAX - UINT64_MAX % range;
-    uint64_t r;
-    do r = gen(); while (r >= limit);
-    std::swap(p[i], p[r % range]);
-  }
+  Tensor order = Tensor::empty({n}, DType::Int64, device);
+  permutation(order, seed);
   return order;
 }
 

@@ -30,6 +30,11 @@ __global__ void gather_rows_i64_kernel(int64_t* out, const int64_t* x, const int
     out[i] = x[order[i]];
 }
 
+__global__ void fill_permutation_kernel(int64_t* order, ops::ShuffleKey key) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < key.n; i += (int64_t)gridDim.x * blockDim.x)
+    order[i] = shuffled_index(key, i);
+}
+
 void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale) {
   cuda::launch("gather_rows_u8_kernel", gather_rows_u8_kernel, cuda::grid_for(n * row_size), 256, out, x, order, start, n, row_size, scale);
 }
@@ -38,6 +43,9 @@ void gather_rows_f32(float* out, const float* x, const int64_t* order, const int
 }
 void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n) {
   cuda::launch("gather_rows_i64_kernel", gather_rows_i64_kernel, cuda::grid_for(n), 256, out, x, order, start, n);
+}
+void fill_permutation(int64_t* order, ops::ShuffleKey key) {
+  cuda::launch("fill_permutation_kernel", fill_permutation_kernel, cuda::grid_for(key.n), 256, order, key);
 }
 
 }  // namespace cuda_kernels

@@ -11,6 +11,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/host_device.h"
+#include "core/random.h"
 #include "core/tensor.h"
 
 namespace convnet {
@@ -20,22 +22,56 @@ void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tenso
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, const Tensor& start, int64_t n);
 void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n);
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n);
-// A seeded permutation of [0, n) (Fisher-Yates over a 64-bit Mersenne Twister): the same seed gives
-// the same order on every machine.
-Tensor permutation(int64_t n, uint64_t seed);
+// A seeded permutation of [0, n), computed in a kernel on the device of `order` (so a GPU run
+// shuffles each epoch without the host): order[i] = shuffled_index(shuffle_key(n, seed), i). The
+// same seed gives the same order on every device and machine.
+void permutation(Tensor& order, uint64_t seed);  // order: (n,) int64
+Tensor permutation(int64_t n, uint64_t seed, Device device = Device::cpu());
+
+// A keyed bijection of [0, n) that any thread evaluates on its own: a balanced Feistel network over
+// indices of 2 * half_bits bits (the smallest even width that holds n-1), whose round function is
+// splitmix64 keyed per round, so each round is a bijection of the whole domain. "Cycle walking"
+// maps it onto [0, n): an index that lands outside is encrypted again until it falls inside, which
+// keeps the map a bijection (Black & Rogaway 2002). The domain is below 4n, so the expected walk
+// is under 4 rounds of the network (1.09 for n = 60000).
+struct ShuffleKey {
+  static constexpr int kRounds = 8;
+  int64_t n;
+  int half_bits;
+  uint64_t round_keys[kRounds];
+};
+ShuffleKey shuffle_key(int64_t n, uint64_t seed);
 
 }  // namespace ops
+
+inline CONVNET_HOST_DEVICE int64_t shuffled_index(const ops::ShuffleKey& key, int64_t i) {
+  const int h = key.half_bits;
+  const uint64_t half_mask = (uint64_t{1} << h) - 1;
+  uint64_t v = static_cast<uint64_t>(i);
+  do {
+    uint64_t left = v >> h, right = v & half_mask;
+    for (int r = 0; r < ops::ShuffleKey::kRounds; ++r) {
+      const uint64_t mixed = left ^ (splitmix64_mix(right ^ key.round_keys[r]) & half_mask);
+      left = right;
+      right = mixed;
+    }
+    v = (left << h) | right;
+  } while (v >= static_cast<uint64_t>(key.n));
+  return static_cast<int64_t>(v);
+}
 
 namespace cpu_kernels {
 // out[i] = x[order[*start + i]]; row_size: elements per row; scale: 1/255 for uint8 input
 void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale);
 void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size);
 void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n);
+void fill_permutation(int64_t* order, ops::ShuffleKey key);  // order[i] = shuffled_index(key, i), i < key.n
 }  // namespace cpu_kernels
 namespace cuda_kernels {
 void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale);
 void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size);
 void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n);
+void fill_permutation(int64_t* order, ops::ShuffleKey key);
 }  // namespace cuda_kernels
 
 }  // namespace convnet

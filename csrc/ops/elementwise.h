@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "core/host_device.h"
+#include "core/random.h"
 #include "core/tensor.h"
 
 
@@ -49,14 +50,9 @@ Tensor flatten(const Tensor& x);  // a view of x
 
 // u(seed, i) in [0, 1): the splitmix64 finaliser of the counter i keyed by a mixed seed; the top
 // 24 bits scaled by 2^-24, so every value is an exact float. Host and device compute the same bits.
-inline CONVNET_HOST_DEVICE uint64_t splitmix64_mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 inline CONVNET_HOST_DEVICE float dropout_uniform(uint64_t seed, uint64_t i) {
-  const uint64_t key = splitmix64_mix(seed + 0x9E3779B97F4A7C15ull);
-  const uint64_t z = splitmix64_mix(key + (i + 1) * 0x9E3779B97F4A7C15ull);
+  const uint64_t key = splitmix64_mix(seed + kGoldenGamma);
+  const uint64_t z = splitmix64_mix(key + (i + 1) * kGoldenGamma);
   return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
 }
 

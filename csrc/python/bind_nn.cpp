@@ -141,8 +141,10 @@ void bind_nn(py::module_& m) {
       .def_readonly("count", &nn::StepStats::count)
       .def_readonly("steps", &nn::StepStats::steps)
       .def_readonly("nonfinite_step", &nn::StepStats::nonfinite_step);
-  nn_mod.def("permutation", &ops::permutation, py::arg("n"), py::arg("seed"),
-             "A seeded permutation of range(n) as an int64 Tensor (the same on every machine)");
+  nn_mod.def("permutation", [](int64_t n, uint64_t seed, const std::string& device) {
+               return ops::permutation(n, seed, Device::parse(device, "permutation"));
+             }, py::arg("n"), py::arg("seed"), py::arg("device") = "cpu",
+             "A seeded permutation of range(n) as an int64 Tensor, computed on `device` (the same on every device)");
 }
 
 }  // namespace convnet

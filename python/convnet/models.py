@@ -327,16 +327,15 @@ class Model:
         n = len(tx)
         steps = math.ceil(n / batch_size)
         chunk = max(1, math.ceil(steps / 50))  # ~50 progress updates per epoch
-        identity = np.arange(n, dtype=np.int64)
+        identity = _core.from_numpy(np.arange(n, dtype=np.int64)).to(self._graph.device)
         self.stop_training = False
         for cb in cbs:
             cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
-            order = _core.nn.permutation(n, seed + epoch) if shuffle else _core.from_numpy(identity)
-            if self._graph.device != "cpu":
-                order = order.to(self._graph.device)
+            # Shuffled in a kernel on the model's device: a GPU epoch uploads nothing.
+            order = _core.nn.permutation(n, seed + epoch, self._graph.device) if shuffle else identity
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="step", disable=verbose != 1,
                        dynamic_ncols=True, leave=True)
             loss_sum = correct = count = 0
