@@ -1,7 +1,8 @@
 // The CUDA emulator's runtime (see cuda_runtime.h beside this file for what it is and is not).
 //
 // Kernels: the blocks of a grid run one after another. A block's threads are fibers on the calling
-// CPU thread: the scheduler runs every ready fiber until it finishes or waits at a barrier
+// CPU thread: the scheduler runs every ready fiber (in ascending or, to expose races, descending
+// order) until it finishes or waits at a barrier
 // (__syncthreads, or the two warp barriers of a shuffle), then releases a barrier once every live
 // thread it concerns has reached it (threads that returned count as arrived). Waits that can never
 // all be released (part of a warp in a shuffle, the rest at a block barrier) fail the launch.
@@ -29,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "cuda_runtime.h"
@@ -77,6 +79,7 @@ struct Emulator {
   Fiber* running = nullptr;
   int block_threads = 0;
   const std::function<void()>* kernel = nullptr;
+  bool reverse_order = std::getenv("CONVNET_EMULATOR_ORDER") && std::string(std::getenv("CONVNET_EMULATOR_ORDER")) == "reverse";
 };
 
 Emulator& emu() {
@@ -144,8 +147,10 @@ bool run_block(int threads) {
   Emulator& e = emu();
   for (int t = 0; t < threads; ++t) e.fibers[t].state = State::Ready;
   for (;;) {
-    for (int t = 0; t < threads; ++t)
-      if (e.fibers[t].state == State::Ready) resume(e.fibers[t]);
+    for (int i = 0; i < threads; ++i) {
+      Fiber& f = e.fibers[e.reverse_order ? threads - 1 - i : i];
+      if (f.state == State::Ready) resume(f);
+    }
     int done = 0, at_block = 0;
     for (int t = 0; t < threads; ++t) {
       done += e.fibers[t].state == State::Done;
@@ -192,21 +197,22 @@ void run_grid(dim3 grid, dim3 block, const std::function<void()>& kernel) {
   e.lanes.assign(threads, 0);
   e.block_threads = threads;
   e.kernel = &kernel;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        for (int t = 0; t < threads; ++t) {
-          ThreadCoordinates& c = e.fibers[t].coords;
-          c.thread = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
-          c.block = dim3(bx, by, bz);
-          c.block_dim = block;
-          c.grid_dim = grid;
-        }
-        if (!run_block(threads)) {
-          e.last_error = cudaErrorIllegalInstruction;  // a GPU would hang or trap
-          return;
-        }
-      }
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  for (uint64_t i = 0; i < blocks; ++i) {
+    const uint64_t b = e.reverse_order ? blocks - 1 - i : i;
+    const dim3 block_index(unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / (uint64_t(grid.x) * grid.y)));
+    for (int t = 0; t < threads; ++t) {
+      ThreadCoordinates& c = e.fibers[t].coords;
+      c.thread = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
+      c.block = block_index;
+      c.block_dim = block;
+      c.grid_dim = grid;
+    }
+    if (!run_block(threads)) {
+      e.last_error = cudaErrorIllegalInstruction;  // a GPU would hang or trap
+      return;
+    }
+  }
 }
 
 // Runs `work` now, or records it when `stream` is being captured.
@@ -233,6 +239,11 @@ uint64_t shuffle_down(uint64_t bits, unsigned delta, int width) {
   const uint64_t value = e.lanes[source < e.block_threads ? source : t];
   wait(State::AtWarpBarrier);  // every lane has read before the slots are reused
   return value;
+}
+
+void set_reverse_order(bool reverse) {
+  std::lock_guard<std::recursive_mutex> lock(emu().mutex);
+  emu().reverse_order = reverse;
 }
 
 void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel) {

@@ -12,9 +12,13 @@
 //     `__shared__` (defined as `static`) one array per block, as on the GPU;
 //   - CUDA graphs: capture records the launches and copies of a stream; a replay runs them again.
 // Warp matrix functions (tensor cores) are emulated in mma.h beside this file.
-// What it cannot show: speed, the memory model (threads never run concurrently, so a missing
-// __syncthreads goes unnoticed unless a fiber switch exposes it), warp-synchronous code without
-// __syncwarp, and host code that dereferences a device pointer (device memory is host memory).
+// Races: threads never run concurrently, so a missing __syncthreads shows only as a result that
+// depends on the order in which threads run between barriers. CONVNET_EMULATOR_ORDER=reverse runs
+// the threads of a block, and the blocks of a grid, in descending order (the default is
+// ascending); CI runs the GPU tests in both orders, so a shared-memory read that no barrier
+// separates from another thread's write (in either direction) gives a wrong result in one of them.
+// What it cannot show: speed, races within a warp (warp-synchronous code without __syncwarp),
+// and host code that dereferences a device pointer (device memory is host memory).
 // The emulator checks what a GPU would reject: launch configurations, calls not allowed during a
 // graph capture, and waits that can never end (say half a warp in a shuffle while the other half
 // waits at __syncthreads): an error instead of a hang. As on a GPU, threads that have returned do
@@ -118,6 +122,8 @@ uint64_t shuffle_down(uint64_t bits, unsigned delta, int width);
 // Runs `kernel` on every thread of the grid (or records it while `stream` is being captured).
 // A bad configuration sets the error that cudaGetLastError returns, as a real launch does.
 void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel);
+// The order threads and blocks run in; starts as CONVNET_EMULATOR_ORDER says (tests switch it).
+void set_reverse_order(bool reverse);
 
 }  // namespace cuda_emulator
 

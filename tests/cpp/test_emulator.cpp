@@ -1,6 +1,8 @@
 // The CUDA emulator itself (csrc/emulator; built with CONVNET_CUDA=EMULATE only): the GPU tests
 // trust it to run kernels as a GPU would and to refuse what a GPU refuses, so both are checked here.
 #ifdef CONVNET_CUDA_EMULATOR
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -42,6 +44,17 @@ __global__ void divergent_barrier_kernel(float* out) {
   out[threadIdx.x] = v;
 }
 
+// Each thread writes its slot, then reads its neighbour's: with `barrier` false nothing orders the
+// neighbour's write before the read, a race whose result depends on which thread runs first.
+__global__ void neighbour_kernel(int* out, bool barrier) {
+  __shared__ int slot[64];
+  slot[threadIdx.x] = 0;
+  __syncthreads();
+  slot[threadIdx.x] = int(threadIdx.x) + 1;
+  if (barrier) __syncthreads();
+  out[threadIdx.x] = slot[(threadIdx.x + 1) % 64];
+}
+
 // out[0] += *step: the per-step value comes from memory, the increment from the arguments.
 __global__ void add_step_kernel(float* out, const float* step, float scale) { out[0] += *step * scale; }
 
@@ -74,6 +87,27 @@ CONVNET_TEST(emulator_warp_shuffles) {
   const Tensor h = out.to(Device::cpu());
   const int* got = static_cast<const int*>(h.raw_data());
   EXPECT(got[0] == 496 && got[1] == 496 && got[2] == 496, "__shfl_down_sync sums each warp's lanes (0+...+31)");
+}
+
+CONVNET_TEST(emulator_thread_orders_expose_a_missing_barrier) {
+  Tensor out = Tensor::zeros({32}, DType::Int64, Device::cuda());  // 64 int32
+  auto run = [&](bool barrier, bool reverse) {
+    cuda_emulator::set_reverse_order(reverse);
+    cuda::launch("neighbour_kernel", neighbour_kernel, 1, 64, static_cast<int*>(out.raw_data()), barrier);
+    const Tensor h = out.to(Device::cpu());
+    const int* got = static_cast<const int*>(h.raw_data());
+    return std::vector<int>(got, got + 64);
+  };
+  const char* order = std::getenv("CONVNET_EMULATOR_ORDER");
+  const bool started_reversed = order && std::string(order) == "reverse";
+  const std::vector<int> with_barrier = run(true, false), with_barrier_reversed = run(true, true);
+  const std::vector<int> racy = run(false, false), racy_reversed = run(false, true);
+  cuda_emulator::set_reverse_order(started_reversed);
+  bool correct = true;
+  for (int t = 0; t < 64; ++t) correct &= with_barrier[t] == (t + 1) % 64 + 1;
+  EXPECT(correct && with_barrier_reversed == with_barrier, "with the barrier both orders give every neighbour's value");
+  EXPECT(racy[0] == 0 && racy_reversed[0] == 2, "without it, ascending order reads before the neighbour writes");
+  EXPECT(racy_reversed[63] == 0 && racy[63] == 1, "and descending order does the same to the last thread");
 }
 
 CONVNET_TEST(emulator_refuses_what_a_gpu_refuses) {
