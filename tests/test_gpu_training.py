@@ -158,6 +158,32 @@ def test_non_finite_loss_stops_the_gpu_run_where_the_cpu_run_stops():
 
 
 @requires_cuda
+def test_non_finite_loss_freezes_batch_norm_statistics_for_the_rest_of_the_chunk(data):
+    # 120 steps of batch 1 run in chunks of 3 on the GPU, so steps follow the non-finite one inside
+    # its chunk. Their forward passes must not move the batch-norm running statistics, which the CPU
+    # (stopping at once) leaves as they were after the failing step. The frozen convolution keeps
+    # those statistics finite while the huge learning rate overflows the layers after it.
+    x, y = data[0][:120], data[1][:120]
+    errors, weights = [], []
+    for device in ("cuda", "cpu"):
+        convnet.set_random_seed(0)
+        model = convnet.Sequential([L.Input((1, 28, 28)), L.Conv2D(4, 3, trainable=False), L.BatchNormalization(),
+                                    L.Activation("relu"), L.Flatten(), L.Dense(10, activation="softmax")])
+        model.compile(optimizers.SGD(1e37), device=device)
+        with pytest.raises(FloatingPointError) as info:
+            model.fit(x, y, epochs=1, batch_size=1, seed=3, verbose=0)
+        errors.append(str(info.value))
+        weights.append(model.layers[1].get_weights())
+    assert errors[0] == errors[1], errors
+    step = int(errors[0].split("step ")[1].split()[0])
+    assert step % 3 != 0, f"the non-finite step {step} ends its chunk: this test would not show anything"
+    for name, g, c in zip(model.layers[1].weight_names, *weights):
+        if name.startswith("moving"):
+            assert np.isfinite(c).all()
+            np.testing.assert_allclose(g, c, rtol=1e-5, err_msg=name)
+
+
+@requires_cuda
 def test_captured_steps_follow_schedules_short_batches_and_recaptures(data):
     # What a captured step must not freeze: the learning rate (a schedule changes it every epoch), a
     # short last batch (run op by op), buffers regrown by validation at a larger batch, and an

@@ -379,8 +379,9 @@ void Graph::forward(bool training) {
       } else if (s.op == "batch_norm") {
         auto [mean, var] = running_stats(i);
         Tensor gamma = weight(node), beta = bias(node);
+        const Tensor halt = totals_.view(ops::LossTotals::nonfinite_index(), {1});
         ops::batch_norm_forward(node.z, node.saved_mean, node.saved_invstd, x, gamma, beta, mean, var,
-                                ops::BatchNormParams{training, s.momentum, s.eps});
+                                ops::BatchNormParams{training, s.momentum, s.eps}, training ? &halt : nullptr);
       } else if (s.op == "add") {
         ops::add_forward(node.z, x, nodes_[s.inputs[1]].y);
       }  // flatten, activation: z aliases the input

@@ -15,8 +15,9 @@ namespace cpu_kernels {
 CONVNET_CPU_KERNEL
 void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
                         const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
-                        bool training, float momentum, float eps) {
+                        bool training, float momentum, float eps, const int64_t* halt) {
   const int64_t M = N * HW;
+  const bool update_running = !(halt && *halt >= 0);  // not after a non-finite loss
 #pragma omp parallel for schedule(static) if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
     double mean, var;
@@ -42,8 +43,8 @@ void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float*
         sq += part;
       }
       var = sq / double(M);
-      if (running_mean) running_mean[c] = float((1.0 - momentum) * running_mean[c] + momentum * mean);
-      if (running_var)
+      if (running_mean && update_running) running_mean[c] = float((1.0 - momentum) * running_mean[c] + momentum * mean);
+      if (running_var && update_running)
         running_var[c] = float((1.0 - momentum) * running_var[c] + momentum * sq / double(M - 1));
     } else {
       mean = running_mean[c];
@@ -162,16 +163,18 @@ Shape batch_norm_output_shape(const Tensor& x, const Tensor& gamma, const Tensor
 static float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
 void batch_norm_forward(Tensor& y, Tensor& saved_mean, Tensor& saved_invstd, const Tensor& x, const Tensor& gamma,
-                        const Tensor& beta, Tensor& running_mean, Tensor& running_var, const BatchNormParams& p) {
+                        const Tensor& beta, Tensor& running_mean, Tensor& running_var, const BatchNormParams& p,
+                        const Tensor* halt) {
   const Shape shape = batch_norm_output_shape(x, gamma, beta, running_mean, running_var, p);
   int64_t N, C, HW;
   bn_dims(x, N, C, HW);
   check_output("batch_norm", "y", y, shape, x);
   check_output("batch_norm", "saved_mean", saved_mean, {C}, x);
   check_output("batch_norm", "saved_invstd", saved_invstd, {C}, x);
+  if (halt) check_step_value("batch_norm", "halt", *halt, DType::Int64, 1, x);
   CONVNET_DISPATCH(x, batch_norm_forward, y.data<float>(), saved_mean.data<float>(), saved_invstd.data<float>(),
                    ptr_or_null(running_mean), ptr_or_null(running_var), x.data<float>(), ptr_or_null(gamma),
-                   ptr_or_null(beta), N, C, HW, p.training, p.momentum, p.eps);
+                   ptr_or_null(beta), N, C, HW, p.training, p.momentum, p.eps, halt ? halt->data<int64_t>() : nullptr);
 }
 
 void batch_norm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor& dy, const Tensor& x,

@@ -32,7 +32,7 @@ __device__ __forceinline__ int64_t bn_offset(int64_t j, int64_t c, int64_t C, in
 __global__ void batch_norm_forward_kernel(float* y, float* saved_mean, float* saved_invstd, float* running_mean,
                                           float* running_var, const float* x, const float* gamma, const float* beta,
                                           int64_t N, int64_t C, int64_t HW, bool training, float momentum,
-                                          float eps) {
+                                          float eps, const int64_t* halt) {
   __shared__ double shared[kBlock];
   const int64_t c = blockIdx.x;
   if (c >= C) return;
@@ -49,7 +49,7 @@ __global__ void batch_norm_forward_kernel(float* y, float* saved_mean, float* sa
     }
     sq = block_sum(sq, shared);
     var = sq / double(M);
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && !(halt && *halt >= 0)) {  // not after a non-finite loss
       if (running_mean) running_mean[c] = float((1.0 - momentum) * running_mean[c] + momentum * mean);
       if (running_var) running_var[c] = float((1.0 - momentum) * running_var[c] + momentum * sq / double(M - 1));
     }
@@ -105,9 +105,9 @@ __global__ void batch_norm_backward_kernel(float* dx, float* dgamma, float* dbet
 
 void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
                         const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
-                        bool training, float momentum, float eps) {
+                        bool training, float momentum, float eps, const int64_t* halt) {
   if (C == 0) return;
-  cuda::launch("batch_norm_forward_kernel", batch_norm_forward_kernel, static_cast<unsigned>(C), kBlock, y, saved_mean, saved_invstd, running_mean, running_var, x, gamma, beta, N, C, HW, training, momentum, eps);
+  cuda::launch("batch_norm_forward_kernel", batch_norm_forward_kernel, static_cast<unsigned>(C), kBlock, y, saved_mean, saved_invstd, running_mean, running_var, x, gamma, beta, N, C, HW, training, momentum, eps, halt);
 }
 
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,

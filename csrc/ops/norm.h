@@ -8,6 +8,9 @@
 // saved_mean / saved_invstd (C) receive the statistics used, for the backward pass.
 // gamma / beta (C) may be undefined Tensors: gamma = 1, beta = 0 (affine=False).
 // running_mean / running_var (C) may be undefined in training (track_running_stats=False).
+// halt, when given, is a (1,) int64 tensor on x's device read by the kernel: the running statistics
+// are left alone once it is >= 0 (the step index of a non-finite loss; see ops::track_loss), so a
+// GPU run that goes on past that step inside a chunk keeps the statistics the CPU run stops with.
 // Backward, with xhat = (x - mean) * invstd and sums over the M values of channel c:
 //   dbeta_c = sum dy,  dgamma_c = sum dy * xhat
 //   training:  dx = gamma_c * invstd_c / M * (M * dy - dbeta_c - xhat * dgamma_c)
@@ -29,7 +32,8 @@ struct BatchNormParams {
 Shape batch_norm_output_shape(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                               const Tensor& running_var, const BatchNormParams& p);
 void batch_norm_forward(Tensor& y, Tensor& saved_mean, Tensor& saved_invstd, const Tensor& x, const Tensor& gamma,
-                        const Tensor& beta, Tensor& running_mean, Tensor& running_var, const BatchNormParams& p);
+                        const Tensor& beta, Tensor& running_mean, Tensor& running_var, const BatchNormParams& p,
+                        const Tensor* halt = nullptr);
 void batch_norm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor& dy, const Tensor& x,
                          const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, bool training);
 
@@ -40,7 +44,7 @@ void batch_norm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor
 namespace cpu_kernels {
 void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
                         const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
-                        bool training, float momentum, float eps);
+                        bool training, float momentum, float eps, const int64_t* halt);
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,
                          const float* saved_mean, const float* saved_invstd, int64_t N, int64_t C, int64_t HW,
                          bool training);
@@ -48,7 +52,7 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 namespace cuda_kernels {
 void batch_norm_forward(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
                         const float* x, const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW,
-                        bool training, float momentum, float eps);
+                        bool training, float momentum, float eps, const int64_t* halt);
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,
                          const float* saved_mean, const float* saved_invstd, int64_t N, int64_t C, int64_t HW,
                          bool training);

@@ -10,6 +10,7 @@
 #include "ops/batch.h"
 #include "ops/elementwise.h"
 #include "ops/loss.h"
+#include "ops/norm.h"
 #include "ops/optim.h"
 
 using namespace convnet;
@@ -76,4 +77,21 @@ CONVNET_TEST(loss_totals_stop_at_the_first_non_finite_loss) {
   EXPECT(t.steps == 2 && t.nonfinite_step == 2 && t.count == 30, "two good steps, then the NaN step counted");
   EXPECT(std::isnan(t.loss_sum), "the NaN step's loss is in the sum, as the mean reports it");
   EXPECT_THROWS(ValueError, ops::track_loss(totals, loss, 0), "track_loss rejects an empty batch", "batch");
+}
+
+CONVNET_TEST(batch_norm_halt_keeps_the_running_statistics) {
+  Tensor x = ramp(2 * 3 * 4).reshape({2, 3, 2, 2}), y = Tensor::empty({2, 3, 2, 2});
+  Tensor mean = Tensor::empty({3}), invstd = Tensor::empty({3});
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::from_values(std::vector<float>(3, 1.0f), Device::cpu());
+  const ops::BatchNormParams p;
+  Tensor go = Tensor::from_values(std::vector<int64_t>{-1}, Device::cpu());
+  ops::batch_norm_forward(y, mean, invstd, x, Tensor(), Tensor(), rm, rv, p, &go);
+  EXPECT(rm.data<float>()[0] != 0.0f && rv.data<float>()[0] != 1.0f, "batch_norm: halt -1 updates the statistics");
+  const Tensor rm_before = rm.clone(), rv_before = rv.clone(), y_before = y.clone();
+  Tensor halt = Tensor::from_values(std::vector<int64_t>{4}, Device::cpu());
+  ops::batch_norm_forward(y, mean, invstd, x, Tensor(), Tensor(), rm, rv, p, &halt);
+  EXPECT(same(rm, rm_before) && same(rv, rv_before), "batch_norm: a halt mark >= 0 keeps the running statistics");
+  EXPECT(same(y, y_before), "batch_norm: and still normalises with the batch statistics");
+  EXPECT_THROWS(TypeError, ops::batch_norm_forward(y, mean, invstd, x, Tensor(), Tensor(), rm, rv, p, &rm),
+                "batch_norm rejects a float halt", "batch_norm: argument 'halt'");
 }
