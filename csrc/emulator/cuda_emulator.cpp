@@ -321,6 +321,9 @@ cudaError_t cudaMalloc(void** ptr, size_t nbytes) {
   const size_t rounded = (nbytes + 255) / 256 * 256;
   void* p = std::aligned_alloc(256, rounded ? rounded : 256);
   if (!p) return fail(cudaErrorMemoryAllocation);
+  // cudaMalloc leaves memory uninitialised: all bits set (NaN as float, -1 as an integer) makes a
+  // kernel that reads memory no one wrote give results the tests notice.
+  std::memset(p, 0xFF, rounded ? rounded : 256);
   e.allocations[p] = nbytes;
   e.allocated += nbytes;
   *ptr = p;
