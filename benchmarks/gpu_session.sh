@@ -7,10 +7,14 @@
 #   run(command="bash benchmarks/gpu_session.sh build test", carry=["data"])
 #   run(command="bash benchmarks/gpu_session.sh build sanitize", carry=["data"])
 #   run(command="bash benchmarks/gpu_session.sh build bench", carry=["data"])
+#   run(command="bash benchmarks/gpu_session.sh build profile", carry=["data"])
 #
 # Stages: build (editable install), test (pytest -m cuda), sanitize (the GPU tests under
 # compute-sanitizer memcheck and racecheck), bench (bench_train on seed_cnn and vgg_small with
-# --record, against PyTorch eager and CUDA-graph in the same run; vgg_small also with TF32 for both).
+# --record, against PyTorch eager and CUDA-graph in the same run; vgg_small also with TF32 for both),
+# profile (one convnet epoch of each under Nsight Systems, kernels traced inside the CUDA graph: the
+# per-kernel time table is in $OUT/profile-*.log; Nsight Compute's speed-of-light sections of 40
+# kernels where nsys is missing).
 # Then copy the JSON from $OUT/results into benchmarks/results/ and commit it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +52,20 @@ for what in "$@"; do
       stage bench-vgg_small-tf32 python3 benchmarks/bench_train.py --model vgg_small --device cuda --epochs 3 \
         --batch-size 128 --tf32 --record
       cp benchmarks/results/*cuda* "$OUT/results/" 2>/dev/null ;;
-    *) echo "unknown stage '$what' (build, test, sanitize, bench)"; exit 2 ;;
+    profile)
+      for spec in "seed_cnn 32" "vgg_small 128"; do
+        read -r model batch <<< "$spec"
+        run_epoch=(python3 benchmarks/bench_train.py --model "$model" --device cuda --epochs 1 --batch-size "$batch"
+                   --skip-torch)
+        if command -v nsys > /dev/null; then
+          stage "profile-$model" nsys profile --cuda-graph-trace=node --stats=true --force-overwrite=true \
+            -o "build/profile-$model" "${run_epoch[@]}"
+        else
+          stage "profile-$model" ncu --graph-profiling node --launch-skip 200 --launch-count 40 --section SpeedOfLight \
+            "${run_epoch[@]}"
+        fi
+      done ;;
+    *) echo "unknown stage '$what' (build, test, sanitize, bench, profile)"; exit 2 ;;
   esac
 done
 exit $status
