@@ -23,3 +23,13 @@ def cuda_available():
 def requires_cuda(test):
     """Marks a GPU test: selected by `-m cuda`, skipped where no CUDA device (or emulator) is visible."""
     return pytest.mark.cuda(pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU visible")(test))
+
+
+def requires_cuda_devices(count):
+    """A GPU test that needs `count` devices (the emulator gives CONVNET_EMULATOR_DEVICES of them)."""
+    def mark(test):
+        import convnet
+
+        enough = convnet.cuda.device_count() >= count
+        return pytest.mark.cuda(pytest.mark.skipif(not enough, reason=f"fewer than {count} CUDA devices")(test))
+    return mark

@@ -13,7 +13,7 @@ import pytest
 import convnet
 from convnet import layers as L, optimizers
 from convnet.datasets import fashion_mnist
-from conftest import requires_cuda
+from conftest import requires_cuda, requires_cuda_devices
 
 # The GPU sums in other orders than the CPU, so every step differs by float rounding (~1e-7 relative),
 # and training amplifies that, most where a value sits at a kink (a ReLU input at 0) or Adam divides a
@@ -115,6 +115,36 @@ def test_models_move_and_load_across_devices(tmp_path, data):
     np.testing.assert_allclose(back.predict(x[:8]), on_cpu.predict(x[:8]), rtol=1e-4, atol=1e-6)
     assert model.to("cpu").device == "cpu"
     np.testing.assert_allclose(model.predict(x[:8]), back.predict(x[:8]), rtol=WEIGHT_TOL, atol=WEIGHT_TOL)
+
+
+@requires_cuda_devices(2)
+def test_a_second_gpu_trains_beside_work_on_the_first(tmp_path, data):
+    # Every op runs on the GPU of its tensors, not on whichever GPU the last call used: a model on
+    # cuda:1 trains (its steps captured and replayed) while another model trains on cuda:0 between
+    # its epochs, and it ends where the same run on the CPU ends.
+    x, y, x_test, y_test = data
+    results = []
+    for device in ("cuda:1", "cpu"):
+        convnet.set_random_seed(0)
+        model = tiny_net()
+        model.compile("adam", metrics=["accuracy"], device=device)
+        other = convnet.zoo.seed_cnn()
+        other.compile("sgd", device="cuda:0")
+        for epoch in range(2):
+            model.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=32, seed=5, verbose=0)
+            other.fit(x[:64], y[:64], epochs=1, batch_size=16, verbose=0)
+        results.append((model.get_weights(), model.evaluate(x_test, y_test), model.predict(x_test[:7])))
+        if device == "cuda:1":
+            assert model.device == "cuda:1" and other.device == "cuda:0"
+            assert model._graph.cuda_graph_replays == 14  # 8 steps per fit: one eager, one captured, 6 replays
+            model.save(tmp_path / "second_gpu.cnet")
+    (gpu_weights, (gpu_loss, gpu_acc), gpu_out), (cpu_weights, (cpu_loss, cpu_acc), cpu_out) = results
+    for g, c in zip(gpu_weights, cpu_weights):
+        np.testing.assert_allclose(g, c, rtol=WEIGHT_TOL, atol=WEIGHT_TOL)
+    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=RTOL)
+    assert abs(gpu_acc - cpu_acc) <= 2 / len(y_test)
+    moved = convnet.load_model(tmp_path / "second_gpu.cnet", device="cuda:0")
+    np.testing.assert_allclose(moved.predict(x_test[:7]), gpu_out, rtol=1e-5, atol=1e-6)
 
 
 @requires_cuda

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import convnet
+from conftest import requires_cuda_devices
 
 
 def test_numpy_round_trip_shares_memory():
@@ -51,6 +52,22 @@ def test_devices():
         assert convnet.cuda.device_count() == 0
         with pytest.raises(RuntimeError, match="CUDA is not available|built without CUDA"):
             t.to("cuda")
+
+
+@requires_cuda_devices(2)
+def test_tensors_on_two_gpus():
+    # An op runs on the GPU of its tensors; copies between GPUs keep the values.
+    a = convnet.tensor(np.arange(-2, 3, dtype=np.float32), device="cuda:1")
+    r = convnet.ops.relu(a)
+    assert r.device == "cuda:1" and r.numpy().tolist() == [0, 0, 0, 1, 2]
+    b = a.to("cuda:0")
+    assert b.device == "cuda:0" and b.numpy().tolist() == [-2, -1, 0, 1, 2]
+    assert convnet.ops.relu(b).numpy().tolist() == [0, 0, 0, 1, 2]
+    with pytest.raises(ValueError, match="add: argument 'b' expected a tensor on cuda:1 like 'a', got one on cuda:0"):
+        convnet.ops.add(a, b)
+    n = convnet.cuda.device_count()
+    with pytest.raises(RuntimeError, match=f"CUDA device {n} requested but only {n} device"):
+        convnet.zeros([2], device=f"cuda:{n}")
 
 
 def test_unsupported_dtype_rejected():

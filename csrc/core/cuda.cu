@@ -42,8 +42,14 @@ std::string device_name(int index) {
   return prop.name;
 }
 
+void use_device(int index) {
+  int current = 0;
+  check(cudaGetDevice(&current), "cudaGetDevice");
+  if (current != index) check(cudaSetDevice(index), "cudaSetDevice");
+}
+
 void* malloc(size_t nbytes, int index) {
-  check(cudaSetDevice(index), "cudaSetDevice");
+  use_device(index);
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, nbytes);
   if (err != cudaSuccess) {
@@ -56,9 +62,12 @@ void* malloc(size_t nbytes, int index) {
   return p;
 }
 
-void free(void* ptr, int index) {
-  cudaSetDevice(index);
-  cudaFree(ptr);  // never throws: called from destructors
+void free(void* ptr, int index) {  // never throws: called from destructors
+  int current = 0;
+  cudaGetDevice(&current);
+  if (current != index) cudaSetDevice(index);
+  cudaFree(ptr);
+  if (current != index) cudaSetDevice(current);
 }
 
 namespace {
@@ -72,11 +81,14 @@ int current_device() {
 }
 }  // namespace
 
+namespace {
+cudaStream_t streams[kMaxDevices] = {};  // created on first use
+std::mutex streams_mutex;
+}  // namespace
+
 cudaStream_t stream() {
-  static cudaStream_t streams[kMaxDevices] = {};
-  static std::mutex mutex;
   const int device = current_device();
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(streams_mutex);
   if (!streams[device]) check(cudaStreamCreateWithFlags(&streams[device], cudaStreamDefault), "cudaStreamCreate");
   return streams[device];
 }
@@ -111,29 +123,49 @@ unsigned long long workspace_generation() {
   return workspace_growths;
 }
 
-void memcpy(void* dst, const void* src, size_t nbytes, bool device_to_device) {
+void memcpy(void* dst, const Device& dst_device, const void* src, const Device& src_device, size_t nbytes) {
+  const bool one_device = dst_device == src_device;
+  if (!one_device && src_device.type == DeviceType::CUDA) {  // the source's pending work first
+    use_device(src_device.index);
+    check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (before a copy between devices)");
+  }
+  use_device(dst_device.type == DeviceType::CUDA ? dst_device.index : src_device.index);
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream()), "cudaMemcpyAsync");
-  if (!device_to_device) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (after a copy)");
+  if (!one_device) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (after a copy)");
 }
 
-void upload(void* dst, const void* src, size_t nbytes) {
+void upload(void* dst, const void* src, size_t nbytes, int index) {
+  use_device(index);
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync (upload)");
 }
 
-void memset_zero(void* ptr, size_t nbytes) {
+void memset_zero(void* ptr, size_t nbytes, int index) {
+  use_device(index);
   check(cudaMemsetAsync(ptr, 0, nbytes, stream()), "cudaMemsetAsync");
 }
 
-void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+void synchronize() {
+  int current = 0;
+  check(cudaGetDevice(&current), "cudaGetDevice");
+  std::lock_guard<std::mutex> lock(streams_mutex);
+  for (int device = 0; device < kMaxDevices; ++device)
+    if (streams[device]) {
+      check(cudaSetDevice(device), "cudaSetDevice");
+      check(cudaStreamSynchronize(streams[device]), "cudaStreamSynchronize");
+    }
+  check(cudaSetDevice(current), "cudaSetDevice");
+}
 
 CapturedGraph::~CapturedGraph() { reset(); }
 
 void CapturedGraph::begin() {
   reset();
+  device_ = current_device();
   check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeGlobal), "cudaStreamBeginCapture");
 }
 
 void CapturedGraph::end(bool keep) {
+  use_device(device_);
   cudaGraph_t graph = nullptr;
   const cudaError_t err = cudaStreamEndCapture(stream(), &graph);
   if (!keep) {  // unwinding from an error inside the capture: drop it, keep that first error
@@ -150,6 +182,7 @@ void CapturedGraph::end(bool keep) {
 }
 
 void CapturedGraph::launch() const {
+  use_device(device_);
   check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()), "cudaGraphLaunch");
 }
 

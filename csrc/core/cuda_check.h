@@ -7,6 +7,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core/errors.h"
 
@@ -46,7 +47,10 @@ template <class... Params, class... Args>
 void launch(const char* kernel_name, void (*kernel)(Params...), dim3 grid, dim3 block, Args&&... args) {
 #ifdef CONVNET_CUDA_EMULATOR
   std::tuple<std::decay_t<Params>...> values(std::forward<Args>(args)...);
-  cuda_emulator::launch(grid, block, stream(), [kernel, values] { std::apply(kernel, values); });
+  // the pointer arguments, which the emulator checks are memory of the current device
+  std::vector<const void*> pointers;
+  std::apply([&](const auto&... v) { (cuda_emulator::collect_pointer(pointers, v), ...); }, values);
+  cuda_emulator::launch(grid, block, stream(), [kernel, values] { std::apply(kernel, values); }, pointers);
 #else
   kernel<<<grid, block, 0, stream()>>>(std::forward<Args>(args)...);
 #endif

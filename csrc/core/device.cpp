@@ -40,11 +40,12 @@ void require(const Device&, const std::string& what) {
   throw DeviceError(what + ": CUDA is not available: convnet was built without CUDA kernels "
                            "(rebuild where nvcc is found, or with CONVNET_CUDA=ON)");
 }
+void use_device(int) { require(Device::cuda(), "cuda.use_device"); }
 void* malloc(size_t, int) { require(Device::cuda(), "cuda.malloc"); return nullptr; }
 void free(void*, int) {}
-void memcpy(void*, const void*, size_t, bool) { require(Device::cuda(), "cuda.memcpy"); }
-void upload(void*, const void*, size_t) { require(Device::cuda(), "cuda.upload"); }
-void memset_zero(void*, size_t) { require(Device::cuda(), "cuda.memset"); }
+void memcpy(void*, const Device&, const void*, const Device&, size_t) { require(Device::cuda(), "cuda.memcpy"); }
+void upload(void*, const void*, size_t, int) { require(Device::cuda(), "cuda.upload"); }
+void memset_zero(void*, size_t, int) { require(Device::cuda(), "cuda.memset"); }
 void synchronize() {}
 unsigned long long workspace_generation() { return 0; }
 CapturedGraph::~CapturedGraph() {}

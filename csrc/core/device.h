@@ -28,17 +28,25 @@ int device_count();      // 0 where none is available
 std::string device_name(int index);
 // Throws DeviceError (naming `what`) unless `device` can be used now.
 void require(const Device& device, const std::string& what);
+// The current CUDA device of the calling thread is the one kernels launch on, and whose
+// convnet stream (stream(), core/cuda_check.h) and workspace they use. Every entry point selects
+// it from the memory it works on: ops from their tensors (CONVNET_DISPATCH), the functions below
+// from their `device` argument, the graph executor from its device. So tensors on several GPUs
+// mix in one program, and each device's work stays in order on its own stream.
+void use_device(int index);
 void* malloc(size_t nbytes, int index);
-void free(void* ptr, int index);
-// Copies in any direction (cudaMemcpyDefault), in order on convnet's stream. Returns once the
-// host may use the result: it waits for the copy unless both sides are device memory
-// (device_to_device), so device-to-device copies can be captured into a CUDA graph.
-void memcpy(void* dst, const void* src, size_t nbytes, bool device_to_device);
-// Host to device without waiting: the source (pageable host memory) may be reused on return, as
-// CUDA stages it before returning; the copy lands in stream order, before work queued after it.
-void upload(void* dst, const void* src, size_t nbytes);
-void memset_zero(void* ptr, size_t nbytes);
-void synchronize();
+void free(void* ptr, int index);  // leaves the current device as it was (it runs in destructors)
+// Copies in any direction (cudaMemcpyDefault), in order on the stream of the CUDA side (the
+// destination's when both are). Returns once the host may use the result: it waits for the copy
+// unless both sides are memory of one device, so such copies can be captured into a CUDA graph.
+// Between two devices it first waits for the source's stream, then for the copy.
+void memcpy(void* dst, const Device& dst_device, const void* src, const Device& src_device, size_t nbytes);
+// Host to device `index` without waiting: the source (pageable host memory) may be reused on
+// return, as CUDA stages it before returning; the copy lands in stream order, before work queued
+// after it.
+void upload(void* dst, const void* src, size_t nbytes, int index);
+void memset_zero(void* ptr, size_t nbytes, int index);
+void synchronize();  // waits for the work queued on every device's convnet stream
 // How many times the kernels' shared workspace has been reallocated (see cuda_check.h).
 unsigned long long workspace_generation();
 // TF32 tensor cores for the GEMMs of convolution and linear layers (off by default: exact FP32).
@@ -47,8 +55,8 @@ unsigned long long workspace_generation();
 bool allow_tf32();
 void set_allow_tf32(bool enabled);
 
-// A CUDA graph: the device work queued on convnet's stream while `work` runs is recorded (not
-// run), instantiated, and run again by each launch() with the same arguments and addresses.
+// A CUDA graph: the device work queued on the current device's convnet stream while `work` runs
+// is recorded (not run), instantiated, and run again by each launch() with the same arguments and addresses.
 // Host code inside `work` runs only once, at capture: per-step values must come from device
 // memory. A failed capture throws DeviceError naming the call that broke it.
 class CapturedGraph {
@@ -76,6 +84,7 @@ class CapturedGraph {
   void begin();
   void end(bool keep);
   void* exec_ = nullptr;  // cudaGraphExec_t
+  int device_ = 0;        // the device current at capture, whose stream the graph runs on
 };
 }  // namespace cuda
 

@@ -153,7 +153,7 @@ void Tensor::copy_from(const Tensor& src) {
                       std::string(dtype_name(src.dtype_)) + " tensor of shape " + shape_str(src.shape_));
   if (nbytes() == 0 || raw_data() == src.raw_data()) return;
   if (is_cuda() || src.is_cuda())
-    cuda::memcpy(raw_data(), src.raw_data(), nbytes(), is_cuda() && src.is_cuda());
+    cuda::memcpy(raw_data(), device(), src.raw_data(), src.device(), nbytes());
   else
     std::memcpy(raw_data(), src.raw_data(), nbytes());
 }
@@ -162,7 +162,7 @@ void Tensor::fill(double value) {
   if (numel_ == 0) return;
   if (is_cuda()) {
     if (value == 0.0 && !std::signbit(value)) {  // all-zero bits in every dtype: a memset, no wait
-      cuda::memset_zero(raw_data(), nbytes());
+      cuda::memset_zero(raw_data(), nbytes(), device().index);
       return;
     }
     // Other device fills go through a host buffer: they are for set-up, not for the steady state.

@@ -36,6 +36,7 @@
 #include "cuda_runtime.h"
 
 struct CUstream_st {
+  int device = 0;                                          // the device current at its creation
   std::vector<std::function<void()>>* capture = nullptr;  // the graph being recorded, or null
 };
 struct CUgraph_st {
@@ -49,7 +50,8 @@ namespace cuda_emulator {
 namespace {
 
 constexpr size_t kStackBytes = 128 * 1024;
-constexpr size_t kDeviceBytes = size_t(16) << 30;  // the emulated GPU's memory
+constexpr size_t kDeviceBytes = size_t(16) << 30;  // each emulated GPU's memory
+constexpr int kMaxDevices = 8;
 constexpr int kWarp = 32;
 
 enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
@@ -64,11 +66,23 @@ struct Fiber {
   State state = State::Done;
 };
 
+struct Allocation {
+  size_t bytes;
+  int device;
+};
+
+int device_count_from_environment() {
+  const char* text = std::getenv("CONVNET_EMULATOR_DEVICES");
+  const int n = text ? std::atoi(text) : 1;
+  return std::clamp(n, 1, kMaxDevices);
+}
+
 struct Emulator {
   std::recursive_mutex mutex;  // one launch (and one runtime call) at a time
   cudaError_t last_error = cudaSuccess;
-  std::map<void*, size_t> allocations;
-  size_t allocated = 0;
+  const int devices = device_count_from_environment();
+  std::map<const void*, Allocation> allocations;  // by first byte
+  size_t allocated[kMaxDevices] = {};
   int capturing = 0;  // streams being captured
   std::vector<Fiber> fibers;  // grows to the largest block seen
   std::vector<uint64_t> lanes;  // the shuffle exchange: one slot per thread of the block
@@ -85,6 +99,27 @@ struct Emulator {
 Emulator& emu() {
   static Emulator e;
   return e;
+}
+
+thread_local int current_device = 0;  // as cudaSetDevice: per host thread
+
+// The device whose memory holds p, or -1 for host memory.
+int device_of(const void* p) {
+  const auto& allocations = emu().allocations;
+  auto it = allocations.upper_bound(p);
+  if (it == allocations.begin()) return -1;
+  --it;
+  const char* first = static_cast<const char*>(it->first);
+  return static_cast<const char*>(p) < first + std::max<size_t>(it->second.bytes, 1) ? it->second.device : -1;
+}
+
+int device_of(cudaStream_t stream) { return stream ? stream->device : current_device; }
+
+// convnet's rule for copies and memsets (CUDA itself allows more): they run on the stream of a
+// device they touch, or they would not be ordered with that device's kernels.
+bool on_a_device_it_touches(cudaStream_t stream, const void* dst, const void* src) {
+  const int d = device_of(dst), s = device_of(src);
+  return (d < 0 && s < 0) || d == device_of(stream) || s == device_of(stream);
 }
 
 cudaError_t fail(cudaError_t err) {
@@ -246,11 +281,23 @@ void set_reverse_order(bool reverse) {
   emu().reverse_order = reverse;
 }
 
-void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel) {
+void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel,
+            const std::vector<const void*>& pointers) {
   std::lock_guard<std::recursive_mutex> lock(emu().mutex);
   if (!valid_configuration(grid, block)) {
     fail(cudaErrorInvalidConfiguration);
     return;
+  }
+  if (device_of(stream) != current_device) {
+    fail(cudaErrorInvalidResourceHandle);
+    return;
+  }
+  for (const void* p : pointers) {
+    const int device = device_of(p);
+    if (device >= 0 && device != current_device) {
+      fail(cudaErrorIllegalAddress);
+      return;
+    }
   }
   submit(stream, [grid, block, kernel = std::move(kernel)] { run_grid(grid, block, kernel); });
 }
@@ -268,6 +315,12 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle:
+      return "invalid resource handle (emulator: a stream of another device than the current one, or a copy on a "
+             "stream of a device it does not touch)";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered (emulator: a kernel argument points into another device's "
+             "memory)";
     case cudaErrorIllegalInstruction:
       return "an illegal instruction was encountered (emulator: threads wait at barriers that can never all be passed)";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
@@ -286,19 +339,23 @@ cudaError_t cudaGetLastError() {
 cudaError_t cudaPeekAtLastError() { return emu().last_error; }
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = emu().devices;
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= emu().devices) return fail(cudaErrorInvalidDevice);
+  cuda_emulator::current_device = device;
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = cuda_emulator::current_device;
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (device < 0 || device >= emu().devices) return fail(cudaErrorInvalidDevice);
   std::memset(prop, 0, sizeof(*prop));
   std::strcpy(prop->name, "convnet CUDA emulator (CPU)");
   prop->totalGlobalMem = cuda_emulator::kDeviceBytes;
@@ -317,15 +374,16 @@ cudaError_t cudaMalloc(void** ptr, size_t nbytes) {
   std::lock_guard<std::recursive_mutex> lock(e.mutex);
   *ptr = nullptr;
   if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
-  if (nbytes > cuda_emulator::kDeviceBytes - e.allocated) return fail(cudaErrorMemoryAllocation);
+  size_t& allocated = e.allocated[cuda_emulator::current_device];
+  if (nbytes > cuda_emulator::kDeviceBytes - allocated) return fail(cudaErrorMemoryAllocation);
   const size_t rounded = (nbytes + 255) / 256 * 256;
   void* p = std::aligned_alloc(256, rounded ? rounded : 256);
   if (!p) return fail(cudaErrorMemoryAllocation);
   // cudaMalloc leaves memory uninitialised: all bits set (NaN as float, -1 as an integer) makes a
   // kernel that reads memory no one wrote give results the tests notice.
   std::memset(p, 0xFF, rounded ? rounded : 256);
-  e.allocations[p] = nbytes;
-  e.allocated += nbytes;
+  e.allocations[p] = {nbytes, cuda_emulator::current_device};
+  allocated += nbytes;
   *ptr = p;
   return cudaSuccess;
 }
@@ -337,7 +395,7 @@ cudaError_t cudaFree(void* ptr) {
   if (cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
   auto it = e.allocations.find(ptr);
   if (it == e.allocations.end()) return fail(cudaErrorInvalidValue);
-  e.allocated -= it->second;
+  e.allocated[it->second.device] -= it->second.bytes;
   e.allocations.erase(it);
   std::free(ptr);
   return cudaSuccess;
@@ -353,6 +411,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t nbytes, cudaMemcpyKind
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t nbytes, cudaMemcpyKind, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(emu().mutex);
   if (!stream && cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  if (!cuda_emulator::on_a_device_it_touches(stream, dst, src)) return fail(cudaErrorInvalidResourceHandle);
   cuda_emulator::submit(stream, [=] {
     if (nbytes) std::memmove(dst, src, nbytes);
   });
@@ -369,6 +428,7 @@ cudaError_t cudaMemset(void* ptr, int value, size_t nbytes) {
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t nbytes, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(emu().mutex);
   if (!stream && cuda_emulator::refused_during_capture()) return fail(cudaErrorStreamCaptureUnsupported);
+  if (!cuda_emulator::on_a_device_it_touches(stream, ptr, ptr)) return fail(cudaErrorInvalidResourceHandle);
   cuda_emulator::submit(stream, [=] { std::memset(ptr, value, nbytes); });
   return cudaSuccess;
 }
@@ -380,6 +440,7 @@ cudaError_t cudaDeviceSynchronize() {
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
   *stream = new CUstream_st;
+  (*stream)->device = cuda_emulator::current_device;
   return cudaSuccess;
 }
 
@@ -425,6 +486,7 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsig
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(emu().mutex);
   if (!exec) return fail(cudaErrorInvalidValue);
+  if (cuda_emulator::device_of(stream) != cuda_emulator::current_device) return fail(cudaErrorInvalidResourceHandle);
   for (const auto& work : exec->work) cuda_emulator::submit(stream, work);
   return cudaSuccess;
 }

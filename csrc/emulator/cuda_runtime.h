@@ -3,6 +3,8 @@
 // Built only with CONVNET_CUDA=EMULATE (a test build, never a release): the .cu files are then
 // compiled as C++ with this directory first on the include path, so `#include <cuda_runtime.h>`
 // lands here. It provides the part of the CUDA runtime and device language convnet uses:
+//   - devices: one, or CONVNET_EMULATOR_DEVICES of them (up to 8), each with its memory, streams
+//     and current-device state per host thread, as in CUDA;
 //   - memory: cudaMalloc/cudaFree (host memory, with a fixed emulated capacity so out-of-memory
 //     can be tested, and filled with NaN bits so that reading memory no kernel wrote shows), cudaMemcpy[Async], cudaMemset[Async], streams and events (work runs at once);
 //   - kernels: launched through cuda::launch (core/cuda_check.h), which calls
@@ -19,8 +21,8 @@
 // separates from another thread's write (in either direction) gives a wrong result in one of them.
 // What it cannot show: speed, races within a warp (warp-synchronous code without __syncwarp),
 // and host code that dereferences a device pointer (device memory is host memory).
-// The emulator checks what a GPU would reject: launch configurations, calls not allowed during a
-// graph capture, and waits that can never end (say half a warp in a shuffle while the other half
+// The emulator checks what a GPU would reject: launch configurations, kernels given another
+// device's memory or stream, calls not allowed during a graph capture, and waits that can never end (say half a warp in a shuffle while the other half
 // waits at __syncthreads): an error instead of a hang. As on a GPU, threads that have returned do
 // not hold a barrier up.
 #pragma once
@@ -30,6 +32,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <type_traits>
+#include <vector>
 
 #define __global__
 #define __device__
@@ -50,6 +54,8 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalAddress = 700,
   cudaErrorIllegalInstruction = 715,
   cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
@@ -120,8 +126,15 @@ void syncthreads();
 // The value `delta` lanes up the warp (within segments of `width` lanes), or the caller's own.
 uint64_t shuffle_down(uint64_t bits, unsigned delta, int width);
 // Runs `kernel` on every thread of the grid (or records it while `stream` is being captured).
-// A bad configuration sets the error that cudaGetLastError returns, as a real launch does.
-void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel);
+// A bad configuration sets the error that cudaGetLastError returns, as a real launch does, and
+// so do a stream of another device and a pointer argument into another device's memory (a GPU
+// without peer access faults on it).
+void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel,
+            const std::vector<const void*>& pointers);
+template <class T>
+void collect_pointer(std::vector<const void*>& pointers, const T& value) {
+  if constexpr (std::is_pointer_v<T>) pointers.push_back(value);
+}
 // The order threads and blocks run in; starts as CONVNET_EMULATOR_ORDER says (tests switch it).
 void set_reverse_order(bool reverse);
 

@@ -47,7 +47,7 @@ template <class Op, int R, int D>
 struct Staging {
   static constexpr int kLoads = R * D / THREADS;
   static_assert(THREADS % R == 0 && THREADS % D == 0, "each thread keeps its lines across slices");
-  typename Op::Line lines[kLoads];
+  typename Op::Line lines[kLoads] = {};  // set by begin() where inside[]
   bool inside[kLoads];
 
   // The l-th element of thread t: line r and depth k within the tile.

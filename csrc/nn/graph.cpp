@@ -34,7 +34,7 @@ Shape with_batch(int64_t n, const Shape& shape) {
 // Host memory into a tensor of the graph's device, without waiting for the device.
 void upload(Tensor& dst, const void* src) {
   if (dst.is_cuda())
-    cuda::upload(dst.raw_data(), src, dst.nbytes());
+    cuda::upload(dst.raw_data(), src, dst.nbytes(), dst.device().index);
   else
     std::memcpy(dst.raw_data(), src, dst.nbytes());
 }
@@ -566,6 +566,7 @@ void Graph::run_captured_step(const Tensor& x, const Tensor& y, const Tensor& or
 // loss is not finite).
 StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& given_order, int64_t begin,
                              int64_t end, int64_t batch_size, bool training) {
+  if (device_.type == DeviceType::CUDA) cuda::use_device(device_.index);  // the device a capture records
   ensure_capacity(std::min(batch_size, x.size(0)));
   ensure_labels(y);
   if (training) {  // into the graph's own buffer: a captured step holds its address

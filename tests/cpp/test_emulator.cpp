@@ -9,6 +9,7 @@
 #include "core/cuda_check.h"
 #include "core/device.h"
 #include "core/tensor.h"
+#include "ops/activation.h"
 
 using namespace convnet;
 
@@ -128,6 +129,31 @@ CONVNET_TEST(emulator_refuses_what_a_gpu_refuses) {
   EXPECT(host(out)[0] == 256.0f, "the stream works again after a failed capture");
 }
 
+CONVNET_TEST(emulator_keeps_devices_apart) {
+  int devices = 0;
+  cudaGetDeviceCount(&devices);
+  if (devices < 2) return;  // run with CONVNET_EMULATOR_DEVICES=2 (CI's emulator stage)
+  Tensor on_1 = Tensor::from_values(std::vector<float>(256, 1.0f), Device::cuda(1));
+  Tensor sum_1 = Tensor::zeros({1}, DType::Float32, Device::cuda(1));
+  cuda::use_device(0);
+  EXPECT_THROWS(DeviceError, cuda::launch("block_sum_kernel", block_sum_kernel, 1, 256, sum_1.data<float>(),
+                                          on_1.data<float>()),
+                "a kernel on device 0 is refused device 1's memory", "illegal memory access");
+  cuda::use_device(1);
+  cuda::launch("block_sum_kernel", block_sum_kernel, 1, 256, sum_1.data<float>(), on_1.data<float>());
+  EXPECT(host(sum_1)[0] == 256.0f, "on device 1 it runs");
+  // An op on device 1's tensors runs there whatever the current device (CONVNET_DISPATCH selects it).
+  Tensor x_1 = Tensor::from_values(std::vector<float>{-1.0f, 2.0f}, Device::cuda(1));
+  Tensor y_1 = Tensor::empty({2}, DType::Float32, Device::cuda(1));
+  cuda::use_device(0);
+  ops::activation_forward(y_1, x_1, ops::parse_activation("relu"), 0.0f);
+  EXPECT(host(y_1) == std::vector<float>({0.0f, 2.0f}), "an op runs on the device of its tensors");
+  cuda::use_device(0);
+  EXPECT_THROWS(DeviceError, cuda::check(cudaMemsetAsync(sum_1.raw_data(), 0, 4, cuda::stream()), "cudaMemsetAsync"),
+                "a memset on device 0's stream of device 1's memory would not be ordered", "invalid resource handle");
+  cuda::use_device(0);
+}
+
 CONVNET_TEST(emulator_graph_replays_with_fresh_memory) {
   Tensor out = Tensor::zeros({1}, DType::Float32, Device::cuda());
   Tensor step = Tensor::from_values(std::vector<float>{1.0f}, Device::cuda());
@@ -136,7 +162,7 @@ CONVNET_TEST(emulator_graph_replays_with_fresh_memory) {
   EXPECT(graph.ready() && host(out)[0] == 0.0f, "capturing records the work without running it");
   graph.launch();
   const std::vector<float> three{3.0f};
-  cuda::upload(step.raw_data(), three.data(), sizeof(float));
+  cuda::upload(step.raw_data(), three.data(), sizeof(float), 0);
   graph.launch();
   EXPECT(host(out)[0] == 2.0f + 6.0f, "each replay reads memory afresh and keeps the captured arguments");
 }
