@@ -6,6 +6,9 @@ and both test accuracies.
     python benchmarks/bench_train.py --model vgg_small --epochs 2 --batch-size 128 --record
     python benchmarks/bench_train.py --model seed_cnn --device cuda --epochs 3 --record   # on a GPU
 
+On CUDA both frameworks' peak GPU memory (memory_allocated, not what a caching allocator reserves)
+is reported too.
+
 PyTorch runs its fastest plain loop: data already as float tensors in memory (on the device), randperm
 batches, no DataLoader, torch.set_num_threads(N) with N the core count, the same optimizer settings.
 On CUDA it also runs the whole step (forward, loss, backward, Adam with capturable=True) captured
@@ -90,6 +93,8 @@ def run_torch(args, data, mode):
     """PyTorch's epoch times and test accuracy; mode 'eager' or 'graph' (whole step in a CUDA graph)."""
     (x_train, y_train), (x_test, y_test) = data
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     torch.manual_seed(args.seed)
     xt = (torch.tensor(x_train[:, None], dtype=torch.float32) / 255).to(device)
     yt = torch.tensor(y_train, dtype=torch.long).to(device)
@@ -140,11 +145,15 @@ def run_torch(args, data, mode):
     with torch.no_grad():
         xs = (torch.tensor(x_test[:, None], dtype=torch.float32) / 255).to(device)
         pred = torch.cat([model(xs[i:i + 1000]).argmax(1) for i in range(0, len(xs), 1000)])
-    return times, float((pred.cpu().numpy() == y_test).mean())
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return times, float((pred.cpu().numpy() == y_test).mean()), peak
 
 
 def run_convnet(args, data):
     (x_train, y_train), (x_test, y_test) = data
+    gpu = torch.device(args.device)
+    if gpu.type == "cuda":
+        convnet.cuda.reset_peak_memory_stats(gpu.index or 0)
     convnet.set_random_seed(args.seed)
     # the benchmark compares the networks alone: resnet_small without its augmentation layers
     model = convnet.zoo.resnet_small(augment=False) if args.model == "resnet_small" else convnet.zoo.get(args.model)
@@ -166,8 +175,10 @@ def run_convnet(args, data):
 
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, verbose=0,
               callbacks=[Timer()])
+    accuracy = model.evaluate(x_test, y_test)[1]
+    peak = convnet.cuda.max_memory_allocated(gpu.index or 0) if gpu.type == "cuda" else None
     # on CUDA: how many training steps replayed the captured step (the others ran op by op)
-    return times, model.evaluate(x_test, y_test)[1], model._graph.cuda_graph_replays
+    return times, accuracy, model._graph.cuda_graph_replays, peak
 
 
 def median_epoch(times):
@@ -204,17 +215,18 @@ def main():
     data = ((x_train, y_train), test)
     print(f"{args.model}, {args.optimizer}, batch {args.batch_size}, {args.epochs} epoch(s), "
           f"{len(x_train)} training images, device {args.device}, {os.cpu_count()} CPU threads")
-    c_times, c_acc, c_replays = run_convnet(args, data)
+    c_times, c_acc, c_replays, c_peak = run_convnet(args, data)
     results = {"convnet": {"epoch_times_s": c_times, "epoch_s": median_epoch(c_times), "test_accuracy": c_acc,
-                           "cuda_graph_replays": c_replays}}
+                           "cuda_graph_replays": c_replays, "peak_gpu_memory_bytes": c_peak}}
     for mode in ([] if args.skip_torch else modes):
-        t_times, t_acc = run_torch(args, data, mode)
+        t_times, t_acc, t_peak = run_torch(args, data, mode)
         results[f"pytorch_{mode}"] = {"epoch_times_s": t_times, "epoch_s": median_epoch(t_times),
-                                      "test_accuracy": t_acc}
-    print(f"\n{'':16}{'epoch (s)':>12}{'test acc':>10}{'convnet/this':>14}")
+                                      "test_accuracy": t_acc, "peak_gpu_memory_bytes": t_peak}
+    print(f"\n{'':16}{'epoch (s)':>12}{'test acc':>10}{'convnet/this':>14}{'peak GPU MiB':>14}")
     for name, r in results.items():
         ratio = results["convnet"]["epoch_s"] / r["epoch_s"]
-        print(f"{name:16}{r['epoch_s']:12.3f}{r['test_accuracy']:10.4f}{ratio:14.2f}")
+        peak = "-" if r["peak_gpu_memory_bytes"] is None else f"{r['peak_gpu_memory_bytes'] / 2**20:.1f}"
+        print(f"{name:16}{r['epoch_s']:12.3f}{r['test_accuracy']:10.4f}{ratio:14.2f}{peak:>14}")
     if args.record:
         payload = {"benchmark": "bench_train", "args": vars(args), "torch_version": torch.__version__, **results}
         for name, r in results.items():

@@ -148,6 +148,41 @@ def test_a_second_gpu_trains_beside_work_on_the_first(tmp_path, data):
 
 
 @requires_cuda
+def test_memory_allocated_counts_tensors_and_the_peak():
+    before = convnet.cuda.memory_allocated()
+    convnet.cuda.reset_peak_memory_stats()
+    assert convnet.cuda.max_memory_allocated() == before
+    t = convnet.zeros([1 << 20], device="cuda")  # 4 MiB
+    assert convnet.cuda.memory_allocated() == before + (4 << 20)
+    del t
+    assert convnet.cuda.memory_allocated() == before
+    assert convnet.cuda.max_memory_allocated() == before + (4 << 20)
+    with pytest.raises(RuntimeError, match="memory_allocated: CUDA device 99 requested"):
+        convnet.cuda.memory_allocated(99)
+
+
+@requires_cuda
+def test_fit_allocates_its_memory_once(data):
+    # Activations, gradients, optimizer state and the captured step are allocated in the first
+    # epoch; later epochs allocate nothing more (each epoch's shuffle replaces the last one's).
+    x, y = data[0], data[1]
+    held, peaks = [], []
+
+    class Memory(convnet.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            held.append(convnet.cuda.memory_allocated())
+            peaks.append(convnet.cuda.max_memory_allocated())
+
+    convnet.set_random_seed(0)
+    model = tiny_net()
+    model.compile("adam", device="cuda")
+    convnet.cuda.reset_peak_memory_stats()
+    model.fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[Memory()])
+    assert held[0] == held[1] == held[2] == held[3], held
+    assert peaks[1] == peaks[2] == peaks[3], peaks
+
+
+@requires_cuda
 def test_out_of_memory_is_an_exception_and_the_process_goes_on():
     with pytest.raises(RuntimeError, match="out of memory"):
         convnet.zeros([1 << 42], device="cuda")

@@ -52,6 +52,8 @@ def test_devices():
         assert convnet.cuda.device_count() == 0
         with pytest.raises(RuntimeError, match="CUDA is not available|built without CUDA"):
             t.to("cuda")
+        with pytest.raises(RuntimeError, match="memory_allocated: CUDA is not available|built without CUDA"):
+            convnet.cuda.memory_allocated()
 
 
 @requires_cuda_devices(2)

@@ -2,6 +2,7 @@
 // on machines without a driver: cudaGetDeviceCount then fails and CUDA reports unavailable.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "core/cuda_check.h"
@@ -48,8 +49,46 @@ void use_device(int index) {
   if (current != index) check(cudaSetDevice(index), "cudaSetDevice");
 }
 
+namespace {
+struct MemoryCounts {
+  size_t now = 0, peak = 0;
+};
+MemoryCounts memory_counts[kMaxDevices];
+std::mutex memory_mutex;
+
+// The index of a device whose state convnet keeps (streams, workspaces, memory counts).
+int supported(int index) {
+  if (index < 0 || index >= kMaxDevices)
+    throw DeviceError("cuda: device " + std::to_string(index) + " is beyond the " + std::to_string(kMaxDevices) +
+                      " devices convnet supports");
+  return index;
+}
+
+MemoryCounts& counts_of(int index) { return memory_counts[supported(index)]; }
+}  // namespace
+
+size_t memory_allocated(int index) {
+  require(Device::cuda(index), "cuda.memory_allocated");
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  return counts_of(index).now;
+}
+
+size_t max_memory_allocated(int index) {
+  require(Device::cuda(index), "cuda.max_memory_allocated");
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  return counts_of(index).peak;
+}
+
+void reset_peak_memory(int index) {
+  require(Device::cuda(index), "cuda.reset_peak_memory_stats");
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  MemoryCounts& c = counts_of(index);
+  c.peak = c.now;
+}
+
 void* malloc(size_t nbytes, int index) {
   use_device(index);
+  MemoryCounts& counts = counts_of(index);
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, nbytes);
   if (err != cudaSuccess) {
@@ -59,25 +98,27 @@ void* malloc(size_t nbytes, int index) {
                       std::to_string(nbytes) + " bytes on cuda:" + std::to_string(index) + " (" +
                       cudaGetErrorString(err) + ")");
   }
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  counts.now += nbytes;
+  counts.peak = std::max(counts.peak, counts.now);
   return p;
 }
 
-void free(void* ptr, int index) {  // never throws: called from destructors
+void free(void* ptr, size_t nbytes, int index) {  // never throws: called from destructors
   int current = 0;
   cudaGetDevice(&current);
   if (current != index) cudaSetDevice(index);
   cudaFree(ptr);
   if (current != index) cudaSetDevice(current);
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  memory_counts[index].now -= nbytes;
 }
 
 namespace {
 int current_device() {
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
-  if (device >= kMaxDevices)
-    throw DeviceError("cuda: device " + std::to_string(device) + " is beyond the " + std::to_string(kMaxDevices) +
-                      " devices convnet supports");
-  return device;
+  return supported(device);
 }
 }  // namespace
 
@@ -108,7 +149,7 @@ float* workspace(size_t floats) {
   std::lock_guard<std::mutex> lock(workspace_mutex);
   Workspace& w = workspaces[device];
   if (floats > w.floats) {
-    if (w.data) check(cudaFree(w.data), "cudaFree (workspace)");
+    if (w.data) free(w.data, w.floats * sizeof(float), device);
     w.data = nullptr;
     w.floats = 0;
     w.data = static_cast<float*>(malloc(floats * sizeof(float), device));

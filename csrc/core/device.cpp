@@ -42,7 +42,10 @@ void require(const Device&, const std::string& what) {
 }
 void use_device(int) { require(Device::cuda(), "cuda.use_device"); }
 void* malloc(size_t, int) { require(Device::cuda(), "cuda.malloc"); return nullptr; }
-void free(void*, int) {}
+void free(void*, size_t, int) {}
+size_t memory_allocated(int) { require(Device::cuda(), "cuda.memory_allocated"); return 0; }
+size_t max_memory_allocated(int) { require(Device::cuda(), "cuda.max_memory_allocated"); return 0; }
+void reset_peak_memory(int) { require(Device::cuda(), "cuda.reset_peak_memory_stats"); }
 void memcpy(void*, const Device&, const void*, const Device&, size_t) { require(Device::cuda(), "cuda.memcpy"); }
 void upload(void*, const void*, size_t, int) { require(Device::cuda(), "cuda.upload"); }
 void memset_zero(void*, size_t, int) { require(Device::cuda(), "cuda.memset"); }

@@ -35,7 +35,12 @@ void require(const Device& device, const std::string& what);
 // mix in one program, and each device's work stays in order on its own stream.
 void use_device(int index);
 void* malloc(size_t nbytes, int index);
-void free(void* ptr, int index);  // leaves the current device as it was (it runs in destructors)
+void free(void* ptr, size_t nbytes, int index);  // leaves the current device as it was (it runs in destructors)
+// Bytes of device `index` held by convnet's allocations now, and the most held at once since the
+// start or the last reset_peak_memory (PyTorch's memory_allocated / max_memory_allocated).
+size_t memory_allocated(int index);
+size_t max_memory_allocated(int index);
+void reset_peak_memory(int index);
 // Copies in any direction (cudaMemcpyDefault), in order on the stream of the CUDA side (the
 // destination's when both are). Returns once the host may use the result: it waits for the copy
 // unless both sides are memory of one device, so such copies can be captured into a CUDA graph.

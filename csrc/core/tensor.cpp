@@ -60,7 +60,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     cuda::require(device, "Tensor");
     int index = device.index;
     void* p = cuda::malloc(alloc, index);
-    t.storage_ = std::make_shared<Storage>(p, nbytes, device, [index](void* q) { cuda::free(q, index); });
+    t.storage_ = std::make_shared<Storage>(p, nbytes, device, [index, alloc](void* q) { cuda::free(q, alloc, index); });
   }
   return t;
 }

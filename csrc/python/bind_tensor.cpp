@@ -129,7 +129,12 @@ void bind_tensor(py::module_& m) {
            "TF32 tensor cores for the CUDA GEMMs of convolution and linear layers (off by default: exact FP32).\n"
            "Their inputs are then rounded to 10 mantissa bits and summed in float, as with PyTorch's\n"
            "torch.backends.cuda.matmul.allow_tf32: about 1e-3 relative error instead of 1e-6.");
-  cuda.def("synchronize", &cuda::synchronize);
+  cuda.def("synchronize", &cuda::synchronize, "Waits for the work queued on every GPU");
+  cuda.def("memory_allocated", &cuda::memory_allocated, py::arg("device") = 0,
+           "Bytes of the GPU's memory held by convnet's tensors and buffers now");
+  cuda.def("max_memory_allocated", &cuda::max_memory_allocated, py::arg("device") = 0,
+           "The most bytes held at once since the start or reset_peak_memory_stats(device)");
+  cuda.def("reset_peak_memory_stats", &cuda::reset_peak_memory, py::arg("device") = 0);
 }
 
 }  // namespace convnet
