@@ -379,7 +379,7 @@ void Graph::forward(bool training) {
       } else if (s.op == "batch_norm") {
         auto [mean, var] = running_stats(i);
         Tensor gamma = weight(node), beta = bias(node);
-        const Tensor halt = totals_.view(ops::LossTotals::nonfinite_index(), {1});
+        const Tensor halt = this->halt();
         ops::batch_norm_forward(node.z, node.saved_mean, node.saved_invstd, x, gamma, beta, mean, var,
                                 ops::BatchNormParams{training, s.momentum, s.eps}, training ? &halt : nullptr);
       } else if (s.op == "add") {
@@ -487,7 +487,7 @@ void Graph::backward() {
 // step_floats_; it skips itself once the run's totals saw a non-finite loss.
 void Graph::update() {
   const std::string& k = optimizer_.kind;
-  const Tensor halt = totals_.view(ops::LossTotals::nonfinite_index(), {1});
+  const Tensor halt = this->halt();
   auto scalars = [&](size_t bytes) { return step_floats_.view(0, {int64_t(bytes / sizeof(float))}); };
   for (const auto& [begin, end] : trainable_ranges_) {
     const Shape shape{end - begin};

@@ -21,6 +21,7 @@
 #include "ops/activation.h"
 #include "ops/augment.h"
 #include "ops/conv.h"
+#include "ops/loss.h"
 #include "ops/norm.h"
 #include "ops/optim.h"
 #include "ops/pool.h"
@@ -182,6 +183,8 @@ class Graph {
   std::vector<int64_t> host_ints_;
   std::vector<float> host_floats_;
   Tensor totals_;  // ops::LossTotals of the current run
+  // totals_'s non-finite step, which stops the optimizer and the batch-norm statistics (>= 0)
+  Tensor halt() const { return totals_.view(ops::LossTotals::nonfinite_index(), {1}); }
   // The captured training step and what it was captured for: the step reads and writes these
   // addresses and sizes, so any change means capturing again.
   struct CaptureKey {
