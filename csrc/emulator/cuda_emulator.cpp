@@ -77,6 +77,11 @@ int device_count_from_environment() {
   return std::clamp(n, 1, kMaxDevices);
 }
 
+bool reverse_order_from_environment() {
+  const char* text = std::getenv("CONVNET_EMULATOR_ORDER");
+  return text && std::string(text) == "reverse";
+}
+
 struct Emulator {
   std::recursive_mutex mutex;  // one launch (and one runtime call) at a time
   cudaError_t last_error = cudaSuccess;
@@ -93,7 +98,7 @@ struct Emulator {
   Fiber* running = nullptr;
   int block_threads = 0;
   const std::function<void()>* kernel = nullptr;
-  bool reverse_order = std::getenv("CONVNET_EMULATOR_ORDER") && std::string(std::getenv("CONVNET_EMULATOR_ORDER")) == "reverse";
+  bool reverse_order = reverse_order_from_environment();  // threads and blocks in descending order
 };
 
 Emulator& emu() {

@@ -6,7 +6,8 @@
 //   - devices: one, or CONVNET_EMULATOR_DEVICES of them (up to 8), each with its memory, streams
 //     and current-device state per host thread, as in CUDA;
 //   - memory: cudaMalloc/cudaFree (host memory, with a fixed emulated capacity so out-of-memory
-//     can be tested, and filled with NaN bits so that reading memory no kernel wrote shows), cudaMemcpy[Async], cudaMemset[Async], streams and events (work runs at once);
+//     can be tested, and filled with NaN bits so that reading memory no kernel wrote shows),
+//     cudaMemcpy[Async], cudaMemset[Async], streams and events (work runs at once);
 //   - kernels: launched through cuda::launch (core/cuda_check.h), which calls
 //     cuda_emulator::launch here. Each block's threads run as fibers on one CPU thread; a fiber
 //     switches only at __syncthreads() or a warp shuffle, so barriers, shared memory and warp
