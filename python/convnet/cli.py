@@ -22,7 +22,7 @@ def _parser():
                    help="learning-rate schedule over the epochs (step: halve every quarter of the run)")
     t.add_argument("--label-smoothing", type=float, default=0.0,
                    help="cross-entropy label smoothing in [0, 1] (0: none)")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None,
                    help="a quick run: the first N training images and the first N test images only")

@@ -167,7 +167,7 @@ class Model:
     # -- compile ---------------------------------------------------------------------------------
     def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=None, device="auto"):
         """optimizer: 'adam', 'sgd', 'rmsprop', 'adamw' or an Optimizer; loss: 'sparse_categorical_crossentropy',
-        'categorical_crossentropy' or a Loss; metrics: None or ['accuracy']; device: 'auto', 'cpu', 'cuda'."""
+        'categorical_crossentropy' or a Loss; metrics: None or ['accuracy']; device: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
         optimizer = optimizers_mod.get(optimizer)
         loss = losses_mod.get(loss)
         for metric in metrics or []:
@@ -582,7 +582,7 @@ def model_from_config(config):
 
 def load_model(path, device="auto"):
     """Loads a model saved by Model.save: architecture, weights, and (when compiled) optimizer state,
-    so that training resumes exactly. device: where to put it ('auto', 'cpu', 'cuda')."""
+    so that training resumes exactly. device: where to put it ('auto', 'cpu', 'cuda' or 'cuda:N')."""
     from .serialization import load_model_file
 
     config, tensors, _ = load_model_file(str(path))
