@@ -130,13 +130,18 @@ def test_a_second_gpu_trains_beside_work_on_the_first(tmp_path, data):
         model.compile("adam", metrics=["accuracy"], device=device)
         other = convnet.zoo.seed_cnn()
         other.compile("sgd", device="cuda:0")
+        replays = []
         for epoch in range(2):
             model.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=32, seed=5, verbose=0)
+            replays.append(model._graph.cuda_graph_replays)
             other.fit(x[:64], y[:64], epochs=1, batch_size=16, verbose=0)
         results.append((model.get_weights(), model.evaluate(x_test, y_test), model.predict(x_test[:7])))
         if device == "cuda:1":
             assert model.device == "cuda:1" and other.device == "cuda:0"
-            assert model._graph.cuda_graph_replays == 14  # 8 steps per fit: one eager, one captured, 6 replays
+            # 8 steps per fit: one eager, one captured, 6 replays. Each fit uploads the data again; when
+            # the allocator happens to give it the first fit's addresses, the capture still holds and
+            # the second fit replays all 8 steps.
+            assert replays[0] == 7 and replays[1] - replays[0] in (7, 8), replays
             model.save(tmp_path / "second_gpu.cnet")
     (gpu_weights, (gpu_loss, gpu_acc), gpu_out), (cpu_weights, (cpu_loss, cpu_acc), cpu_out) = results
     for g, c in zip(gpu_weights, cpu_weights):
