@@ -181,10 +181,16 @@ int linear_thread(const ThreadCoordinates& c) {
   return int(c.thread.x + c.block_dim.x * (c.thread.y + c.block_dim.y * c.thread.z));
 }
 
-// Runs one block to completion; false if a barrier could never be released (the block's fibers
-// are then abandoned mid-kernel and start afresh at the next launch).
-bool run_block(int threads) {
+// Runs one block to completion. A block that cannot go on fails the launch, its fibers abandoned
+// mid-kernel (they start afresh at the next launch): a barrier that can never be released
+// (cudaErrorIllegalInstruction), or a warp shuffle while lanes of its warp have exited, which a
+// full-mask shuffle leaves undefined on a GPU (cudaErrorLaunchFailure).
+cudaError_t run_block(int threads) {
   Emulator& e = emu();
+  auto abandon = [&](cudaError_t err) {
+    for (int t = 0; t < threads; ++t) e.fibers[t].started = false;
+    return err;
+  };
   for (int t = 0; t < threads; ++t) e.fibers[t].state = State::Ready;
   for (;;) {
     for (int i = 0; i < threads; ++i) {
@@ -196,31 +202,29 @@ bool run_block(int threads) {
       done += e.fibers[t].state == State::Done;
       at_block += e.fibers[t].state == State::AtBlockBarrier;
     }
-    if (done == threads) return true;
+    if (done == threads) return cudaSuccess;
     bool released = false;
-    for (int w0 = 0; w0 < threads; w0 += kWarp) {  // a warp barrier opens when its live lanes are all there
+    for (int w0 = 0; w0 < threads; w0 += kWarp) {  // a warp barrier opens when every lane is there
       const int w1 = std::min(threads, w0 + kWarp);
-      bool any = false, all = true;
+      bool any = false, all = true, exited = false;
       for (int t = w0; t < w1; ++t) {
         const State s = e.fibers[t].state;
         any |= s == State::AtWarpBarrier;
         all &= s == State::AtWarpBarrier || s == State::Done;
+        exited |= s == State::Done;
       }
+      if (any && all && exited) return abandon(cudaErrorLaunchFailure);
       if (any && all) {
-        for (int t = w0; t < w1; ++t)
-          if (e.fibers[t].state == State::AtWarpBarrier) e.fibers[t].state = State::Ready;
+        for (int t = w0; t < w1; ++t) e.fibers[t].state = State::Ready;
         released = true;
       }
     }
-    if (!released && at_block + done == threads) {
+    if (!released && at_block + done == threads) {  // threads that returned do not hold a block barrier up
       for (int t = 0; t < threads; ++t)
         if (e.fibers[t].state == State::AtBlockBarrier) e.fibers[t].state = State::Ready;
       released = true;
     }
-    if (!released) {
-      for (int t = 0; t < threads; ++t) e.fibers[t].started = false;
-      return false;
-    }
+    if (!released) return abandon(cudaErrorIllegalInstruction);
   }
 }
 
@@ -248,8 +252,9 @@ void run_grid(dim3 grid, dim3 block, const std::function<void()>& kernel) {
       c.block_dim = block;
       c.grid_dim = grid;
     }
-    if (!run_block(threads)) {
-      e.last_error = cudaErrorIllegalInstruction;  // a GPU would hang or trap
+    const cudaError_t err = run_block(threads);
+    if (err != cudaSuccess) {  // a GPU would hang, trap or compute garbage
+      e.last_error = err;
       return;
     }
   }
@@ -326,6 +331,9 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorIllegalAddress:
       return "an illegal memory access was encountered (emulator: a kernel argument points into another device's "
              "memory)";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure (emulator: a warp shuffle while lanes of its warp have exited, undefined "
+             "on a GPU)";
     case cudaErrorIllegalInstruction:
       return "an illegal instruction was encountered (emulator: threads wait at barriers that can never all be passed)";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";

@@ -23,9 +23,10 @@
 // What it cannot show: speed, races within a warp (warp-synchronous code without __syncwarp),
 // and host code that dereferences a device pointer (device memory is host memory).
 // The emulator checks what a GPU would reject: launch configurations, kernels given another
-// device's memory or stream, calls not allowed during a graph capture, and waits that can never end (say half a warp in a shuffle while the other half
-// waits at __syncthreads): an error instead of a hang. As on a GPU, threads that have returned do
-// not hold a barrier up.
+// device's memory or stream, calls not allowed during a graph capture, waits that can never end
+// (say half a warp in a shuffle while the other half waits at __syncthreads: an error instead of
+// a hang), and a warp shuffle some of whose lanes have returned (undefined for a full-mask
+// shuffle). As on a GPU, threads that have returned do not hold a block barrier up.
 #pragma once
 #include <algorithm>
 #include <cmath>

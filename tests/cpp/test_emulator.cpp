@@ -56,6 +56,12 @@ __global__ void neighbour_kernel(int* out, bool barrier) {
   out[threadIdx.x] = slot[(threadIdx.x + 1) % 64];
 }
 
+// Half the warp returns, the other half shuffles with a full mask: undefined on a GPU.
+__global__ void shuffle_after_exit_kernel(float* out) {
+  if (threadIdx.x >= 16) return;
+  out[threadIdx.x] = __shfl_down_sync(0xffffffffu, 1.0f, 1);
+}
+
 // out[0] += *step: the per-step value comes from memory, the increment from the arguments.
 __global__ void add_step_kernel(float* out, const float* step, float scale) { out[0] += *step * scale; }
 
@@ -116,6 +122,9 @@ CONVNET_TEST(emulator_refuses_what_a_gpu_refuses) {
   EXPECT_THROWS(DeviceError, cuda::launch("divergent_barrier_kernel", divergent_barrier_kernel, 1, 32,
                                           out.data<float>()),
                 "waits that can never end fail the launch", "divergent_barrier_kernel");
+  EXPECT_THROWS(DeviceError, cuda::launch("shuffle_after_exit_kernel", shuffle_after_exit_kernel, 1, 32,
+                                          out.data<float>()),
+                "a shuffle after lanes of its warp returned fails the launch", "lanes of its warp have exited");
   EXPECT_THROWS(DeviceError, cuda::launch("block_sum_kernel", block_sum_kernel, 1, 2048, out.data<float>(),
                                           out.data<float>()),
                 "2048 threads per block is an invalid configuration", "invalid configuration");
