@@ -302,13 +302,11 @@ void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> ke
     fail(cudaErrorInvalidResourceHandle);
     return;
   }
-  for (const void* p : pointers) {
-    const int device = device_of(p);
-    if (device >= 0 && device != current_device) {
+  for (const void* p : pointers)
+    if (p && device_of(p) != current_device) {  // host memory, or another device's
       fail(cudaErrorIllegalAddress);
       return;
     }
-  }
   submit(stream, [grid, block, kernel = std::move(kernel)] { run_grid(grid, block, kernel); });
 }
 
@@ -329,8 +327,8 @@ const char* cudaGetErrorString(cudaError_t err) {
       return "invalid resource handle (emulator: a stream of another device than the current one, or a copy on a "
              "stream of a device it does not touch)";
     case cudaErrorIllegalAddress:
-      return "an illegal memory access was encountered (emulator: a kernel argument points into another device's "
-             "memory)";
+      return "an illegal memory access was encountered (emulator: a kernel argument points into host memory or "
+             "another device's memory)";
     case cudaErrorLaunchFailure:
       return "unspecified launch failure (emulator: a warp shuffle while lanes of its warp have exited, undefined "
              "on a GPU)";

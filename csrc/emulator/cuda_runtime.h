@@ -22,8 +22,8 @@
 // separates from another thread's write (in either direction) gives a wrong result in one of them.
 // What it cannot show: speed, races within a warp (warp-synchronous code without __syncwarp),
 // and host code that dereferences a device pointer (device memory is host memory).
-// The emulator checks what a GPU would reject: launch configurations, kernels given another
-// device's memory or stream, calls not allowed during a graph capture, waits that can never end
+// The emulator checks what a GPU would reject: launch configurations, kernels given host memory
+// or another device's memory or stream, calls not allowed during a graph capture, waits that can never end
 // (say half a warp in a shuffle while the other half waits at __syncthreads: an error instead of
 // a hang), and a warp shuffle some of whose lanes have returned (undefined for a full-mask
 // shuffle). As on a GPU, threads that have returned do not hold a block barrier up.
@@ -129,8 +129,8 @@ void syncthreads();
 uint64_t shuffle_down(uint64_t bits, unsigned delta, int width);
 // Runs `kernel` on every thread of the grid (or records it while `stream` is being captured).
 // A bad configuration sets the error that cudaGetLastError returns, as a real launch does, and
-// so do a stream of another device and a pointer argument into another device's memory (a GPU
-// without peer access faults on it).
+// so do a stream of another device and a pointer argument into host memory or another device's
+// memory (a GPU without peer access faults on it).
 void launch(dim3 grid, dim3 block, cudaStream_t stream, std::function<void()> kernel,
             const std::vector<const void*>& pointers);
 template <class T>

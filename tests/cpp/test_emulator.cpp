@@ -122,6 +122,9 @@ CONVNET_TEST(emulator_refuses_what_a_gpu_refuses) {
   EXPECT_THROWS(DeviceError, cuda::launch("divergent_barrier_kernel", divergent_barrier_kernel, 1, 32,
                                           out.data<float>()),
                 "waits that can never end fail the launch", "divergent_barrier_kernel");
+  float on_host[2] = {0.0f, 1.0f};
+  EXPECT_THROWS(DeviceError, cuda::launch("add_step_kernel", add_step_kernel, 1, 1, &on_host[0], &on_host[1], 2.0f),
+                "a kernel is refused host memory", "points into host memory");
   EXPECT_THROWS(DeviceError, cuda::launch("shuffle_after_exit_kernel", shuffle_after_exit_kernel, 1, 32,
                                           out.data<float>()),
                 "a shuffle after lanes of its warp returned fails the launch", "lanes of its warp have exited");
