@@ -166,7 +166,8 @@ unsigned long long workspace_generation() {
 
 void memcpy(void* dst, const Device& dst_device, const void* src, const Device& src_device, size_t nbytes) {
   const bool one_device = dst_device == src_device;
-  if (!one_device && src_device.type == DeviceType::CUDA) {  // the source's pending work first
+  const bool between_gpus = !one_device && dst_device.type == DeviceType::CUDA && src_device.type == DeviceType::CUDA;
+  if (between_gpus) {  // the source's pending work first: the copy runs on the destination's stream
     use_device(src_device.index);
     check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (before a copy between devices)");
   }
