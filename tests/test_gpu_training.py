@@ -94,6 +94,21 @@ def test_gpu_training_with_tf32_stays_close_to_exact(data):
 
 
 @requires_cuda
+def test_launch_blocking_runs_the_steps_op_by_op_to_the_same_numbers(data):
+    # For debugging (as CUDA_LAUNCH_BLOCKING): each launch waits for its kernel, so a failing kernel
+    # is named; training steps are then not captured, and compute the same numbers.
+    _, captured = train("cuda", data, "adam")
+    assert not convnet.cuda.launch_blocking()
+    convnet.cuda.set_launch_blocking(True)
+    try:
+        model, blocking = train("cuda", data, "adam")
+    finally:
+        convnet.cuda.set_launch_blocking(False)
+    assert model._graph.cuda_graph_replays == 0
+    np.testing.assert_allclose(blocking["loss"], captured["loss"], rtol=1e-6)
+
+
+@requires_cuda
 def test_models_move_and_load_across_devices(tmp_path, data):
     x, y = data[0][:64], data[1][:64]
     convnet.set_random_seed(1)

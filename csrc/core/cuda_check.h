@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/device.h"
 #include "core/errors.h"
 
 namespace convnet {
@@ -41,7 +42,8 @@ inline unsigned grid_for(long long n, int block = 256) {
   return static_cast<unsigned>(g);
 }
 
-// kernel<<<grid, block, 0, stream()>>>(args...), then a check of the launch that names the kernel.
+// kernel<<<grid, block, 0, stream()>>>(args...), then a check of the launch that names the kernel
+// (and of the kernel itself under launch_blocking(), core/device.h).
 // (With the CPU emulator of csrc/emulator, the same call runs the kernel there.)
 template <class... Params, class... Args>
 void launch(const char* kernel_name, void (*kernel)(Params...), dim3 grid, dim3 block, Args&&... args) {
@@ -55,6 +57,7 @@ void launch(const char* kernel_name, void (*kernel)(Params...), dim3 grid, dim3 
   kernel<<<grid, block, 0, stream()>>>(std::forward<Args>(args)...);
 #endif
   check(cudaGetLastError(), kernel_name);
+  if (launch_blocking()) check(cudaStreamSynchronize(stream()), kernel_name);
 }
 
 }  // namespace cuda

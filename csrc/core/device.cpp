@@ -1,6 +1,7 @@
 #include "core/device.h"
 
 #include <atomic>
+#include <cstdlib>
 
 #include "core/errors.h"
 
@@ -25,6 +26,14 @@ namespace cuda {
 static std::atomic<bool> tf32_enabled{false};
 bool allow_tf32() { return tf32_enabled.load(); }
 void set_allow_tf32(bool enabled) { tf32_enabled.store(enabled); }
+
+static bool blocking_from_environment() {
+  const char* text = std::getenv("CONVNET_LAUNCH_BLOCKING");
+  return text && std::string(text) == "1";
+}
+static std::atomic<bool> blocking{blocking_from_environment()};
+bool launch_blocking() { return blocking.load(); }
+void set_launch_blocking(bool enabled) { blocking.store(enabled); }
 }  // namespace cuda
 
 #ifndef CONVNET_WITH_CUDA

@@ -59,6 +59,12 @@ unsigned long long workspace_generation();
 // and summed in float, on GPUs of compute capability 8.0 and later.
 bool allow_tf32();
 void set_allow_tf32(bool enabled);
+// Launch blocking (CONVNET_LAUNCH_BLOCKING=1 at start-up, as PyTorch's CUDA_LAUNCH_BLOCKING): each
+// kernel launch waits for the kernel, so an error inside a kernel is reported with that kernel's
+// name instead of at a later call; training steps then run op by op, not as a CUDA graph. For
+// debugging: it is slow.
+bool launch_blocking();
+void set_launch_blocking(bool enabled);
 
 // A CUDA graph: the device work queued on the current device's convnet stream while `work` runs
 // is recorded (not run), instantiated, and run again by each launch() with the same arguments and addresses.

@@ -585,7 +585,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
     const int64_t n = std::min(batch_size, end - start);
     bind_batch(n);
     stage_step(start, training);
-    if (training && device_.type == DeviceType::CUDA && n == batch_size)
+    if (training && device_.type == DeviceType::CUDA && n == batch_size && !cuda::launch_blocking())
       run_captured_step(x, y, order, n);
     else
       run_step(x, y, order, n, training);

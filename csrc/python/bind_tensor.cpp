@@ -130,6 +130,11 @@ void bind_tensor(py::module_& m) {
            "Their inputs are then rounded to 10 mantissa bits and summed in float, as with PyTorch's\n"
            "torch.backends.cuda.matmul.allow_tf32: about 1e-3 relative error instead of 1e-6.");
   cuda.def("synchronize", &cuda::synchronize, "Waits for the work queued on every GPU");
+  cuda.def("launch_blocking", &cuda::launch_blocking, "Whether each kernel launch waits for its kernel");
+  cuda.def("set_launch_blocking", &cuda::set_launch_blocking, py::arg("enabled"),
+           "Each kernel launch waits for its kernel, so a failing kernel is named in the error (as PyTorch's\n"
+           "CUDA_LAUNCH_BLOCKING=1; the environment variable CONVNET_LAUNCH_BLOCKING=1 sets it at start-up).\n"
+           "Training steps then run op by op instead of as a CUDA graph. Slow: for debugging.");
   cuda.def("memory_allocated", &cuda::memory_allocated, py::arg("device") = 0,
            "Bytes of the GPU's memory held by convnet's tensors and buffers now");
   cuda.def("max_memory_allocated", &cuda::max_memory_allocated, py::arg("device") = 0,
