@@ -168,6 +168,22 @@ def test_a_second_gpu_trains_beside_work_on_the_first(tmp_path, data):
 
 
 @requires_cuda
+def test_fit_waits_for_the_gpu_once_per_chunk_of_steps_not_per_step(data):
+    # The "the host does not synchronize per step": the loss totals and the count of correct
+    # rows stay on the GPU and are read back in one copy per chunk of steps (about 50 per epoch).
+    x, y = data[0][:128], data[1][:128]
+    convnet.set_random_seed(0)
+    model = tiny_net()
+    model.compile("adam", device="cuda")
+    model.fit(x, y, epochs=1, batch_size=1, verbose=0)  # warm-up: the first capture
+    before = convnet.cuda.host_waits()
+    model.fit(x, y, epochs=2, batch_size=1, verbose=0)  # 128 steps per epoch, in 43 chunks of 3
+    waits = convnet.cuda.host_waits() - before
+    # one wait per chunk, and two for the upload of the data (images and labels) at the start of fit
+    assert waits == 2 * 43 + 2, waits
+
+
+@requires_cuda
 def test_memory_allocated_counts_tensors_and_the_peak():
     before = convnet.cuda.memory_allocated()
     convnet.cuda.reset_peak_memory_stats()

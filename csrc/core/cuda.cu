@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 #include "core/cuda_check.h"
@@ -164,16 +165,27 @@ unsigned long long workspace_generation() {
   return workspace_growths;
 }
 
+namespace {
+std::atomic<unsigned long long> waits{0};
+}  // namespace
+
+void wait(cudaStream_t s, const char* what) {
+  ++waits;
+  check(cudaStreamSynchronize(s), what);
+}
+
+unsigned long long host_waits() { return waits.load(); }
+
 void memcpy(void* dst, const Device& dst_device, const void* src, const Device& src_device, size_t nbytes) {
   const bool one_device = dst_device == src_device;
   const bool between_gpus = !one_device && dst_device.type == DeviceType::CUDA && src_device.type == DeviceType::CUDA;
   if (between_gpus) {  // the source's pending work first: the copy runs on the destination's stream
     use_device(src_device.index);
-    check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (before a copy between devices)");
+    wait(stream(), "cudaStreamSynchronize (before a copy between devices)");
   }
   use_device(dst_device.type == DeviceType::CUDA ? dst_device.index : src_device.index);
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream()), "cudaMemcpyAsync");
-  if (!one_device) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (after a copy)");
+  if (!one_device) wait(stream(), "cudaStreamSynchronize (after a copy)");
 }
 
 void upload(void* dst, const void* src, size_t nbytes, int index) {
@@ -193,7 +205,7 @@ void synchronize() {
   for (int device = 0; device < kMaxDevices; ++device)
     if (streams[device]) {
       check(cudaSetDevice(device), "cudaSetDevice");
-      check(cudaStreamSynchronize(streams[device]), "cudaStreamSynchronize");
+      wait(streams[device], "cudaStreamSynchronize");
     }
   check(cudaSetDevice(current), "cudaSetDevice");
 }

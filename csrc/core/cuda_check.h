@@ -28,6 +28,10 @@ inline void check(cudaError_t err, const char* what) {
 // a whole training step be captured as a CUDA graph.
 cudaStream_t stream();
 
+// The host waits for the work queued on `s` (counted in host_waits(), core/device.h); an error
+// names `what`.
+void wait(cudaStream_t s, const char* what);
+
 // A grow-only device buffer of at least `floats` floats for kernels' temporary results (one per
 // device), valid until the next call. Growing frees the old buffer (cudaFree waits for the work
 // queued on it) and counts in workspace_generation() (core/device.h), so that a captured CUDA
@@ -57,7 +61,7 @@ void launch(const char* kernel_name, void (*kernel)(Params...), dim3 grid, dim3 
   kernel<<<grid, block, 0, stream()>>>(std::forward<Args>(args)...);
 #endif
   check(cudaGetLastError(), kernel_name);
-  if (launch_blocking()) check(cudaStreamSynchronize(stream()), kernel_name);
+  if (launch_blocking()) wait(stream(), kernel_name);
 }
 
 }  // namespace cuda

@@ -52,6 +52,9 @@ void memcpy(void* dst, const Device& dst_device, const void* src, const Device& 
 void upload(void* dst, const void* src, size_t nbytes, int index);
 void memset_zero(void* ptr, size_t nbytes, int index);
 void synchronize();  // waits for the work queued on every device's convnet stream
+// How many times the host has waited for a GPU (copies to the host, synchronize(), ...): a GPU
+// training step waits for none, so this grows by chunks of steps, not by steps.
+unsigned long long host_waits();
 // How many times the kernels' shared workspace has been reallocated (see cuda_check.h).
 unsigned long long workspace_generation();
 // TF32 tensor cores for the GEMMs of convolution and linear layers (off by default: exact FP32).

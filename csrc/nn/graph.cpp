@@ -183,8 +183,8 @@ void Graph::build() {
   buffers_ = stats.to(device_);
   for (int i = 0; i < size(); ++i) set_trainable(i, specs_[i].trainable);
   loss_ = Tensor::zeros({1}, DType::Float32, device_);
-  correct_ = Tensor::zeros({1}, DType::Int64, device_);
   totals_ = ops::new_loss_totals(device_);
+  correct_ = totals_.view(ops::LossTotals::correct_index(), {1});
   host_ints_.assign(size(), 0);
   host_floats_.assign(kMaxOptimizerScalars, 0.0f);
   step_ints_ = Tensor::zeros({int64_t(size())}, DType::Int64, device_);
@@ -577,8 +577,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
     order_.copy_from(given_order);
   }
   const Tensor& order = training ? order_ : given_order;
-  correct_.fill(0);
-  const ops::LossTotals zero{0.0, 0, 0, -1};
+  const ops::LossTotals zero{0.0, 0, 0, -1, 0};
   upload(totals_, &zero);
   const int64_t first_step = step_;
   for (int64_t start = begin; start < end; start += batch_size) {
@@ -599,7 +598,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
   stats.count = t.count;
   stats.steps = t.steps;
   stats.nonfinite_step = t.nonfinite_step;
-  stats.correct = correct_.to(Device::cpu()).data<int64_t>()[0];
+  stats.correct = t.correct;
   return stats;
 }
 

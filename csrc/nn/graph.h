@@ -171,7 +171,7 @@ class Graph {
   bool logits_is_z_ = false;  // the logits are the final node's pre-softmax z
   // Batch state
   int64_t capacity_ = 0, batch_ = -1;
-  Tensor labels_full_, labels_, dlogits_full_, dlogits_, loss_, correct_, scratch_full_, scratch_;
+  Tensor labels_full_, labels_, dlogits_full_, dlogits_, loss_, scratch_full_, scratch_;
   std::vector<bool> grad_written_;
   std::vector<bool> grad_via_scratch_;
   DType label_dtype_ = DType::Int64;
@@ -182,7 +182,8 @@ class Graph {
   Tensor step_ints_, step_floats_;
   std::vector<int64_t> host_ints_;
   std::vector<float> host_floats_;
-  Tensor totals_;  // ops::LossTotals of the current run
+  Tensor totals_;   // ops::LossTotals of the current run
+  Tensor correct_;  // its count of correct rows (a view), which count_correct adds to
   // totals_'s non-finite step, which stops the optimizer and the batch-norm statistics (>= 0)
   Tensor halt() const { return totals_.view(ops::LossTotals::nonfinite_index(), {1}); }
   // The captured training step and what it was captured for: the step reads and writes these

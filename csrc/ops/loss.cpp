@@ -137,7 +137,7 @@ void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target) 
 }
 
 Tensor new_loss_totals(Device device) {
-  LossTotals zero{0.0, 0, 0, -1};
+  LossTotals zero{0.0, 0, 0, -1, 0};
   std::vector<int64_t> slots(LossTotals::size());
   std::memcpy(slots.data(), &zero, sizeof(zero));
   return Tensor::from_values(slots, device);

@@ -13,7 +13,8 @@
 //   count_correct: correct (int64, 1 element) += the number of rows n with argmax(logits_n) ==
 //   label_n (for a probability target, argmax of target_n); the first maximum wins ties.
 //   track_loss: the running totals of a pass over batches, kept in the model's memory so that no
-//   training step waits for the host (the executor reads them once per chunk of steps). After a
+//   training step waits for the host (the executor reads them, with the count of correct rows kept
+//   beside them, in one copy per chunk of steps). After a
 //   batch of `batch` rows with mean loss `loss` (1 element): unless a non-finite loss was seen
 //   before, loss_sum += loss * batch and count += batch; then a non-finite loss sets
 //   nonfinite_step = steps (the good steps before it; the optimizers skip their updates from then
@@ -34,14 +35,16 @@ void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& log
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target);
 
-// The totals' memory image: an int64 tensor of 4 elements (LossTotals::size()).
+// The totals' memory image: an int64 tensor of 5 elements (LossTotals::size()). `correct` is
+// count_correct's counter (given the slot as a 1-element view), so one copy reads everything.
 struct LossTotals {
   double loss_sum;
-  int64_t count, steps, nonfinite_step;
-  static constexpr int64_t size() { return 4; }
+  int64_t count, steps, nonfinite_step, correct;
+  static constexpr int64_t size() { return 5; }
   static constexpr int64_t nonfinite_index() { return 3; }  // the element optimizers read as `halt`
+  static constexpr int64_t correct_index() { return 4; }
 };
-static_assert(sizeof(LossTotals) == 4 * sizeof(int64_t), "LossTotals is 4 int64 slots");
+static_assert(sizeof(LossTotals) == 5 * sizeof(int64_t), "LossTotals is 5 int64 slots");
 Tensor new_loss_totals(Device device);  // zero totals, nonfinite_step = -1
 void track_loss(Tensor& totals, const Tensor& loss, int64_t batch);
 LossTotals read_loss_totals(const Tensor& totals);  // a copy on the host (waits for the device)

@@ -130,6 +130,9 @@ void bind_tensor(py::module_& m) {
            "Their inputs are then rounded to 10 mantissa bits and summed in float, as with PyTorch's\n"
            "torch.backends.cuda.matmul.allow_tf32: about 1e-3 relative error instead of 1e-6.");
   cuda.def("synchronize", &cuda::synchronize, "Waits for the work queued on every GPU");
+  cuda.def("host_waits", &cuda::host_waits,
+           "How many times the host has waited for a GPU (copies to the host, synchronize, ...); a training\n"
+           "step on a GPU waits for none: fit reads its numbers back once per chunk of steps");
   cuda.def("launch_blocking", &cuda::launch_blocking, "Whether each kernel launch waits for its kernel");
   cuda.def("set_launch_blocking", &cuda::set_launch_blocking, py::arg("enabled"),
            "Each kernel launch waits for its kernel, so a failing kernel is named in the error (as PyTorch's\n"

@@ -327,7 +327,7 @@ class Model:
         n = len(tx)
         steps = math.ceil(n / batch_size)
         chunk = max(1, math.ceil(steps / 50))  # ~50 progress updates per epoch
-        identity = _core.from_numpy(np.arange(n, dtype=np.int64)).to(self._graph.device)
+        in_order = None if shuffle else _core.from_numpy(np.arange(n, dtype=np.int64)).to(self._graph.device)
         self.stop_training = False
         for cb in cbs:
             cb.on_train_begin()
@@ -335,7 +335,7 @@ class Model:
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             # Shuffled in a kernel on the model's device: a GPU epoch uploads nothing.
-            order = _core.nn.permutation(n, seed + epoch, self._graph.device) if shuffle else identity
+            order = _core.nn.permutation(n, seed + epoch, self._graph.device) if shuffle else in_order
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="step", disable=verbose != 1,
                        dynamic_ncols=True, leave=True)
             loss_sum = correct = count = 0
