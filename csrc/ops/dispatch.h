@@ -6,9 +6,10 @@
 #pragma once
 
 #ifdef CONVNET_WITH_CUDA
-#define CONVNET_DISPATCH(tensor, fn, ...)                                                           \
-  ((tensor).is_cuda() ? (::convnet::cuda::use_device((tensor).device().index), ::convnet::cuda_kernels::fn(__VA_ARGS__)) \
-                      : ::convnet::cpu_kernels::fn(__VA_ARGS__))
+#define CONVNET_DISPATCH(tensor, fn, ...)                                                   \
+  ((tensor).is_cuda()                                                                     \
+       ? (::convnet::cuda::use_device((tensor).device().index), ::convnet::cuda_kernels::fn(__VA_ARGS__)) \
+       : ::convnet::cpu_kernels::fn(__VA_ARGS__))
 #else
 #define CONVNET_DISPATCH(tensor, fn, ...) ::convnet::cpu_kernels::fn(__VA_ARGS__)
 #endif

@@ -167,7 +167,8 @@ class Model:
     # -- compile ---------------------------------------------------------------------------------
     def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=None, device="auto"):
         """optimizer: 'adam', 'sgd', 'rmsprop', 'adamw' or an Optimizer; loss: 'sparse_categorical_crossentropy',
-        'categorical_crossentropy' or a Loss; metrics: None or ['accuracy']; device: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
+        'categorical_crossentropy' or a Loss; metrics: None or ['accuracy'];
+        device: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
         optimizer = optimizers_mod.get(optimizer)
         loss = losses_mod.get(loss)
         for metric in metrics or []:
