@@ -1,7 +1,6 @@
 // Batch assembly: contracts, dispatch and CPU kernels.
 #include "ops/batch.h"
 
-
 #include "core/checks.h"
 #include "kernels/cpu_simd.h"
 #include "ops/dispatch.h"

@@ -137,9 +137,9 @@ void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target) 
 }
 
 Tensor new_loss_totals(Device device) {
-  LossTotals zero{0.0, 0, 0, -1, 0};
+  const LossTotals start = LossTotals::start();
   std::vector<int64_t> slots(LossTotals::size());
-  std::memcpy(slots.data(), &zero, sizeof(zero));
+  std::memcpy(slots.data(), &start, sizeof(start));
   return Tensor::from_values(slots, device);
 }
 

@@ -43,9 +43,10 @@ struct LossTotals {
   static constexpr int64_t size() { return 5; }
   static constexpr int64_t nonfinite_index() { return 3; }  // the element optimizers read as `halt`
   static constexpr int64_t correct_index() { return 4; }
+  static constexpr LossTotals start() { return {0.0, 0, 0, -1, 0}; }  // before any batch
 };
 static_assert(sizeof(LossTotals) == 5 * sizeof(int64_t), "LossTotals is 5 int64 slots");
-Tensor new_loss_totals(Device device);  // zero totals, nonfinite_step = -1
+Tensor new_loss_totals(Device device);  // LossTotals::start() in memory
 void track_loss(Tensor& totals, const Tensor& loss, int64_t batch);
 LossTotals read_loss_totals(const Tensor& totals);  // a copy on the host (waits for the device)
 
