@@ -39,6 +39,7 @@
 
 #define __global__
 #define __device__
+#define __launch_bounds__(...)  // a register budget for nvcc: nothing to the emulator
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static  // one block runs at a time: a static is that block's shared memory

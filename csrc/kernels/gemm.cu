@@ -17,7 +17,7 @@ struct MatrixLines {
   static constexpr bool k_fastest = KFastest;
   using Line = const float*;
   __device__ Line line(int64_t, int64_t i) const { return KFastest ? data + i * ld : data + i; }
-  __device__ float at(Line p, int64_t k) const { return KFastest ? p[k] : p[k * ld]; }
+  __device__ float at(Line p, int k) const { return KFastest ? p[k] : p[k * ld]; }
 };
 // op(A)(m, k): A (M, K) with lda (rows contiguous), or A^T where A is stored (K, M).
 template <bool Trans>

@@ -19,7 +19,8 @@
 // an image's base address, an output pixel's coordinates), then read at each depth k:
 //   struct Line { ... };
 //   __device__ Line line(int64_t g, int64_t mn) const        (mn < M for A, < N for B)
-//   __device__ float at(const Line& line, int64_t k) const   (k < K)
+//   __device__ float at(const Line& line, int k) const       (k < K < 2^31: 32-bit index arithmetic,
+//                                                             and IntDivider where k is split)
 //   static constexpr bool k_fastest   consecutive k are adjacent in memory (else consecutive m or n):
 //                                     picks the thread-to-element mapping of the tile load so that
 //                                     neighbouring threads read neighbouring addresses
@@ -33,6 +34,8 @@
 
 #include "core/cuda_check.h"
 #include "core/device.h"
+#include "core/errors.h"
+#include "core/int_divider.h"
 
 namespace convnet {
 namespace cuda_kernels {
@@ -42,13 +45,16 @@ constexpr int TM = 64, TN = 64, TK = 16, THREADS = 256;
 
 // One thread's share of staging an operand tile of R lines (rows of A or columns of B) by D depths
 // in shared memory: kLoads elements, whose lines are fixed for the whole tile (located once by
-// begin) and whose depths advance with each slice (load).
+// begin) and whose depths advance with each slice. fetch reads a slice from global memory into
+// registers and store puts it in shared memory, so the next slice's reads can be issued before the
+// current slice's products and their latency hidden behind them.
 template <class Op, int R, int D>
 struct Staging {
   static constexpr int kLoads = R * D / THREADS;
   static_assert(THREADS % R == 0 && THREADS % D == 0, "each thread keeps its lines across slices");
   typename Op::Line lines[kLoads] = {};  // set by begin() where inside[]
   bool inside[kLoads];
+  float fetched[kLoads];
 
   // The l-th element of thread t: line r and depth k within the tile.
   __device__ static int line_of(int t, int l) { return Op::k_fastest ? (t + l * THREADS) / D : (t + l * THREADS) % R; }
@@ -60,13 +66,17 @@ struct Staging {
       if (inside[l]) lines[l] = op.line(g, first + line_of(t, l));
     }
   }
-  // put(r, k, value) for this thread's elements of the slice starting at depth k0 (0 past k_end).
-  template <class Put>
-  __device__ void load(const Op& op, int t, int64_t k0, int64_t k_end, Put put) const {
+  // This thread's elements of the slice starting at depth k0 (0 past k_end), into registers.
+  __device__ void fetch(const Op& op, int t, int64_t k0, int64_t k_end) {
     for (int l = 0; l < kLoads; ++l) {
       const int k = depth_of(t, l);
-      put(line_of(t, l), k, inside[l] && k0 + k < k_end ? op.at(lines[l], k0 + k) : 0.0f);
+      fetched[l] = inside[l] && k0 + k < k_end ? op.at(lines[l], static_cast<int>(k0 + k)) : 0.0f;
     }
+  }
+  // put(r, k, value) for each fetched element.
+  template <class Put>
+  __device__ void store(int t, Put put) const {
+    for (int l = 0; l < kLoads; ++l) put(line_of(t, l), depth_of(t, l), fetched[l]);
   }
 };
 
@@ -87,8 +97,9 @@ __device__ void for_each_tile(int64_t M, int64_t N, int64_t K, int64_t groups, i
 
 // The tiles of slice s = z % slices of group g = z / slices: store(g, s, m, n, partial sum).
 template <class A, class B, class Store>
-__global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
-                            A a, B b, Store store) {
+__global__ void __launch_bounds__(THREADS, 2)  // 128 registers at most: two blocks per SM
+    gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice, A a, B b,
+                Store store) {
   __shared__ float As[TK][TM + 1];  // As[k][m] = A(g, row0 + m, k0 + k)
   __shared__ float Bs[TK][TN + 1];  // Bs[k][n] = B(g, k0 + k, col0 + n)
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
@@ -99,10 +110,16 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
         sa.begin(a, t, g, row0, M);
         sb.begin(b, t, g, col0, N);
         float acc[4][4] = {};
+        sa.fetch(a, t, k_begin, k_end);
+        sb.fetch(b, t, k_begin, k_end);
         for (int64_t k0 = k_begin; k0 < k_end; k0 += TK) {
-          sa.load(a, t, k0, k_end, [&](int m, int k, float v) { As[k][m] = v; });
-          sb.load(b, t, k0, k_end, [&](int n, int k, float v) { Bs[k][n] = v; });
+          sa.store(t, [&](int m, int k, float v) { As[k][m] = v; });
+          sb.store(t, [&](int n, int k, float v) { Bs[k][n] = v; });
           __syncthreads();
+          if (k0 + TK < k_end) {  // the next slice's reads, in flight during these products
+            sa.fetch(a, t, k0 + TK, k_end);
+            sb.fetch(b, t, k0 + TK, k_end);
+          }
 #pragma unroll
           for (int k = 0; k < TK; ++k) {
             float av[4], bv[4];
@@ -132,8 +149,9 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int
 constexpr int TK_TF32 = 8, PAD_TF32 = 4;  // rows of 12 and 68 floats: 16-byte multiples for wmma
 
 template <class A, class B, class Store>
-__global__ void gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice,
-                                 A a, B b, Store store) {
+__global__ void __launch_bounds__(THREADS, 2)
+    gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups, int64_t slices, int64_t k_slice, A a, B b,
+                     Store store) {
   using namespace nvcuda;
   __shared__ __align__(32) float As[TM][TK_TF32 + PAD_TF32];  // As[m][k]
   __shared__ __align__(32) float Bs[TK_TF32][TN + PAD_TF32];  // Bs[k][n]
@@ -148,10 +166,16 @@ __global__ void gemm_tf32_kernel(int64_t M, int64_t N, int64_t K, int64_t groups
         wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
         wmma::fill_fragment(acc[0], 0.0f);
         wmma::fill_fragment(acc[1], 0.0f);
+        sa.fetch(a, t, k_begin, k_end);
+        sb.fetch(b, t, k_begin, k_end);
         for (int64_t k0 = k_begin; k0 < k_end; k0 += TK_TF32) {
-          sa.load(a, t, k0, k_end, [&](int m, int k, float v) { As[m][k] = wmma::__float_to_tf32(v); });
-          sb.load(b, t, k0, k_end, [&](int n, int k, float v) { Bs[k][n] = wmma::__float_to_tf32(v); });
+          sa.store(t, [&](int m, int k, float v) { As[m][k] = wmma::__float_to_tf32(v); });
+          sb.store(t, [&](int n, int k, float v) { Bs[k][n] = wmma::__float_to_tf32(v); });
           __syncthreads();
+          if (k0 + TK_TF32 < k_end) {
+            sa.fetch(a, t, k0 + TK_TF32, k_end);
+            sb.fetch(b, t, k0 + TK_TF32, k_end);
+          }
           wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
           wmma::load_matrix_sync(fa, &As[wm * 16][0], TK_TF32 + PAD_TF32);
           for (int j = 0; j < 2; ++j) {
@@ -222,6 +246,9 @@ inline int64_t k_slices(int64_t tiles, int64_t K) {
 template <class A, class B, class C>
 void gemm(const char* name, int64_t M, int64_t N, int64_t K, int64_t groups, const A& a, const B& b, const C& c) {
   if (M <= 0 || N <= 0 || groups <= 0) return;
+  if (!fits_int32(K))
+    throw ValueError(std::string(name) + ": the reduction is " + std::to_string(K) +
+                     " long, over the 2^31 - 1 this GEMM indexes; use a smaller batch");
   auto cap = [](int64_t n, int64_t limit) { return static_cast<unsigned>(n < limit ? n : limit); };
   const int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
   const int64_t slices = k_slices(groups * tiles_m * tiles_n, K);

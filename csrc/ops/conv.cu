@@ -10,6 +10,7 @@
 //   - depthwise (groups == C_in): direct kernels, one thread per output element (forward), per
 //     input element (grad_x), one block per weight (grad_w): a GEMM with Cg = 1 would waste its tiles.
 #include "core/cuda_check.h"
+#include "core/int_divider.h"
 #include "kernels/gemm_tiles.cuh"
 #include "ops/conv.h"
 
@@ -49,29 +50,49 @@ struct GroupRows {
   static constexpr bool k_fastest = true;
   using Line = const float*;
   __device__ Line line(int64_t grp, int64_t r) const { return data + (grp * per_group + r) * depth; }
-  __device__ float at(Line p, int64_t k) const { return p[k]; }
+  __device__ float at(Line p, int k) const { return p[k]; }
 };
+
+// The taps of a kernel window, k = (c * kH + u) * kW + v, split by two IntDividers (k < 2^31: the
+// GEMM checks its depth).
+struct WindowTaps {
+  IntDivider per_channel, per_row;  // kH * kW, kW
+  explicit WindowTaps(const Conv2dGeometry& g) : per_channel(g.kH * g.kW), per_row(g.kW) {}
+  __device__ void split(int k, uint32_t& c, uint32_t& u, uint32_t& v) const {
+    uint32_t tap;
+    per_channel.divmod(k, c, tap);
+    per_row.divmod(tap, u, v);
+  }
+};
+
+// Whether 0 <= i < n, in one comparison.
+__device__ inline bool inside(int i, int n) { return static_cast<unsigned>(i) < static_cast<unsigned>(n); }
 
 // col_g (K, N*P), the column matrix of the forward pass, by columns (n, i, j):
 //   B(g, (c, u, v), (n, i, j)) = x[n, g*Cg + c, i*sh - pt + u*dh, j*sw - pl + v*dw] (0 in the padding)
 struct ImageColumns {
   const float* x;
   Conv2dGeometry geo;
+  WindowTaps taps;
+  int H, W, dilation_h, dilation_w;  // 32-bit copies for at()
+  ImageColumns(const float* x, const Conv2dGeometry& g)
+      : x(x), geo(g), taps(g), H(int(g.H)), W(int(g.W)), dilation_h(int(g.dilation_h)), dilation_w(int(g.dilation_w)) {}
   static constexpr bool k_fastest = false;  // neighbouring output pixels read neighbouring inputs
   struct Line {
     const float* image;  // x[n, g*Cg]
-    int64_t ih0, iw0;    // the input pixel of tap (0, 0)
+    int ih0, iw0;        // the input pixel of tap (0, 0)
   };
   __device__ Line line(int64_t grp, int64_t col) const {
     const int64_t P = geo.H_out * geo.W_out, n = col / P, i = (col % P) / geo.W_out, j = col % geo.W_out;
     const int64_t Cg = geo.C_in / geo.groups;
-    return {x + (n * geo.C_in + grp * Cg) * geo.H * geo.W, i * geo.stride_h - geo.pad_top,
-            j * geo.stride_w - geo.pad_left};
+    return {x + (n * geo.C_in + grp * Cg) * geo.H * geo.W, int(i * geo.stride_h - geo.pad_top),
+            int(j * geo.stride_w - geo.pad_left)};
   }
-  __device__ float at(const Line& l, int64_t k) const {
-    const int64_t kk = geo.kH * geo.kW, c = k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
-    const int64_t ih = l.ih0 + u * geo.dilation_h, iw = l.iw0 + v * geo.dilation_w;
-    return ih >= 0 && ih < geo.H && iw >= 0 && iw < geo.W ? l.image[(c * geo.H + ih) * geo.W + iw] : 0.0f;
+  __device__ float at(const Line& l, int k) const {
+    uint32_t c, u, v;
+    taps.split(k, c, u, v);
+    const int ih = l.ih0 + int(u) * dilation_h, iw = l.iw0 + int(v) * dilation_w;
+    return inside(ih, H) && inside(iw, W) ? l.image[(int64_t(c) * H + ih) * W + iw] : 0.0f;
   }
 };
 
@@ -90,31 +111,48 @@ struct OutputStore {
 struct WeightColumns {
   const float* w;
   int64_t Cog, Cg, kk;
+  IntDivider per_output;  // kk
   static constexpr bool k_fastest = true;  // (u, v) runs along memory
   using Line = const float*;                // w[g*Cog, c]
   __device__ Line line(int64_t grp, int64_t c) const { return w + (grp * Cog * Cg + c) * kk; }
-  __device__ float at(Line p, int64_t k) const { return p[k / kk * Cg * kk + k % kk]; }
+  __device__ float at(Line p, int k) const {
+    uint32_t o, tap;
+    per_output.divmod(k, o, tap);
+    return p[int64_t(o) * Cg * kk + tap];
+  }
 };
 
 // taps_g (Cog*kk, N*H*W) by columns (n, ih, iw): B(g, (o, u, v), (n, ih, iw)) = dy[n, g*Cog + o, i, j]
-// where tap (u, v) of output pixel (i, j) reads (ih, iw), else 0
+// where tap (u, v) of output pixel (i, j) reads (ih, iw), else 0: (i, j) = ((ih + pt - u*dh) / sh,
+// (iw + pl - v*dw) / sw) when both divisions are exact and land inside the output.
 struct GradOutputTaps {
   const float* dy;
   Conv2dGeometry geo;
+  WindowTaps taps;
+  IntDivider stride_h, stride_w;
+  int H_out, W_out, dilation_h, dilation_w;  // 32-bit copies for at()
+  GradOutputTaps(const float* dy, const Conv2dGeometry& g)
+      : dy(dy), geo(g), taps(g), stride_h(g.stride_h), stride_w(g.stride_w), H_out(int(g.H_out)),
+        W_out(int(g.W_out)), dilation_h(int(g.dilation_h)), dilation_w(int(g.dilation_w)) {}
   static constexpr bool k_fastest = false;
   struct Line {
     const float* grad;  // dy[n, g*Cog]
-    int64_t ih, iw;
+    int th0, tw0;       // (ih + pt, iw + pl): where tap (0, 0) would put the output pixel, times the stride
   };
   __device__ Line line(int64_t grp, int64_t col) const {
     const int64_t HW = geo.H * geo.W, n = col / HW, Cog = geo.C_out / geo.groups;
-    return {dy + (n * geo.C_out + grp * Cog) * geo.H_out * geo.W_out, (col % HW) / geo.W, col % geo.W};
+    return {dy + (n * geo.C_out + grp * Cog) * geo.H_out * geo.W_out, int((col % HW) / geo.W + geo.pad_top),
+            int(col % geo.W + geo.pad_left)};
   }
-  __device__ float at(const Line& l, int64_t k) const {
-    const int64_t kk = geo.kH * geo.kW, o = k / kk, u = (k % kk) / geo.kW, v = k % geo.kW;
-    int64_t i, j;
-    if (!output_of_tap(geo, l.ih, l.iw, u, v, i, j)) return 0.0f;
-    return l.grad[(o * geo.H_out + i) * geo.W_out + j];
+  __device__ float at(const Line& l, int k) const {
+    uint32_t o, u, v, i, j, rest_h, rest_w;
+    taps.split(k, o, u, v);
+    const int th = l.th0 - int(u) * dilation_h, tw = l.tw0 - int(v) * dilation_w;
+    if (th < 0 || tw < 0) return 0.0f;
+    stride_h.divmod(th, i, rest_h);
+    stride_w.divmod(tw, j, rest_w);
+    if (rest_h != 0 || rest_w != 0 || int(i) >= H_out || int(j) >= W_out) return 0.0f;
+    return l.grad[(int64_t(o) * H_out + i) * W_out + j];
   }
 };
 
@@ -131,30 +169,44 @@ struct InputGradStore {
 struct GradOutputRows {
   const float* dy;
   int64_t Cog, C_out, P;
+  IntDivider per_image;  // P
   static constexpr bool k_fastest = true;
   using Line = const float*;  // dy[0, g*Cog + o]
   __device__ Line line(int64_t grp, int64_t o) const { return dy + (grp * Cog + o) * P; }
-  __device__ float at(Line p, int64_t k) const { return p[k / P * C_out * P + k % P]; }
+  __device__ float at(Line p, int k) const {
+    uint32_t n, q;
+    per_image.divmod(k, n, q);
+    return p[int64_t(n) * C_out * P + q];
+  }
 };
 
 // col_g^T (N*P, K) by columns (c, u, v): B(g, (n, i, j), (c, u, v)) = col_g[(c, u, v), (n, i, j)]
 struct ImageColumnsT {
   const float* x;
   Conv2dGeometry geo;
+  IntDivider per_image, per_row;  // P, W_out
+  int H, W, stride_h, stride_w;   // 32-bit copies for at()
+  int64_t image_size;             // C_in * H * W
+  ImageColumnsT(const float* x, const Conv2dGeometry& g)
+      : x(x), geo(g), per_image(g.H_out * g.W_out), per_row(g.W_out), H(int(g.H)), W(int(g.W)),
+        stride_h(int(g.stride_h)), stride_w(int(g.stride_w)), image_size(g.C_in * g.H * g.W) {}
   static constexpr bool k_fastest = true;  // k runs over output pixels
   struct Line {
     const float* plane;  // x[0, g*Cg + c]
-    int64_t dh, dw;      // the tap's offset from (i*sh, j*sw)
+    int dh, dw;          // the tap's offset from (i*sh, j*sw)
   };
   __device__ Line line(int64_t grp, int64_t col) const {
     const int64_t kk = geo.kH * geo.kW, Cg = geo.C_in / geo.groups;
     const int64_t c = col / kk, u = (col % kk) / geo.kW, v = col % geo.kW;
-    return {x + (grp * Cg + c) * geo.H * geo.W, u * geo.dilation_h - geo.pad_top, v * geo.dilation_w - geo.pad_left};
+    return {x + (grp * Cg + c) * geo.H * geo.W, int(u * geo.dilation_h - geo.pad_top),
+            int(v * geo.dilation_w - geo.pad_left)};
   }
-  __device__ float at(const Line& l, int64_t k) const {
-    const int64_t P = geo.H_out * geo.W_out, n = k / P, i = (k % P) / geo.W_out, j = k % geo.W_out;
-    const int64_t ih = i * geo.stride_h + l.dh, iw = j * geo.stride_w + l.dw;
-    return ih >= 0 && ih < geo.H && iw >= 0 && iw < geo.W ? l.plane[(n * geo.C_in * geo.H + ih) * geo.W + iw] : 0.0f;
+  __device__ float at(const Line& l, int k) const {
+    uint32_t n, p, i, j;
+    per_image.divmod(k, n, p);
+    per_row.divmod(p, i, j);
+    const int ih = int(i) * stride_h + l.dh, iw = int(j) * stride_w + l.dw;
+    return inside(ih, H) && inside(iw, W) ? l.plane[int64_t(n) * image_size + ih * W + iw] : 0.0f;
   }
 };
 
@@ -182,11 +234,11 @@ __device__ float block_sum(float v, float* part) {
 }
 
 // db[o] = sum_{n, p} dy[n, o, p]: one block per channel, a shared-memory tree reduction.
-__global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, int64_t N, int64_t C, int64_t P) {
+__global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, ChannelValues values, int count) {
   __shared__ float part[kBlock];
-  for (int64_t o = blockIdx.x; o < C; o += gridDim.x) {
+  for (int64_t o = blockIdx.x; o < values.channels; o += gridDim.x) {
     float s = 0.0f;
-    for (int64_t k = threadIdx.x; k < N * P; k += blockDim.x) s += dy[((k / P) * C + o) * P + k % P];
+    for (int k = threadIdx.x; k < count; k += blockDim.x) s += dy[values.offset(o, k)];
     const float total = block_sum(s, part);
     if (threadIdx.x == 0) db[o] = total;
   }
@@ -253,7 +305,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     return;
   }
   const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups, K = Cg * g.kH * g.kW;
-  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, GroupRows{w, Cog, K}, ImageColumns{x, g},
+  tiles::gemm("conv2d_forward_kernel", Cog, g.N * P, K, g.groups, GroupRows{w, Cog, K}, ImageColumns(x, g),
               OutputStore{y, b, Cog, g.C_out, P});
 }
 
@@ -261,7 +313,12 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const Conv2dGeometry& g) {
   const int64_t G = g.groups, Cg = g.C_in / G, Cog = g.C_out / G, kk = g.kH * g.kW, K = Cg * kk;
   const int64_t P = g.H_out * g.W_out, HW = g.H * g.W;
-  if (db) cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks_for(g.C_out), kBlock, db, dy, g.N, g.C_out, P);
+  if (db) {
+    CONVNET_CHECK_VALUE(fits_int32(g.N * P), "conv2d", "input", "fewer than 2^31 output values per channel",
+                        std::to_string(g.N * P));
+    cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks_for(g.C_out), kBlock, db, dy, ChannelValues(P, g.C_out),
+                 int(g.N * P));
+  }
   if (g.depthwise()) {
     if (dx)
       cuda::launch("depthwise_grad_input_kernel", depthwise_grad_input_kernel, cuda::grid_for(g.N * g.C_in * HW),
@@ -272,11 +329,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     return;
   }
   if (dx)
-    tiles::gemm("conv2d_grad_input_kernel", Cg, g.N * HW, Cog * kk, G, WeightColumns{w, Cog, Cg, kk},
-                GradOutputTaps{dy, g}, InputGradStore{dx, Cg, g.C_in, HW});
+    tiles::gemm("conv2d_grad_input_kernel", Cg, g.N * HW, Cog * kk, G, WeightColumns{w, Cog, Cg, kk, IntDivider(kk)},
+                GradOutputTaps(dy, g), InputGradStore{dx, Cg, g.C_in, HW});
   if (dw)
-    tiles::gemm("conv2d_grad_weight_kernel", Cog, K, g.N * P, G, GradOutputRows{dy, Cog, g.C_out, P},
-                ImageColumnsT{x, g}, WeightGradStore{dw, Cog, K});
+    tiles::gemm("conv2d_grad_weight_kernel", Cog, K, g.N * P, G, GradOutputRows{dy, Cog, g.C_out, P, IntDivider(P)},
+                ImageColumnsT(x, g), WeightGradStore{dw, Cog, K});
 }
 
 }  // namespace cuda_kernels

@@ -17,7 +17,7 @@ struct Rows {
   static constexpr bool k_fastest = true;
   using Line = const float*;
   __device__ Line line(int64_t, int64_t r) const { return data + r * in; }
-  __device__ float at(Line p, int64_t i) const { return p[i]; }
+  __device__ float at(Line p, int i) const { return p[i]; }
 };
 
 // y[n, o] = value + b[o]

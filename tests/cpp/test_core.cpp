@@ -1,8 +1,11 @@
 // Tensors and the elementwise ops, called from C++ with no Python: how a C++ developer creates
 // tensors and calls an op's forward and backward.
+#include <cstdint>
 #include <functional>
+#include <random>
 
 #include "check.h"
+#include "core/int_divider.h"
 #include "core/tensor.h"
 #include "ops/elementwise.h"
 
@@ -48,4 +51,28 @@ CONVNET_TEST(views_share_a_flat_buffer) {
   EXPECT(flat.data<float>()[1] == 0.0f && flat.data<float>()[2] == 1.0f && flat.data<float>()[7] == 1.0f &&
              flat.data<float>()[8] == 0.0f, "a view writes into its window only");
   EXPECT_THROWS(ValueError, flat.view(8, {3}), "view checks bounds", "inside 10 elements");
+}
+
+// IntDivider against / and %: every divisor near a power of two and the extremes, with dividends
+// at the ends of [0, 2^31) and random ones, and random divisors with random dividends.
+CONVNET_TEST(int_divider_matches_division) {
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> divisors = {1, 2, 3, 5, 7, 9, 25, 28, 49, 784, 100352, 2147483647};
+  for (int b = 1; b < 31; ++b)
+    for (int64_t d : {(int64_t(1) << b) - 1, int64_t(1) << b, (int64_t(1) << b) + 1}) divisors.push_back(d);
+  for (int i = 0; i < 200; ++i) divisors.push_back(int64_t(rng() % 2147483647) + 1);
+  int64_t wrong = 0;
+  for (int64_t d : divisors) {
+    const IntDivider divider(d);
+    std::vector<uint32_t> dividends = {0, 1, uint32_t(d - 1), uint32_t(d), 2147483647u, 2147483646u};
+    if (d < 2147483647) dividends.push_back(uint32_t(d + 1));
+    for (int i = 0; i < 2000; ++i) dividends.push_back(uint32_t(rng() % 2147483648u));
+    for (uint32_t n : dividends) {
+      uint32_t q, r;
+      divider.divmod(n, q, r);
+      wrong += q != n / uint32_t(d) || r != n % uint32_t(d);
+    }
+  }
+  EXPECT(wrong == 0, "IntDivider's quotient and remainder equal / and % (" + std::to_string(wrong) + " wrong)");
+  EXPECT(fits_int32(0) && fits_int32(2147483647) && !fits_int32(2147483648) && !fits_int32(-1), "fits_int32");
 }
