@@ -10,7 +10,9 @@ On CUDA both frameworks' peak GPU memory (memory_allocated, not what a caching a
 is reported too.
 
 PyTorch runs its fastest plain loop: data already as float tensors in memory (on the device), randperm
-batches, no DataLoader, torch.set_num_threads(N) with N the core count, the same optimizer settings.
+batches, no DataLoader, torch.set_num_threads(N) with N the core count, the same optimizer settings,
+and convnet's initial weights (so that the accuracies compare training, not two initialisations;
+the run checks that both give the same predictions before training).
 On CUDA it also runs the whole step (forward, loss, backward, Adam with capturable=True) captured
 once in a CUDA graph and replayed, PyTorch at its best for small batches ("graph"; a short last batch
 is dropped there, and three warm-up steps before capture train too). Epoch time excludes evaluation.
@@ -51,11 +53,11 @@ def torch_model(name):
     if name == "resnet_small":  # zoo.resnet_small(augment=False)
         class Block(nn.Module):
             def __init__(self, cin, cout, stride):
-                super().__init__()
-                self.body = nn.Sequential(*conv_bn_relu(cin, cout, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-                                          nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
+                super().__init__()  # the shortcut first: convnet's layer order, which load_convnet_weights follows
                 self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
                     nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
+                self.body = nn.Sequential(*conv_bn_relu(cin, cout, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                                          nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
 
             def forward(self, x):
                 return torch.relu(self.shortcut(x) + self.body(x))
@@ -84,13 +86,32 @@ def torch_optimizer(name, params, lr, capturable=False):
     return torch.optim.RMSprop(params, lr=lr or 1e-3, alpha=0.9, eps=1e-7, capturable=capturable)
 
 
+def load_convnet_weights(model, weights):
+    """Copies convnet's weights (layer order, PyTorch layouts) into the twin: its tensors in module
+    order (conv and linear: weight, bias; batch norm: weight, bias, running mean, running variance)."""
+    nn = torch.nn
+    targets = []
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            targets += [m.weight] + ([] if m.bias is None else [m.bias])
+        elif isinstance(m, nn.BatchNorm2d):
+            targets += [m.weight, m.bias, m.running_mean, m.running_var]
+    shapes = [tuple(t.shape) for t in targets]
+    if shapes != [w.shape for w in weights]:
+        raise SystemExit(f"the PyTorch twin's tensors {shapes} do not match convnet's {[w.shape for w in weights]}")
+    with torch.no_grad():
+        for t, w in zip(targets, weights):
+            t.copy_(torch.from_numpy(w))
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def run_torch(args, data, mode):
-    """PyTorch's epoch times and test accuracy; mode 'eager' or 'graph' (whole step in a CUDA graph)."""
+def run_torch(args, data, mode, initial):
+    """PyTorch's epoch times and test accuracy; mode 'eager' or 'graph' (whole step in a CUDA graph);
+    the model starts from `initial`, convnet's initial weights and its predictions on a few test images."""
     (x_train, y_train), (x_test, y_test) = data
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -98,7 +119,14 @@ def run_torch(args, data, mode):
     torch.manual_seed(args.seed)
     xt = (torch.tensor(x_train[:, None], dtype=torch.float32) / 255).to(device)
     yt = torch.tensor(y_train, dtype=torch.long).to(device)
-    model = torch_model(args.model).to(device)
+    model = torch_model(args.model)
+    load_convnet_weights(model, initial["weights"])
+    model = model.to(device).eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.tensor(initial["images"], device=device)), 1).cpu().numpy()
+    gap = float(np.abs(probs - initial["probabilities"]).max())
+    if gap > (1e-2 if args.tf32 else 1e-4):
+        raise SystemExit(f"the PyTorch twin's initial predictions differ from convnet's by {gap:.2e}")
     opt = torch_optimizer(args.optimizer, model.parameters(), args.lr, capturable=mode == "graph")
     loss_fn = torch.nn.CrossEntropyLoss()
     bs = args.batch_size
@@ -161,6 +189,8 @@ def run_convnet(args, data):
     if args.lr:
         optimizer.learning_rate = args.lr
     model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"], device=args.device)
+    images = (x_test[:64, None] / np.float32(255)).astype(np.float32)
+    initial = {"weights": model.get_weights(), "images": images, "probabilities": model.predict(images)}
     times = []
 
     class Timer(convnet.callbacks.Callback):
@@ -178,7 +208,7 @@ def run_convnet(args, data):
     accuracy = model.evaluate(x_test, y_test)[1]
     peak = convnet.cuda.max_memory_allocated(gpu.index or 0) if gpu.type == "cuda" else None
     # on CUDA: how many training steps replayed the captured step (the others ran op by op)
-    return times, accuracy, model._graph.cuda_graph_replays, peak
+    return times, accuracy, model._graph.cuda_graph_replays, peak, initial
 
 
 def median_epoch(times):
@@ -215,11 +245,11 @@ def main():
     data = ((x_train, y_train), test)
     print(f"{args.model}, {args.optimizer}, batch {args.batch_size}, {args.epochs} epoch(s), "
           f"{len(x_train)} training images, device {args.device}, {os.cpu_count()} CPU threads")
-    c_times, c_acc, c_replays, c_peak = run_convnet(args, data)
+    c_times, c_acc, c_replays, c_peak, initial = run_convnet(args, data)
     results = {"convnet": {"epoch_times_s": c_times, "epoch_s": median_epoch(c_times), "test_accuracy": c_acc,
                            "cuda_graph_replays": c_replays, "peak_gpu_memory_bytes": c_peak}}
     for mode in ([] if args.skip_torch else modes):
-        t_times, t_acc, t_peak = run_torch(args, data, mode)
+        t_times, t_acc, t_peak = run_torch(args, data, mode, initial)
         results[f"pytorch_{mode}"] = {"epoch_times_s": t_times, "epoch_s": median_epoch(t_times),
                                       "test_accuracy": t_acc, "peak_gpu_memory_bytes": t_peak}
     print(f"\n{'':16}{'epoch (s)':>12}{'test acc':>10}{'convnet/this':>14}{'peak GPU MiB':>14}")

@@ -219,8 +219,8 @@ struct WeightGradStore {
   }
 };
 
-// The sum of v over the block (kBlock threads), returned to every thread: a tree in `part` (kBlock
-// floats of shared memory), which is free again on return.
+// The sum of v over the block (a power of two threads), returned to every thread: a tree in `part`
+// (one float per thread, shared memory), which is free again on return.
 __device__ float block_sum(float v, float* part) {
   part[threadIdx.x] = v;
   __syncthreads();
@@ -233,9 +233,12 @@ __device__ float block_sum(float v, float* part) {
   return total;
 }
 
-// db[o] = sum_{n, p} dy[n, o, p]: one block per channel, a shared-memory tree reduction.
-__global__ void bias_grad_kernel(float* db, const float* __restrict__ dy, ChannelValues values, int count) {
-  __shared__ float part[kBlock];
+// db[o] = sum_{n, p} dy[n, o, p]: one block per channel, a shared-memory tree reduction. A block
+// walks a whole channel, so it is large: more loads in flight.
+constexpr int kChannelBlock = 1024;
+__global__ void __launch_bounds__(kChannelBlock)
+    bias_grad_kernel(float* db, const float* __restrict__ dy, ChannelValues values, int count) {
+  __shared__ float part[kChannelBlock];
   for (int64_t o = blockIdx.x; o < values.channels; o += gridDim.x) {
     float s = 0.0f;
     for (int k = threadIdx.x; k < count; k += blockDim.x) s += dy[values.offset(o, k)];
@@ -316,8 +319,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (db) {
     CONVNET_CHECK_VALUE(fits_int32(g.N * P), "conv2d", "input", "fewer than 2^31 output values per channel",
                         std::to_string(g.N * P));
-    cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks_for(g.C_out), kBlock, db, dy, ChannelValues(P, g.C_out),
-                 int(g.N * P));
+    cuda::launch("bias_grad_kernel", bias_grad_kernel, blocks_for(g.C_out), kChannelBlock, db, dy,
+                 ChannelValues(P, g.C_out), int(g.N * P));
   }
   if (g.depthwise()) {
     if (dx)

@@ -1,4 +1,4 @@
-// Batch normalisation: CUDA twins of norm.cpp (same signatures). One 512-thread block per channel
+// Batch normalisation: CUDA twins of norm.cpp (same signatures). One 1024-thread block per channel
 // reduces that channel's statistics (in double, shared memory) and then writes its outputs, so no
 // scratch memory and no second launch are needed.
 #include "core/cuda_check.h"
@@ -11,7 +11,7 @@ namespace cuda_kernels {
 
 namespace {
 
-constexpr int kBlock = 512;  // 16 warps: a channel is one block, so it needs many loads in flight
+constexpr int kBlock = 1024;  // a channel is one block, so it needs many loads in flight
 
 // Sum of v over the block, returned to every thread. `shared` holds kBlock doubles.
 __device__ double block_sum(double v, double* shared) {
@@ -26,10 +26,10 @@ __device__ double block_sum(double v, double* shared) {
   return total;
 }
 
-__global__ void batch_norm_forward_kernel(float* y, float* saved_mean, float* saved_invstd, float* running_mean,
-                                          float* running_var, const float* x, const float* gamma, const float* beta,
-                                          ChannelValues values, int M, bool training, float momentum,
-                                          float eps, const int64_t* halt) {
+__global__ void __launch_bounds__(kBlock)
+    batch_norm_forward_kernel(float* y, float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
+                              const float* x, const float* gamma, const float* beta, ChannelValues values, int M,
+                              bool training, float momentum, float eps, const int64_t* halt) {
   __shared__ double shared[kBlock];
   const int64_t c = blockIdx.x;
   if (c >= values.channels) return;
@@ -66,9 +66,10 @@ __global__ void batch_norm_forward_kernel(float* y, float* saved_mean, float* sa
   }
 }
 
-__global__ void batch_norm_backward_kernel(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                                           const float* gamma, const float* saved_mean, const float* saved_invstd,
-                                           ChannelValues values, int M, bool training) {
+__global__ void __launch_bounds__(kBlock)
+    batch_norm_backward_kernel(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                               const float* gamma, const float* saved_mean, const float* saved_invstd,
+                               ChannelValues values, int M, bool training) {
   __shared__ double shared[kBlock];
   const int64_t c = blockIdx.x;
   if (c >= values.channels) return;
