@@ -9,7 +9,10 @@
 #include "core/cuda_check.h"
 #include "core/device.h"
 #include "core/tensor.h"
+#include "kernels/gemm.h"
 #include "ops/activation.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
 
 using namespace convnet;
 
@@ -178,4 +181,21 @@ CONVNET_TEST(emulator_graph_replays_with_fresh_memory) {
   graph.launch();
   EXPECT(host(out)[0] == 2.0f + 6.0f, "each replay reads memory afresh and keeps the captured arguments");
 }
+// The GPU kernels index in 32 bits (IntDivider): sizes past that are clear errors, raised before
+// any launch (so null pointers are never touched here).
+CONVNET_TEST(gpu_kernels_refuse_sizes_past_32_bit_indexing) {
+  const int64_t big = int64_t(1) << 31;
+  EXPECT_THROWS(ValueError,
+                cuda_kernels::sgemm(false, false, 1, 1, big, nullptr, big, nullptr, 1, nullptr, 1, false),
+                "a GEMM's reduction of 2^31", "over the 2^31 - 1 this GEMM indexes");
+  EXPECT_THROWS(ValueError,
+                cuda_kernels::batch_norm_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                                 nullptr, big / 1024, 1, 1024, true, 0.1f, 1e-3f, nullptr),
+                "batch norm over 2^31 values of a channel", "batch_norm: argument 'x'");
+  float db = 0.0f;
+  const Conv2dGeometry g{big / 1024, 1, 32, 32, 1, 1, 1, 32, 32, 1, 1, 0, 0, 1, 1, 1};
+  EXPECT_THROWS(ValueError, cuda_kernels::conv2d_backward(nullptr, nullptr, &db, nullptr, nullptr, nullptr, g),
+                "a conv bias gradient over 2^31 values", "fewer than 2^31 output values per channel");
+}
+
 #endif
