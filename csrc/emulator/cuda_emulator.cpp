@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -89,7 +90,9 @@ struct Emulator {
   std::map<const void*, Allocation> allocations;  // by first byte
   size_t allocated[kMaxDevices] = {};
   int capturing = 0;  // streams being captured
-  std::vector<Fiber> fibers;  // grows to the largest block seen
+  // Grows to the largest block seen. A deque: growing never moves a fiber, whose suspended frames
+  // hold its address (wait's `self`).
+  std::deque<Fiber> fibers;
   std::vector<uint64_t> lanes;  // the shuffle exchange: one slot per thread of the block
   jmp_buf scheduler;
   void* scheduler_sanitizer_stack = nullptr;

@@ -65,6 +65,12 @@ __global__ void shuffle_after_exit_kernel(float* out) {
   out[threadIdx.x] = __shfl_down_sync(0xffffffffu, 1.0f, 1);
 }
 
+// out[t] = t + 1 after a barrier, so every thread of the block suspends once.
+__global__ void thread_numbers_kernel(int64_t* out) {
+  __syncthreads();
+  out[threadIdx.x] = int64_t(threadIdx.x) + 1;
+}
+
 // out[0] += *step: the per-step value comes from memory, the increment from the arguments.
 __global__ void add_step_kernel(float* out, const float* step, float scale) { out[0] += *step * scale; }
 
@@ -88,6 +94,20 @@ CONVNET_TEST(emulator_barriers_and_shared_memory) {
     ok &= sums[b] == want;
   }
   EXPECT(ok, "a block's threads meet at each barrier and share one array per block");
+}
+
+// Fibers live across launches, suspended where their last kernel ended; a larger block adds fibers
+// without moving the old ones (under AddressSanitizer, a move showed as a use after free).
+CONVNET_TEST(emulator_blocks_of_every_size_in_turn) {
+  Tensor out = Tensor::zeros({1024}, DType::Int64, Device::cuda());
+  bool ok = true;
+  for (int threads : {32, 1024, 64, 1024}) {
+    cuda::launch("thread_numbers_kernel", thread_numbers_kernel, 1, threads, out.data<int64_t>());
+    const Tensor h = out.to(Device::cpu());
+    const int64_t* got = h.data<int64_t>();
+    for (int t = 0; t < threads; ++t) ok &= got[t] == t + 1;
+  }
+  EXPECT(ok, "blocks of 32, 1024, 64 and 1024 threads each run every thread");
 }
 
 CONVNET_TEST(emulator_warp_shuffles) {
