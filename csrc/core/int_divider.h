@@ -7,17 +7,25 @@
 //   n / d = (umulhi(n, magic) + n) >> shift          exact for 0 <= n < 2^31 and 1 <= d < 2^31
 #pragma once
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "core/host_device.h"
 
 namespace convnet {
 
+// Whether n is a valid dividend or divisor of IntDivider: 0 <= n < 2^31.
+inline bool fits_int32(int64_t n) { return n >= 0 && n < (int64_t(1) << 31); }
+
 struct IntDivider {
   uint32_t divisor = 1, magic = 1, shift = 0;
 
   IntDivider() = default;
-  // d in [1, 2^31); the callers check their sizes with fits_int32 first.
+  // d in [1, 2^31): the ops' contracts (non-empty tensors) and their fits_int32 checks see to it; a
+  // divisor outside is a bug, raised here rather than divided by on the host.
   explicit IntDivider(int64_t d) : divisor(static_cast<uint32_t>(d)) {
+    if (d < 1 || !fits_int32(d))
+      throw std::logic_error("IntDivider: divisor " + std::to_string(d) + " outside [1, 2^31)");
     while ((uint64_t(1) << shift) < divisor) ++shift;
     magic = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - divisor)) / divisor + 1);
   }
@@ -36,9 +44,6 @@ struct IntDivider {
     remainder = n - quotient * divisor;
   }
 };
-
-// Whether n is a valid dividend or divisor of IntDivider: 0 <= n < 2^31.
-inline bool fits_int32(int64_t n) { return n >= 0 && n < (int64_t(1) << 31); }
 
 // The flat offset of the j-th value (0 <= j < N * plane < 2^31) of channel c of an (N, C, plane)
 // tensor, j running over the batch's planes of that channel: what a per-channel reduction (batch

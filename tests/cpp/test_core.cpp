@@ -75,4 +75,6 @@ CONVNET_TEST(int_divider_matches_division) {
   }
   EXPECT(wrong == 0, "IntDivider's quotient and remainder equal / and % (" + std::to_string(wrong) + " wrong)");
   EXPECT(fits_int32(0) && fits_int32(2147483647) && !fits_int32(2147483648) && !fits_int32(-1), "fits_int32");
+  EXPECT_THROWS(std::logic_error, IntDivider(0), "IntDivider refuses 0", "divisor 0 outside [1, 2^31)");
+  EXPECT_THROWS(std::logic_error, IntDivider(int64_t(1) << 31), "IntDivider refuses 2^31", "outside [1, 2^31)");
 }
