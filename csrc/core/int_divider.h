@@ -52,9 +52,9 @@ struct ChannelValues {
   IntDivider plane;
   int64_t channels;
   ChannelValues(int64_t plane_size, int64_t channels) : plane(plane_size), channels(channels) {}
-  CONVNET_HOST_DEVICE int64_t offset(int64_t c, uint32_t j) const {
+  CONVNET_HOST_DEVICE int64_t offset(int64_t c, int64_t j) const {
     uint32_t n, q;
-    plane.divmod(j, n, q);
+    plane.divmod(static_cast<uint32_t>(j), n, q);
     return (int64_t(n) * channels + c) * plane.divisor + q;
   }
 };

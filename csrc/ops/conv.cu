@@ -241,7 +241,7 @@ __global__ void __launch_bounds__(kChannelBlock)
   __shared__ float part[kChannelBlock];
   for (int64_t o = blockIdx.x; o < values.channels; o += gridDim.x) {
     float s = 0.0f;
-    for (int k = threadIdx.x; k < count; k += blockDim.x) s += dy[values.offset(o, k)];
+    for (int64_t k = threadIdx.x; k < count; k += blockDim.x) s += dy[values.offset(o, k)];
     const float total = block_sum(s, part);
     if (threadIdx.x == 0) db[o] = total;
   }

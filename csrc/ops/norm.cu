@@ -36,10 +36,10 @@ __global__ void __launch_bounds__(kBlock)
   double mean, var;
   if (training) {
     double s = 0.0;
-    for (int j = threadIdx.x; j < M; j += kBlock) s += x[values.offset(c, j)];
+    for (int64_t j = threadIdx.x; j < M; j += kBlock) s += x[values.offset(c, j)];
     mean = block_sum(s, shared) / double(M);
     double sq = 0.0;
-    for (int j = threadIdx.x; j < M; j += kBlock) {
+    for (int64_t j = threadIdx.x; j < M; j += kBlock) {
       const double d = x[values.offset(c, j)] - mean;
       sq += d * d;
     }
@@ -60,7 +60,7 @@ __global__ void __launch_bounds__(kBlock)
   }
   const float scale = (gamma ? gamma[c] : 1.0f) * invstd;
   const float shift = (beta ? beta[c] : 0.0f) - float(mean) * scale;
-  for (int j = threadIdx.x; j < M; j += kBlock) {
+  for (int64_t j = threadIdx.x; j < M; j += kBlock) {
     const int64_t o = values.offset(c, j);
     y[o] = x[o] * scale + shift;
   }
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(kBlock)
   if (c >= values.channels) return;
   const float mean = saved_mean[c], invstd = saved_invstd[c];
   double s_dy = 0.0, s_dy_xhat = 0.0;
-  for (int j = threadIdx.x; j < M; j += kBlock) {
+  for (int64_t j = threadIdx.x; j < M; j += kBlock) {
     const int64_t o = values.offset(c, j);
     s_dy += dy[o];
     s_dy_xhat += double(dy[o]) * (double(x[o]) - mean) * invstd;
@@ -90,7 +90,7 @@ __global__ void __launch_bounds__(kBlock)
   const float g = (gamma ? gamma[c] : 1.0f) * invstd;
   const float mean_dy = training ? float(sum_dy / double(M)) : 0.0f;
   const float mean_dy_xhat = training ? float(sum_dy_xhat / double(M)) : 0.0f;
-  for (int j = threadIdx.x; j < M; j += kBlock) {
+  for (int64_t j = threadIdx.x; j < M; j += kBlock) {
     const int64_t o = values.offset(c, j);
     const float xhat = (x[o] - mean) * invstd;
     dx[o] = g * (dy[o] - mean_dy - xhat * mean_dy_xhat);
