@@ -577,8 +577,8 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
     order_.copy_from(given_order);
   }
   const Tensor& order = training ? order_ : given_order;
-  const ops::LossTotals start = ops::LossTotals::start();
-  upload(totals_, &start);
+  const ops::LossTotals before_any_batch = ops::LossTotals::start();
+  upload(totals_, &before_any_batch);
   const int64_t first_step = step_;
   for (int64_t start = begin; start < end; start += batch_size) {
     const int64_t n = std::min(batch_size, end - start);
