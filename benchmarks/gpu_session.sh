@@ -50,13 +50,15 @@ for what in "$@"; do
         python3 -m pytest -q -m cuda -x
       stage racecheck compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest -q -m cuda -x -n 4 ;;
     bench)
+      touch "$OUT/bench-start"  # only this stage's records go to $OUT (the tool brings back 8 files)
       stage bench-seed_cnn python3 benchmarks/bench_train.py --model seed_cnn --device cuda --epochs 3 \
         --batch-size 32 --record
       stage bench-vgg_small python3 benchmarks/bench_train.py --model vgg_small --device cuda --epochs 3 \
         --batch-size 128 --record
       stage bench-vgg_small-tf32 python3 benchmarks/bench_train.py --model vgg_small --device cuda --epochs 3 \
         --batch-size 128 --tf32 --record
-      cp benchmarks/results/*cuda* "$OUT/results/" 2>/dev/null ;;
+      find benchmarks/results -name '*cuda*' -newer "$OUT/bench-start" -exec cp {} "$OUT/results/" \;
+      rm "$OUT/bench-start" ;;
     profile)
       for spec in "seed_cnn 32" "vgg_small 128"; do
         read -r model batch <<< "$spec"
