@@ -380,8 +380,10 @@ void Graph::forward(bool training) {
         auto [mean, var] = running_stats(i);
         Tensor gamma = weight(node), beta = bias(node);
         const Tensor halt = this->halt();
+        // A frozen batch norm (trainable=False) runs in inference mode even while training (Keras).
+        const bool batch_stats = training && s.trainable;
         ops::batch_norm_forward(node.z, node.saved_mean, node.saved_invstd, x, gamma, beta, mean, var,
-                                ops::BatchNormParams{training, s.momentum, s.eps}, training ? &halt : nullptr);
+                                ops::BatchNormParams{batch_stats, s.momentum, s.eps}, batch_stats ? &halt : nullptr);
       } else if (s.op == "add") {
         ops::add_forward(node.z, x, nodes_[s.inputs[1]].y);
       }  // flatten, activation: z aliases the input
@@ -456,7 +458,7 @@ void Graph::backward() {
         Tensor gamma = weight(node), dgamma = weight_grad(node), dbeta = bias_grad(node);
         Tensor* dx = begin_input_grad(in0);
         ops::batch_norm_backward(dx, learn ? &dgamma : nullptr, learn ? &dbeta : nullptr, dz, x, gamma,
-                                 node.saved_mean, node.saved_invstd, true);
+                                 node.saved_mean, node.saved_invstd, learn);
         end_input_grad(in0);
       } else if (Tensor* dx = begin_input_grad(in0)) {
         if (s.op == "pool2d")
