@@ -7,28 +7,20 @@
 #include <numeric>
 
 #include "core/checks.h"
-#include "ops/augment.h"
+#include "nn/nodes/shapes.h"
 #include "ops/batch.h"
 #include "ops/elementwise.h"
-#include "ops/linear.h"
 #include "ops/loss.h"
+#include "ops/activation.h"
 
 namespace convnet {
 namespace nn {
 
 namespace {
 
-bool is_identity_op(const std::string& op) { return op == "flatten" || op == "activation"; }
-
 // splitmix64: decorrelates the random seed (dropout, augmentation) of each (step, node).
 uint64_t mix_seed(uint64_t seed, uint64_t step, uint64_t node) {
   return splitmix64_mix(seed + kGoldenGamma * (step * 1315423911ull + node + 1));
-}
-
-Shape with_batch(int64_t n, const Shape& shape) {
-  Shape s{n};
-  s.insert(s.end(), shape.begin(), shape.end());
-  return s;
 }
 
 // Host memory into a tensor of the graph's device, without waiting for the device.
@@ -43,145 +35,113 @@ constexpr int64_t kMaxOptimizerScalars = 8;  // floats in the largest ops::*Scal
 
 }  // namespace
 
-Graph::Graph(std::vector<NodeSpec> specs, Device device, uint64_t seed)
-    : specs_(std::move(specs)), device_(device), seed_(seed) {
+Graph::Graph(std::vector<NodeSpec> specs, std::vector<int> outputs, Device device, uint64_t seed)
+    : specs_(std::move(specs)), outputs_(std::move(outputs)), device_(device), seed_(seed) {
   if (device_.type == DeviceType::CUDA) cuda::require(device_, "Model");
   build();
 }
 
 // The seed of a random node (dropout, augmentation) for the current step.
 uint64_t Graph::node_seed(int node) const {
-  const int64_t own = specs_[node].seed;
+  const int64_t own = nodes_[node].kind ? nodes_[node].kind->own_seed() : -1;
   return mix_seed(own >= 0 ? static_cast<uint64_t>(own) : seed_, step_, node);
 }
 
 std::string Graph::where(int node) const {
-  return "layer '" + specs_[node].name + "' (" + specs_[node].op + ")";
+  return "layer '" + specs_[node].name + "' (" + specs_[node].kind + ")";
+}
+
+// Node i's kind from the table, its parameters parsed, its inputs' shapes checked, and what it
+// declares placed: parameters in the flat parameter buffer, buffers in the flat buffer (or, for a
+// node that shares an earlier node's, that node's, checked to be the same).
+void Graph::build_node(int i, int64_t& n_params, int64_t& n_buffers) {
+  const NodeSpec& s = specs_[i];
+  NodeState& node = nodes_[i];
+  CONVNET_CHECK_VALUE((i == 0) == (s.kind == "input"), "Model", "layers", "one input node, first",
+                      "'" + s.kind + "' at " + std::to_string(i));
+  const NodeFactory make = find_node_kind(s.kind);
+  if (!make) throw ValueError(arg_message("Model", "op", "one of " + node_kind_names(), "'" + s.kind + "'"));
+  ParamReader reader(s);
+  node.kind = make(reader);
+  reader.finish();
+  std::vector<Shape> in_shapes;
+  for (int in : s.inputs) {
+    CONVNET_CHECK_VALUE(in >= 0 && in < i, "Model", "inputs", "indices of earlier nodes", std::to_string(in));
+    in_shapes.push_back(nodes_[in].out_shape);
+    nodes_[in].consumers.push_back(i);
+  }
+  NodeDecl decl;
+  node.out_shape = node.kind->build(in_shapes, decl);
+  node.act = node.kind->activation();
+  if (node.act.kind == FusedActivation::Kind::Softmax)
+    CONVNET_CHECK_VALUE(node.out_shape.size() == 1, "Softmax", "input", "a flat (classes,) input", shape_str(node.out_shape));
+  auto place = [&](const std::vector<NodeDecl::Entry>& declared, std::vector<ParamInfo>& info, int64_t& total,
+                   const std::vector<int>& shared, const char* what) {
+    std::vector<int> slots;
+    for (size_t k = 0; k < declared.size(); ++k) {
+      if (s.shares < 0) {
+        info.push_back({i, declared[k].name, total, declared[k].shape});
+        total += shape_numel(declared[k].shape);
+        slots.push_back(static_cast<int>(info.size()) - 1);
+        continue;
+      }
+      const Shape& theirs = info[shared.at(k)].shape;
+      CONVNET_CHECK_VALUE(theirs == declared[k].shape, "Model", "shared layer",
+                          std::string("the same ") + what + " shapes at each call", shape_str(declared[k].shape) +
+                          " here, " + shape_str(theirs) + " at node " + std::to_string(s.shares));
+      slots.push_back(shared[k]);
+    }
+    return slots;
+  };
+  std::vector<int> shared_params, shared_buffers;
+  if (s.shares >= 0) {
+    CONVNET_CHECK_VALUE(s.shares < i && specs_[s.shares].kind == s.kind, "Model", "shares",
+                        "an earlier node of the same kind", std::to_string(s.shares));
+    shared_params = nodes_[s.shares].params;
+    shared_buffers = nodes_[s.shares].buffers;
+    CONVNET_CHECK_VALUE(shared_params.size() == decl.params.size() && shared_buffers.size() == decl.buffers.size(),
+                        "Model", "shares", "a node with the same parameters", std::to_string(s.shares));
+  }
+  node.params = place(decl.params, param_info_, n_params, shared_params, "parameter");
+  node.buffers = place(decl.buffers, buffer_info_, n_buffers, shared_buffers, "buffer");
+  node.sample_decl = decl.per_sample;
+  for (const NodeDecl::Entry& e : decl.fixed) node.fixed_work.push_back(Tensor::empty(e.shape, e.dtype, device_));
+  if (s.shares < 0)
+    for (size_t k = 0; k < decl.buffers.size(); ++k) buffer_initial_.push_back(decl.buffers[k].initial);
 }
 
 void Graph::build() {
-  CONVNET_CHECK_VALUE(!specs_.empty() && specs_[0].op == "input", "Model", "layers",
-                      "an input node first", specs_.empty() ? "no nodes" : "'" + specs_[0].op + "'");
-  nodes_.assign(specs_.size(), Node{});
-  int64_t n_params = 0, n_stats = 0;
-  auto add_param = [&](int node, const std::string& name, const Shape& shape) {
-    param_info_.push_back({node, name, n_params, shape});
-    n_params += shape_numel(shape);
-    return static_cast<int64_t>(param_info_.size()) - 1;
-  };
+  CONVNET_CHECK_VALUE(!specs_.empty(), "Model", "layers", "an input node first", "no nodes");
+  nodes_.resize(specs_.size());
+  int64_t n_params = 0, n_buffers = 0;
   for (int i = 0; i < size(); ++i) {
-    NodeSpec& s = specs_[i];
-    Node& node = nodes_[i];
     try {
-      if (i == 0) {
-        CONVNET_CHECK_VALUE(!s.shape.empty() && shape_numel(s.shape) > 0, "Input", "shape",
-                            "positive sizes", shape_str(s.shape));
-        node.out_shape = s.shape;
-        continue;
-      }
-      CONVNET_CHECK_VALUE(s.op != "input", "Model", "layers", "a single input node", "another one at " + std::to_string(i));
-      CONVNET_CHECK_VALUE(!s.inputs.empty(), "Model", "inputs", "at least one input", "none");
-      for (int in : s.inputs)
-        CONVNET_CHECK_VALUE(in >= 0 && in < i, "Model", "inputs", "indices of earlier nodes", std::to_string(in));
-      const Shape& in_shape = nodes_[s.inputs[0]].out_shape;
-      auto dummy = [](const Shape& shape) { return Tensor::empty(with_batch(1, shape)); };
-      auto drop_batch = [](const Shape& shape) { return Shape(shape.begin() + 1, shape.end()); };
-      if (s.op == "conv2d") {
-        CONVNET_CHECK_VALUE(in_shape.size() == 3, "Conv2D", "input", "a (C, H, W) input", shape_str(in_shape));
-        if (s.depth_multiplier > 0) {
-          s.conv.groups = static_cast<int>(in_shape[0]);
-          s.out_channels = static_cast<int>(in_shape[0]) * s.depth_multiplier;
-        }
-        CONVNET_CHECK_VALUE(s.out_channels > 0 && s.conv.groups > 0 && in_shape[0] % s.conv.groups == 0, "Conv2D",
-                            "filters/groups", "positive filters and groups dividing the " + std::to_string(in_shape[0]) + " input channels",
-                            std::to_string(s.out_channels) + " filters, groups=" + std::to_string(s.conv.groups));
-        if (s.same_padding) s.conv = ops::conv2d_same_padding(s.conv, s.kernel_h, s.kernel_w);
-        Shape w_shape{s.out_channels, in_shape[0] / s.conv.groups, s.kernel_h, s.kernel_w};
-        Tensor w = Tensor::empty(w_shape), b = Tensor::empty({s.out_channels});
-        node.out_shape = drop_batch(ops::conv2d_output_shape(dummy(in_shape), w, s.use_bias ? &b : nullptr, s.conv));
-        node.weight = add_param(i, "weight", w_shape);
-        if (s.use_bias) node.bias = add_param(i, "bias", {s.out_channels});
-      } else if (s.op == "linear") {
-        CONVNET_CHECK_VALUE(in_shape.size() == 1, "Dense", "input", "a flat (features,) input (add Flatten first)",
-                            shape_str(in_shape));
-        CONVNET_CHECK_VALUE(s.units > 0, "Dense", "units", "a positive number", std::to_string(s.units));
-        node.out_shape = {s.units};
-        node.weight = add_param(i, "weight", {s.units, in_shape[0]});
-        if (s.use_bias) node.bias = add_param(i, "bias", {s.units});
-      } else if (s.op == "pool2d") {
-        CONVNET_CHECK_VALUE(in_shape.size() == 3, "Pool2D", "input", "a (C, H, W) input", shape_str(in_shape));
-        node.out_shape = drop_batch(ops::pool2d_output_shape(dummy(in_shape), s.pool));
-      } else if (s.op == "global_avg_pool2d") {
-        node.out_shape = drop_batch(ops::global_avg_pool2d_output_shape(dummy(in_shape)));
-      } else if (s.op == "flatten") {
-        node.out_shape = {shape_numel(in_shape)};
-      } else if (s.op == "dropout") {
-        CONVNET_CHECK_VALUE(s.rate >= 0.0f && s.rate < 1.0f, "Dropout", "rate", "a value in [0, 1)", std::to_string(s.rate));
-        node.out_shape = in_shape;
-      } else if (s.op == "random_flip_translate") {
-        CONVNET_CHECK_VALUE(in_shape.size() == 3, "RandomFlip/RandomTranslation", "input", "a (C, H, W) input",
-                            shape_str(in_shape));
-        auto pixels = [](float factor, int64_t size) { return static_cast<int>(std::lround(factor * size)); };
-        s.augment.min_shift_h = pixels(s.height_factor[0], in_shape[1]);
-        s.augment.max_shift_h = pixels(s.height_factor[1], in_shape[1]);
-        s.augment.min_shift_w = pixels(s.width_factor[0], in_shape[2]);
-        s.augment.max_shift_w = pixels(s.width_factor[1], in_shape[2]);
-        node.out_shape = drop_batch(ops::random_flip_translate_output_shape(dummy(in_shape), s.augment));
-      } else if (s.op == "batch_norm") {
-        CONVNET_CHECK_VALUE(in_shape.size() == 3 || in_shape.size() == 1, "BatchNormalization", "input",
-                            "a (C, H, W) or (features,) input", shape_str(in_shape));
-        CONVNET_CHECK_VALUE(s.eps > 0.0f && s.momentum >= 0.0f && s.momentum <= 1.0f, "BatchNormalization",
-                            "momentum/epsilon", "momentum in [0, 1] and epsilon > 0",
-                            std::to_string(s.momentum) + ", " + std::to_string(s.eps));
-        node.out_shape = in_shape;
-        node.weight = add_param(i, "weight", {in_shape[0]});
-        node.bias = add_param(i, "bias", {in_shape[0]});
-        node.stats_offset = n_stats;
-        n_stats += 2 * in_shape[0];
-        node.saved_mean = Tensor::empty({in_shape[0]}, DType::Float32, device_);
-        node.saved_invstd = Tensor::empty({in_shape[0]}, DType::Float32, device_);
-      } else if (s.op == "activation") {
-        CONVNET_CHECK_VALUE(!s.activation.empty(), "Activation", "activation", "a name", "none");
-        node.out_shape = in_shape;
-      } else if (s.op == "add") {
-        CONVNET_CHECK_VALUE(s.inputs.size() == 2, "Add", "inputs", "exactly 2 inputs", std::to_string(s.inputs.size()));
-        const Shape& other = nodes_[s.inputs[1]].out_shape;
-        CONVNET_CHECK_VALUE(other == in_shape, "Add", "inputs", "two inputs of the same shape",
-                            shape_str(in_shape) + " and " + shape_str(other));
-        node.out_shape = in_shape;
-      } else {
-        throw ValueError(arg_message("Model", "op", "one of conv2d, linear, pool2d, global_avg_pool2d, flatten, "
-                                     "dropout, batch_norm, activation, add, random_flip_translate", "'" + s.op + "'"));
-      }
-      if (!s.activation.empty() && s.activation != "softmax") ops::parse_activation(s.activation);
-      if (s.activation == "softmax")
-        CONVNET_CHECK_VALUE(node.out_shape.size() == 1, "Softmax", "input", "a flat (classes,) input", shape_str(node.out_shape));
+      build_node(i, n_params, n_buffers);
     } catch (const TypeError& e) {
       throw TypeError(where(i) + ": " + e.what());
     } catch (const ValueError& e) {
       throw ValueError(where(i) + ": " + e.what());
     }
   }
-  CONVNET_CHECK_VALUE(nodes_.back().out_shape.size() == 1, "Model", "output",
-                      "a flat (classes,) output", shape_str(nodes_.back().out_shape));
-  // The logits: before a final softmax, if there is one.
-  logits_node_ = size() - 1;
-  const NodeSpec& last = specs_.back();
-  if (last.activation == "softmax") {
-    if (last.op == "activation") logits_node_ = last.inputs[0];  // a Softmax layer: its input
-    else logits_is_z_ = true;                                     // Dense(..., activation='softmax')
-  }
+  CONVNET_CHECK_VALUE(!outputs_.empty(), "Model", "outputs", "at least one output node", "none");
+  for (int o : outputs_)
+    CONVNET_CHECK_VALUE(o > 0 && o < size(), "Model", "outputs", "indices of nodes after the input", std::to_string(o));
   params_ = Tensor::zeros({n_params}, DType::Float32, device_);
   grads_ = Tensor::zeros({n_params}, DType::Float32, device_);
-  // Running statistics start at mean 0, variance 1 (PyTorch, Keras).
-  Tensor stats = Tensor::zeros({n_stats});
-  for (int i = 0; i < size(); ++i)
-    if (specs_[i].op == "batch_norm") {
-      int64_t c = nodes_[i].out_shape[0];
-      for (int64_t k = 0; k < c; ++k) stats.data<float>()[nodes_[i].stats_offset + c + k] = 1.0f;
-    }
-  buffers_ = stats.to(device_);
-  for (int i = 0; i < size(); ++i) set_trainable(i, specs_[i].trainable);
+  // Room for one node's parameter gradients, where a layer called twice adds its second part.
+  int64_t shared_grads = 0;
+  for (int i = 0; i < size(); ++i) {
+    if (specs_[i].shares < 0 && std::none_of(specs_.begin(), specs_.end(), [i](const NodeSpec& s) { return s.shares == i; }))
+      continue;
+    int64_t sum = 0;
+    for (int p : nodes_[i].params) sum += shape_numel(param_info_[p].shape);
+    shared_grads = std::max(shared_grads, sum);
+  }
+  if (shared_grads) param_scratch_ = Tensor::empty({shared_grads}, DType::Float32, device_);
+  Tensor initial = Tensor::empty({n_buffers});
+  for (const ParamInfo& b : buffer_info_)
+    std::fill_n(initial.data<float>() + b.offset, shape_numel(b.shape), buffer_initial_[&b - buffer_info_.data()]);
+  buffers_ = initial.to(device_);
   loss_ = Tensor::zeros({1}, DType::Float32, device_);
   totals_ = ops::new_loss_totals(device_);
   correct_ = totals_.view(ops::LossTotals::correct_index(), {1});
@@ -189,6 +149,7 @@ void Graph::build() {
   host_floats_.assign(kMaxOptimizerScalars, 0.0f);
   step_ints_ = Tensor::zeros({int64_t(size())}, DType::Int64, device_);
   step_floats_ = Tensor::zeros({kMaxOptimizerScalars}, DType::Float32, device_);
+  attach_loss(LossConfig{}, false);  // until set_loss: for the structure only (no step runs without a loss)
   set_optimizer(OptimizerConfig{});
 }
 
@@ -196,42 +157,92 @@ Tensor Graph::param_view(int index) const {
   const ParamInfo& p = param_info_.at(index);
   return params_.view(p.offset, p.shape);
 }
-std::pair<Tensor, Tensor> Graph::running_stats(int node) const {
-  CONVNET_CHECK_VALUE(node >= 0 && node < size() && specs_[node].op == "batch_norm", "Model", "node",
-                      "the index of a batch_norm node", std::to_string(node));
-  const int64_t c = nodes_[node].out_shape[0];
-  return {buffers_.view(nodes_[node].stats_offset, {c}), buffers_.view(nodes_[node].stats_offset + c, {c})};
-}
 
-Tensor Graph::weight(const Node& node) const { return param_view(node.weight); }
-Tensor Graph::bias(const Node& node) const { return param_view(node.bias); }
-Tensor Graph::weight_grad(const Node& node) const {
-  const ParamInfo& p = param_info_[node.weight];
-  return grads_.view(p.offset, p.shape);
-}
-Tensor Graph::bias_grad(const Node& node) const {
-  const ParamInfo& p = param_info_[node.bias];
-  return grads_.view(p.offset, p.shape);
+Tensor Graph::buffer_view(int index) const {
+  const ParamInfo& b = buffer_info_.at(index);
+  return buffers_.view(b.offset, b.shape);
 }
 
 void Graph::set_trainable(int node, bool trainable) {
+  std::lock_guard<std::mutex> lock(mutex_);
   CONVNET_CHECK_VALUE(node >= 0 && node < size(), "Model", "node", "an index in [0, " + std::to_string(size()) + ")",
                       std::to_string(node));
   specs_[node].trainable = trainable;
-  ++config_version_;
-  // The optimizer walks maximal runs of trainable parameters: one fused update when all are.
+  update_trainable_ranges();
+}
+
+// The optimizer walks maximal runs of the parameters it updates (one fused update when it is all
+// of them): those of trainable layers the loss depends on.
+void Graph::update_trainable_ranges() {
+  std::vector<bool> learned(param_info_.size(), false);
+  for (int i = 0; i < size(); ++i)
+    for (int p : nodes_[i].params)
+      if (nodes_[i].feeds_loss && specs_[param_info_[p].node].trainable) learned[p] = true;
   trainable_ranges_.clear();
-  for (const ParamInfo& p : param_info_) {
-    if (!specs_[p.node].trainable) continue;
-    int64_t end = p.offset + shape_numel(p.shape);
-    if (!trainable_ranges_.empty() && trainable_ranges_.back().second == p.offset)
+  for (size_t p = 0; p < param_info_.size(); ++p) {
+    if (!learned[p]) continue;
+    const int64_t begin = param_info_[p].offset, end = begin + shape_numel(param_info_[p].shape);
+    if (!trainable_ranges_.empty() && trainable_ranges_.back().second == begin)
       trainable_ranges_.back().second = end;
     else
-      trainable_ranges_.push_back({p.offset, end});
+      trainable_ranges_.push_back({begin, end});
   }
+  ++config_version_;
+}
+
+// Where the loss reads and which nodes it depends on. Cross-entropy reads logits: before the
+// output's fused softmax, or the output itself when it is logits (from_logits); binary
+// cross-entropy likewise with a sigmoid; mean squared error reads the output.
+void Graph::set_loss(const LossConfig& loss) {
+  const char* op = "compile";
+  CONVNET_CHECK_VALUE(loss.output >= 0 && loss.output < int(outputs_.size()), op, "loss output",
+                      "an output index in [0, " + std::to_string(outputs_.size()) + ")", std::to_string(loss.output));
+  CONVNET_CHECK_VALUE(loss.label_smoothing >= 0.0f && loss.label_smoothing <= 1.0f, "loss", "label_smoothing",
+                      "a value in [0, 1]", std::to_string(loss.label_smoothing));
+  const int node = outputs_[loss.output];
+  const NodeState& out = nodes_[node];
+  const std::string layer = "the output of layer '" + specs_[node].name + "'";
+  bool from_z = false;
+  if (loss.kind == LossConfig::Kind::MeanSquaredError) {
+    CONVNET_CHECK_VALUE(!loss.from_logits, op, "from_logits", "False for mean_squared_error", "True");
+  } else {
+    const bool ce = loss.kind == LossConfig::Kind::CrossEntropy;
+    const bool fused = ce ? out.act.kind == FusedActivation::Kind::Softmax : out.act.is(ops::Activation::Sigmoid);
+    const char* want = ce ? "softmax" : "sigmoid";
+    if (loss.from_logits)
+      CONVNET_CHECK_VALUE(out.act.none(), op, "from_logits",
+                          "logits: " + layer + " without an activation", "an output ending in " + out.act.name());
+    else
+      CONVNET_CHECK_VALUE(fused, op, "loss", layer + " ending in " + want + " (or from_logits=True for logits)",
+                          out.act.none() ? std::string("no activation") : "'" + out.act.name() + "'");
+    if (ce) CONVNET_CHECK_VALUE(out.out_shape.size() == 1, op, "loss", layer + " of shape (classes,)", shape_str(out.out_shape));
+    from_z = fused;
+    CONVNET_CHECK_VALUE(!from_z || out.consumers.empty(), op, "loss",
+                        layer + " read by no other layer (the loss takes the values before its " + want + ")",
+                        std::to_string(out.consumers.size()) + " layers reading it");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  attach_loss(loss, from_z);
+  loss_set_ = true;
+}
+
+void Graph::attach_loss(const LossConfig& loss, bool from_z) {
+  const int node = outputs_[loss.output];
+  loss_config_ = loss;
+  loss_node_ = node;
+  loss_from_z_ = from_z;
+  for (NodeState& n : nodes_) n.feeds_loss = false;
+  nodes_[node].feeds_loss = true;
+  for (int i = node; i >= 0; --i)
+    if (nodes_[i].feeds_loss)
+      for (int in : specs_[i].inputs) nodes_[in].feeds_loss = true;
+  labels_full_ = Tensor();
+  batch_ = -1;
+  update_trainable_ranges();
 }
 
 void Graph::set_optimizer(const OptimizerConfig& config) {
+  std::lock_guard<std::mutex> lock(mutex_);
   const std::string& k = config.kind;
   CONVNET_CHECK_VALUE(k == "sgd" || k == "adam" || k == "adamw" || k == "rmsprop", "compile", "optimizer",
                       "'sgd', 'adam', 'adamw' or 'rmsprop'", "'" + k + "'");
@@ -247,6 +258,7 @@ void Graph::set_optimizer(const OptimizerConfig& config) {
 }
 
 void Graph::set_learning_rate(double lr) {
+  std::lock_guard<std::mutex> lock(mutex_);
   CONVNET_CHECK_VALUE(lr >= 0.0 && std::isfinite(lr), "optimizer", "learning_rate", "a finite value >= 0",
                       std::to_string(lr));
   optimizer_.sgd.lr = optimizer_.adam.lr = optimizer_.rmsprop.lr = lr;
@@ -269,12 +281,6 @@ std::vector<std::pair<std::string, Tensor>> Graph::optimizer_state() {
   return out;
 }
 
-void Graph::set_label_smoothing(float s) {
-  CONVNET_CHECK_VALUE(s >= 0.0f && s <= 1.0f, "loss", "label_smoothing", "a value in [0, 1]", std::to_string(s));
-  label_smoothing_ = s;
-  ++config_version_;
-}
-
 void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const {
   CONVNET_CHECK_TYPE(x.dtype() == DType::UInt8 || x.dtype() == DType::Float32, what, "x", "uint8 or float32 data",
                      dtype_name(x.dtype()));
@@ -283,12 +289,14 @@ void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const
                       "a non-empty array of shape (N, " + shape_str(nodes_[0].out_shape).substr(1), shape_str(x.shape()));
   check_same_device(what, "x", x, "model", params_);
   if (!y) return;
-  const int64_t classes = nodes_.back().out_shape[0];
+  const int64_t width = shape_numel(nodes_[loss_node_].out_shape);
   if (y->dtype() == DType::Int64) {
+    CONVNET_CHECK_TYPE(loss_config_.kind == LossConfig::Kind::CrossEntropy, what, "y",
+                       "float32 targets for this loss", "int64 labels");
     check_shape(what, "y", *y, {x.size(0)});
   } else {
-    CONVNET_CHECK_TYPE(y->dtype() == DType::Float32, what, "y", "int64 labels or float32 one-hot rows", dtype_name(y->dtype()));
-    check_shape(what, "y", *y, {x.size(0), classes});
+    CONVNET_CHECK_TYPE(y->dtype() == DType::Float32, what, "y", "int64 labels or float32 target rows", dtype_name(y->dtype()));
+    check_shape(what, "y", *y, {x.size(0), width});
   }
   check_same_device(what, "y", *y, "model", params_);
 }
@@ -296,22 +304,20 @@ void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const
 void Graph::ensure_capacity(int64_t batch) {
   if (batch <= capacity_) return;
   int64_t scratch = 0;
-  for (int i = 0; i < size(); ++i) {
-    Node& node = nodes_[i];
-    const NodeSpec& s = specs_[i];
+  for (NodeState& node : nodes_) {
     const Shape shape = with_batch(batch, node.out_shape);
     scratch = std::max(scratch, shape_numel(shape));
-    if (!is_identity_op(s.op)) node.z_full = Tensor::empty(shape, DType::Float32, device_);
-    if (!s.activation.empty()) {
+    if (!node.kind->aliases_input()) node.z_full = Tensor::empty(shape, DType::Float32, device_);
+    if (!node.act.none()) {
       node.y_full = Tensor::empty(shape, DType::Float32, device_);
       node.dz_full = Tensor::empty(shape, DType::Float32, device_);
     }
-    if (i > 0) node.dy_full = Tensor::empty(shape, DType::Float32, device_);
-    if (s.op == "pool2d" && s.pool.mode != ops::PoolMode::Avg)
-      node.index_full = Tensor::empty(shape, DType::Int64, device_);
+    node.dy_full = Tensor::empty(shape, DType::Float32, device_);
+    node.sample_work_full.clear();
+    for (const NodeDecl::Entry& e : node.sample_decl)
+      node.sample_work_full.push_back(Tensor::empty(with_batch(batch, e.shape), e.dtype, device_));
   }
   scratch_full_ = Tensor::empty({scratch}, DType::Float32, device_);
-  dlogits_full_ = Tensor::empty(with_batch(batch, nodes_[logits_node_].out_shape), DType::Float32, device_);
   labels_full_ = Tensor();  // reallocated for the label kind by the caller
   capacity_ = batch;
   batch_ = -1;
@@ -333,18 +339,18 @@ void Graph::bind_batch(int64_t n) {
   if (n == batch_) return;
   auto rows = [n](const Tensor& full, const Shape& shape) { return full.view(0, with_batch(n, shape)); };
   for (int i = 0; i < size(); ++i) {
-    Node& node = nodes_[i];
-    const NodeSpec& s = specs_[i];
-    if (is_identity_op(s.op))
-      node.z = nodes_[s.inputs[0]].y.reshape(with_batch(n, node.out_shape));  // aliases the input
+    NodeState& node = nodes_[i];
+    if (node.kind->aliases_input())
+      node.z = nodes_[specs_[i].inputs[0]].y.reshape(with_batch(n, node.out_shape));
     else
       node.z = rows(node.z_full, node.out_shape);
-    node.y = s.activation.empty() ? node.z : rows(node.y_full, node.out_shape);
-    if (!s.activation.empty()) node.dz = rows(node.dz_full, node.out_shape);
-    if (i > 0) node.dy = rows(node.dy_full, node.out_shape);
-    if (node.index_full.defined()) node.index = node.index_full.view(0, with_batch(n, node.out_shape));
+    node.y = node.act.none() ? node.z : rows(node.y_full, node.out_shape);
+    if (!node.act.none()) node.dz = rows(node.dz_full, node.out_shape);
+    node.dy = rows(node.dy_full, node.out_shape);
+    node.sample_work.clear();
+    for (size_t k = 0; k < node.sample_decl.size(); ++k)
+      node.sample_work.push_back(rows(node.sample_work_full[k], node.sample_decl[k].shape));
   }
-  dlogits_ = rows(dlogits_full_, nodes_[logits_node_].out_shape);
   if (labels_full_.defined())
     labels_ = label_dtype_ == DType::Int64 ? labels_full_.view(0, {n}) : labels_full_.view(0, {n, label_width_});
   batch_ = n;
@@ -352,141 +358,140 @@ void Graph::bind_batch(int64_t n) {
 
 void Graph::forward(bool training) {
   for (int i = 1; i < size(); ++i) {
-    Node& node = nodes_[i];
-    const NodeSpec& s = specs_[i];
-    const Tensor& x = nodes_[s.inputs[0]].y;
+    const bool trainable = specs_[i].trainable;
     try {
-      if (s.op == "conv2d") {
-        Tensor w = weight(node), b = s.use_bias ? bias(node) : Tensor();
-        ops::conv2d_forward(node.z, x, w, s.use_bias ? &b : nullptr, s.conv);
-      } else if (s.op == "linear") {
-        Tensor w = weight(node), b = s.use_bias ? bias(node) : Tensor();
-        ops::linear_forward(node.z, x, w, s.use_bias ? &b : nullptr);
-      } else if (s.op == "pool2d") {
-        ops::pool2d_forward(node.z, node.index.defined() ? &node.index : nullptr, x, s.pool);
-      } else if (s.op == "global_avg_pool2d") {
-        ops::global_avg_pool2d_forward(node.z, x);
-      } else if (s.op == "dropout") {
-        if (training && s.rate > 0.0f)
-          ops::dropout_forward(node.z, x, s.rate, seed_of(i));
-        else
-          node.z.copy_from(x);
-      } else if (s.op == "random_flip_translate") {
-        if (training)
-          ops::random_flip_translate_forward(node.z, x, s.augment, seed_of(i));
-        else
-          node.z.copy_from(x);
-      } else if (s.op == "batch_norm") {
-        auto [mean, var] = running_stats(i);
-        Tensor gamma = weight(node), beta = bias(node);
-        const Tensor halt = this->halt();
-        // A frozen batch norm (trainable=False) runs in inference mode even while training (Keras).
-        const bool batch_stats = training && s.trainable;
-        ops::batch_norm_forward(node.z, node.saved_mean, node.saved_invstd, x, gamma, beta, mean, var,
-                                ops::BatchNormParams{batch_stats, s.momentum, s.eps}, batch_stats ? &halt : nullptr);
-      } else if (s.op == "add") {
-        ops::add_forward(node.z, x, nodes_[s.inputs[1]].y);
-      }  // flatten, activation: z aliases the input
-      if (s.activation == "softmax") {
-        // A fused final softmax is not needed while training: the loss takes its input, the logits.
-        if (!(training && i == logits_node_ && logits_is_z_)) ops::softmax_forward(node.y, node.z, 1);
-      }
-      else if (!s.activation.empty())
-        ops::activation_forward(node.y, node.z, ops::parse_activation(s.activation), s.alpha);
+      nodes_[i].kind->forward(NodeRun(*this, i, training, trainable, training && trainable && nodes_[i].feeds_loss));
+      activate(i, training);
     } catch (const ValueError& e) {
       throw ValueError(where(i) + ": " + e.what());
     }
   }
 }
 
-Tensor* Graph::begin_input_grad(int input) {
-  if (input == 0) return nullptr;  // no gradient for the data
-  Node& node = nodes_[input];
-  if (!grad_written_[input]) {
-    grad_via_scratch_[input] = false;
-    return &node.dy;
+// y = act(z). A training step skips the activation the loss reads past (the loss takes z).
+void Graph::activate(int i, bool training) {
+  NodeState& node = nodes_[i];
+  if (node.act.none() || (training && i == loss_node_ && loss_from_z_)) return;
+  if (node.act.kind == FusedActivation::Kind::Softmax)
+    ops::softmax_forward(node.y, node.z, 1);
+  else
+    ops::activation_forward(node.y, node.z, node.act.elementwise, node.act.alpha);
+}
+
+void Graph::require_loss(const char* what) const {
+  CONVNET_CHECK_VALUE(loss_set_, what, "loss", "a loss set (compile() first)", "none");
+}
+
+const Tensor& Graph::loss_input() const { return loss_from_z_ ? nodes_[loss_node_].z : nodes_[loss_node_].y; }
+
+// The loss's gradient into the loss node: its dz when the loss reads z, else its dy.
+void Graph::loss_backward(float grad_scale) {
+  NodeState& node = nodes_[loss_node_];
+  Tensor& grad = loss_from_z_ ? node.dz : node.dy;
+  const LossConfig& c = loss_config_;
+  if (c.kind == LossConfig::Kind::CrossEntropy)
+    ops::cross_entropy_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing);
+  else
+    throw ValueError(arg_message("compile", "loss", "a loss this build runs", "another"));
+  grad_written_[loss_node_] = true;
+}
+
+void Graph::input_grad(int node, int k, const std::function<void(Tensor*)>& write, bool call_without) {
+  const int in = specs_[node].inputs[k];
+  NodeState& input = nodes_[in];
+  if (!input.feeds_loss || (in == 0 && !input_grad_wanted_)) {
+    if (call_without) write(nullptr);
+    return;
   }
-  // A second consumer: write into scratch, then add (end_input_grad).
-  grad_via_scratch_[input] = true;
-  scratch_ = scratch_full_.view(0, node.dy.shape());
-  return &scratch_;
+  if (!grad_written_[in]) {
+    write(&input.dy);
+    grad_written_[in] = true;
+    return;
+  }
+  Tensor scratch = scratch_full_.view(0, input.dy.shape());  // a second consumer: its part, then the sum
+  write(&scratch);
+  ops::add_forward(input.dy, input.dy, scratch);
 }
 
-void Graph::end_input_grad(int input) {
-  if (input == 0) return;
-  if (grad_via_scratch_[input]) ops::add_forward(nodes_[input].dy, nodes_[input].dy, scratch_);
-  grad_written_[input] = true;
-}
-
-void Graph::backward() {
-  grad_written_.assign(size(), false);
-  grad_via_scratch_.assign(size(), false);
-  for (int i = logits_node_; i >= 1; --i) {
-    Node& node = nodes_[i];
-    const NodeSpec& s = specs_[i];
-    const bool at_logits = i == logits_node_;
-    if (!at_logits && !grad_written_[i]) continue;  // nothing flows here
-    // dz: the gradient at the op's output, before the fused activation.
-    Tensor dz;
-    if (at_logits && logits_is_z_) {
-      dz = dlogits_;
+// Node i's backward pass, from the gradient at its output y (dy, or dz directly where the loss
+// reads z). Returns false when the node has nothing to compute.
+bool Graph::backward_node(int i, bool training, bool learn_params) {
+  NodeState& node = nodes_[i];
+  const NodeSpec& s = specs_[i];
+  if (!grad_written_[i]) return false;  // nothing flows here
+  if (!node.act.none() && !(i == loss_node_ && loss_from_z_)) {
+    if (node.act.kind == FusedActivation::Kind::Softmax)
+      ops::softmax_backward(node.dz, node.dy, node.y, 1);
+    else
+      ops::activation_backward(node.dz, node.dy, node.z, node.y, node.act.elementwise, node.act.alpha);
+  }
+  const bool learn = learn_params && s.trainable;
+  bool inputs_need = false;
+  for (int in : s.inputs) inputs_need |= nodes_[in].feeds_loss && (in > 0 || input_grad_wanted_);
+  if (!inputs_need && !(learn && !node.params.empty())) return false;
+  // Where the parameter gradients go: the flat gradient buffer, or for a parameter another node
+  // (a second call of the layer) wrote already this step, scratch added to it afterwards.
+  node.grad_targets.assign(node.params.size(), Tensor());
+  int64_t scratch_used = 0;
+  for (size_t k = 0; learn && k < node.params.size(); ++k) {
+    const ParamInfo& p = param_info_[node.params[k]];
+    if (!param_grad_written_[node.params[k]]) {
+      node.grad_targets[k] = grads_.view(p.offset, p.shape);
     } else {
-      const Tensor& gy = at_logits ? dlogits_ : node.dy;
-      if (s.activation.empty()) {
-        dz = gy;
-      } else if (s.activation == "softmax") {
-        ops::softmax_backward(node.dz, gy, node.y, 1);
-        dz = node.dz;
-      } else {
-        ops::activation_backward(node.dz, gy, node.z, node.y, ops::parse_activation(s.activation), s.alpha);
-        dz = node.dz;
-      }
+      node.grad_targets[k] = param_scratch_.view(scratch_used, p.shape);
+      scratch_used += shape_numel(p.shape);
     }
-    const int in0 = s.inputs[0];
-    const Tensor& x = nodes_[in0].y;
-    const bool learn = s.trainable;
+  }
+  node.kind->backward(NodeRun(*this, i, training, s.trainable, learn));
+  for (size_t k = 0; learn && k < node.params.size(); ++k) {
+    const ParamInfo& p = param_info_[node.params[k]];
+    Tensor sum = grads_.view(p.offset, p.shape);
+    if (param_grad_written_[node.params[k]]) ops::add_forward(sum, sum, node.grad_targets[k]);
+    param_grad_written_[node.params[k]] = true;
+  }
+  return true;
+}
+
+// From the loss (its gradient scaled by grad_scale) back to the input, through the nodes the loss
+// depends on; the parameters' gradients when learn_params.
+void Graph::backward(bool training, bool learn_params, float grad_scale) {
+  grad_written_.assign(size(), false);
+  param_grad_written_.assign(param_info_.size(), false);
+  loss_backward(grad_scale);
+  for (int i = loss_node_; i >= 1; --i) {
     try {
-      if (s.op == "conv2d" || s.op == "linear") {
-        Tensor w = weight(node), dw = weight_grad(node), db = s.use_bias ? bias_grad(node) : Tensor();
-        Tensor* dx = begin_input_grad(in0);
-        if (s.op == "conv2d")
-          ops::conv2d_backward(dx, learn ? &dw : nullptr, learn && s.use_bias ? &db : nullptr, dz, x, w, s.conv);
-        else
-          ops::linear_backward(dx, learn ? &dw : nullptr, learn && s.use_bias ? &db : nullptr, dz, x, w);
-        end_input_grad(in0);
-      } else if (s.op == "batch_norm") {
-        Tensor gamma = weight(node), dgamma = weight_grad(node), dbeta = bias_grad(node);
-        Tensor* dx = begin_input_grad(in0);
-        ops::batch_norm_backward(dx, learn ? &dgamma : nullptr, learn ? &dbeta : nullptr, dz, x, gamma,
-                                 node.saved_mean, node.saved_invstd, learn);
-        end_input_grad(in0);
-      } else if (Tensor* dx = begin_input_grad(in0)) {
-        if (s.op == "pool2d")
-          ops::pool2d_backward(*dx, dz, node.index.defined() ? &node.index : nullptr, s.pool);
-        else if (s.op == "global_avg_pool2d")
-          ops::global_avg_pool2d_backward(*dx, dz);
-        else if (s.op == "dropout" && s.rate > 0.0f)
-          ops::dropout_backward(*dx, dz, s.rate, seed_of(i));
-        else if (s.op == "random_flip_translate")
-          ops::random_flip_translate_backward(*dx, dz, s.augment, seed_of(i));
-        else  // flatten, activation, add, dropout(0): the gradient passes through
-          dx->copy_from(dz);
-        end_input_grad(in0);
-      }
-      if (s.op == "add") {  // the second operand receives the same gradient
-        if (Tensor* dx = begin_input_grad(s.inputs[1])) {
-          dx->copy_from(dz);
-          end_input_grad(s.inputs[1]);
-        }
-      }
+      backward_node(i, training, learn_params);
     } catch (const ValueError& e) {
       throw ValueError(where(i) + ": " + e.what());
     }
   }
 }
 
-// The optimizer over every run of trainable parameters, with the step's constants staged in
-// step_floats_; it skips itself once the run's totals saw a non-finite loss.
+// NodeRun: a node's tensors for the call (see node.h).
+int NodeRun::num_inputs() const { return static_cast<int>(g_.specs_[node_].inputs.size()); }
+const Tensor& NodeRun::input(int k) const { return g_.nodes_[g_.specs_[node_].inputs.at(k)].y; }
+Tensor& NodeRun::output() const { return g_.nodes_[node_].z; }
+const Tensor& NodeRun::grad_output() const {
+  const auto& node = g_.nodes_[node_];
+  return node.act.none() ? node.dy : node.dz;
+}
+Tensor NodeRun::param(int k) const { return g_.param_view(g_.nodes_[node_].params.at(k)); }
+Tensor* NodeRun::param_grad(int k) const {
+  Tensor& target = g_.nodes_[node_].grad_targets.at(k);
+  return learn && target.defined() ? &target : nullptr;
+}
+Tensor NodeRun::buffer(int k) const { return g_.buffer_view(g_.nodes_[node_].buffers.at(k)); }
+Tensor& NodeRun::sample_work(int k) const { return g_.nodes_[node_].sample_work.at(k); }
+Tensor& NodeRun::fixed_work(int k) const { return g_.nodes_[node_].fixed_work.at(k); }
+Tensor NodeRun::seed() const { return g_.seed_of(node_); }
+Tensor NodeRun::halt() const { return g_.halt(); }
+void NodeRun::input_grad(int k, const std::function<void(Tensor&)>& write) const {
+  g_.input_grad(node_, k, [&](Tensor* dx) { write(*dx); }, false);
+}
+void NodeRun::input_grad_or_null(int k, const std::function<void(Tensor*)>& write) const {
+  g_.input_grad(node_, k, write, true);
+}
+
 void Graph::update() {
   const std::string& k = optimizer_.kind;
   const Tensor halt = this->halt();
@@ -528,14 +533,22 @@ void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int6
   ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
   ops::gather_labels(labels_, y, order, batch_start(), n);
   forward(training);
-  const Tensor& logits = logits_is_z_ ? nodes_[logits_node_].z : nodes_[logits_node_].y;
-  ops::cross_entropy_forward(loss_, logits, labels_, label_smoothing_);
-  ops::count_correct(correct_, logits, labels_);
+  loss_forward();
   ops::track_loss(totals_, loss_, n);
   if (!training) return;
-  ops::cross_entropy_backward(dlogits_, 1.0f, logits, labels_, label_smoothing_);
-  backward();
+  backward(true, true, 1.0f);
   update();
+}
+
+// The batch's mean loss into loss_, and its correct rows into the totals.
+void Graph::loss_forward() {
+  const LossConfig& c = loss_config_;
+  if (c.kind == LossConfig::Kind::CrossEntropy) {
+    ops::cross_entropy_forward(loss_, loss_input(), labels_, c.label_smoothing);
+    ops::count_correct(correct_, loss_input(), labels_);
+  } else {
+    throw ValueError(arg_message("compile", "loss", "a loss this build runs", "another"));
+  }
 }
 
 Graph::CaptureKey Graph::capture_key(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) const {
@@ -612,6 +625,8 @@ static Tensor identity_order(int64_t rows, Device device) {
 
 StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
                              int64_t n_batches, int64_t batch_size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  require_loss("fit");
   check_data("fit", x, &y);
   CONVNET_CHECK_VALUE(batch_size > 0, "fit", "batch_size", "a positive integer", std::to_string(batch_size));
   CONVNET_CHECK_VALUE(first_batch >= 0 && n_batches >= 0, "fit", "first_batch", "non-negative step indices",
@@ -625,19 +640,22 @@ StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& ord
 }
 
 StepStats Graph::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  require_loss("evaluate");
   check_data("evaluate", x, &y);
   CONVNET_CHECK_VALUE(batch_size > 0, "evaluate", "batch_size", "a positive integer", std::to_string(batch_size));
   return run_batches(x, y, identity_order(x.size(0), device_), 0, x.size(0), batch_size, false);
 }
 
-Tensor Graph::predict(const Tensor& x, int64_t batch_size) {
+
+std::vector<Tensor> Graph::predict(const Tensor& x, int64_t batch_size) {
+  std::lock_guard<std::mutex> lock(mutex_);
   check_data("predict", x, nullptr);
   CONVNET_CHECK_VALUE(batch_size > 0, "predict", "batch_size", "a positive integer", std::to_string(batch_size));
   const int64_t rows = x.size(0);
   const Tensor order = identity_order(rows, device_);
-  const Shape& out_shape = nodes_.back().out_shape;
-  const int64_t per_row = shape_numel(out_shape);
-  Tensor out = Tensor::empty(with_batch(rows, out_shape), DType::Float32, device_);
+  std::vector<Tensor> out;
+  for (int o : outputs_) out.push_back(Tensor::empty(with_batch(rows, nodes_[o].out_shape), DType::Float32, device_));
   ensure_capacity(std::min(batch_size, rows));
   for (int64_t start = 0; start < rows; start += batch_size) {
     const int64_t n = std::min(batch_size, rows - start);
@@ -645,10 +663,45 @@ Tensor Graph::predict(const Tensor& x, int64_t batch_size) {
     stage_step(start, false);
     ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
     forward(false);
-    out.view(start * per_row, with_batch(n, out_shape)).copy_from(nodes_.back().y);
+    for (size_t k = 0; k < outputs_.size(); ++k) {
+      const NodeState& node = nodes_[outputs_[k]];
+      out[k].view(start * shape_numel(node.out_shape), node.y.shape()).copy_from(node.y);
+    }
   }
   return out;
 }
+
+Tensor Graph::input_gradients(const Tensor& x, const Tensor& y, int64_t batch_size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  require_loss("input_gradients");
+  check_data("input_gradients", x, &y);
+  CONVNET_CHECK_VALUE(batch_size > 0, "input_gradients", "batch_size", "a positive integer", std::to_string(batch_size));
+  const int64_t rows = x.size(0);
+  const Tensor order = identity_order(rows, device_);
+  Tensor out = Tensor::empty(with_batch(rows, nodes_[0].out_shape), DType::Float32, device_);
+  ensure_capacity(std::min(batch_size, rows));
+  ensure_labels(y);
+  input_grad_wanted_ = true;
+  try {
+    for (int64_t start = 0; start < rows; start += batch_size) {
+      const int64_t n = std::min(batch_size, rows - start);
+      bind_batch(n);
+      stage_step(start, false);
+      ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
+      ops::gather_labels(labels_, y, order, batch_start(), n);
+      forward(false);
+      // The batch's mean times n / rows: together, the gradient of the mean over all rows.
+      backward(false, false, static_cast<float>(double(n) / double(rows)));
+      out.view(start * shape_numel(nodes_[0].out_shape), nodes_[0].dy.shape()).copy_from(nodes_[0].dy);
+    }
+  } catch (...) {
+    input_grad_wanted_ = false;
+    throw;
+  }
+  input_grad_wanted_ = false;
+  return out;
+}
+
 
 }  // namespace nn
 }  // namespace convnet

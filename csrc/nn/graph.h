@@ -1,66 +1,50 @@
-// The graph executor and trainer: a model as a list of nodes in topological order, its
-// parameters in one flat buffer (and their gradients in another, llm.c style), activation and
-// gradient buffers allocated once for the largest batch, and whole training steps (gather,
-// forward, loss, backward, update) run here so that Python crosses into C++ once per chunk of
-// steps.
+// The graph executor and trainer: a model as a list of nodes in topological order (a DAG: any
+// node may be an output, a node may have several inputs), its parameters in one flat buffer (and
+// their gradients in another, llm.c style), activation and gradient buffers allocated once for the
+// largest batch, and whole training steps (gather, forward, loss, backward, update) run here so
+// that Python crosses into C++ once per chunk of steps.
 //
 // Conventions:
 //   - Node 0 is the input; every node's inputs precede it. Buffers are (N, ...out_shape).
+//   - What a node computes is its kind's business (nn/node.h, one unit per kind in nn/nodes/);
+//     the executor only allocates, binds and steps through them.
 //   - A node may end in a fused activation (Keras' `activation=`): z = op(inputs), y = act(z).
-//   - Op backward functions write (=) their input gradients; where a node feeds several
-//     consumers the executor sums their contributions (scratch buffer + add).
-//   - Loss: cross-entropy on logits. When the model ends in softmax (a Softmax node or a fused
-//     softmax activation) the pre-softmax values are the logits (the fused, stable form);
-//     otherwise the output itself is taken as logits, as PyTorch's CrossEntropyLoss does.
+//   - Backward functions write (=) their gradients; where a node feeds several consumers (or a
+//     layer's parameters serve several nodes) the executor sums the contributions (scratch + add).
+//   - The loss is attached to one output (LossConfig). Cross-entropy reads logits: the values
+//     before the output's fused softmax (the stable fused form) or, with from_logits, the output
+//     itself; binary cross-entropy likewise before a fused sigmoid. Parameters of nodes the loss
+//     does not depend on are not updated.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
-#include "ops/activation.h"
-#include "ops/augment.h"
-#include "ops/conv.h"
+#include "nn/node.h"
 #include "ops/loss.h"
-#include "ops/norm.h"
 #include "ops/optim.h"
-#include "ops/pool.h"
 
 namespace convnet {
 namespace nn {
 
-// One node as described by the Python layer (or a C++ caller).
-struct NodeSpec {
-  std::string name;                 // the layer's name, used in error messages
-  std::string op;                   // input conv2d linear pool2d global_avg_pool2d flatten dropout
-                                    // batch_norm activation softmax add random_flip_translate
-  std::vector<int> inputs;          // indices of earlier nodes
-  Shape shape;                      // input: the per-sample shape, e.g. (1, 28, 28)
-  int out_channels = 0, kernel_h = 1, kernel_w = 1;  // conv2d
-  ops::Conv2dParams conv;
-  int depth_multiplier = 0;         // conv2d: > 0 makes it depthwise (groups = C_in, C_out = C_in * m)
-  bool same_padding = false;        // conv2d: resolve 'same' from the kernel
-  int units = 0;                    // linear
-  bool use_bias = true;             // conv2d, linear
-  ops::Pool2dParams pool;           // pool2d
-  float rate = 0.0f;                // dropout
-  int64_t seed = -1;                // dropout, random_flip_translate: the layer's own seed (else the model's)
-  ops::AugmentParams augment;       // random_flip_translate (training only; identity in inference);
-  float height_factor[2] = {0, 0};  // its shift ranges as fractions of the height and width (Keras'
-  float width_factor[2] = {0, 0};   // RandomTranslation), resolved to whole pixels when built
-  float momentum = 0.1f, eps = 1e-5f;  // batch_norm (PyTorch's convention for momentum)
-  std::string activation;           // fused after the op, or the op of an "activation" node:
-                                    // "", relu, leaky_relu, elu, sigmoid, tanh, softmax
-  float alpha = 0.0f;               // leaky_relu slope or elu alpha
-  bool trainable = true;
-};
-
-// Where a parameter lives in the flat buffer.
+// Where a parameter (in the flat parameter buffer) or a buffer (in the flat buffer of running
+// statistics) lives. `node` is the node that declared it; nodes sharing it (NodeSpec::shares) use it too.
 struct ParamInfo {
   int node;
-  std::string name;  // weight, bias (conv2d/linear); weight, bias (batch_norm: gamma, beta)
+  std::string name;  // weight, bias (conv2d/linear: the kernel and bias; batch_norm: gamma, beta); running_mean, ...
   int64_t offset;
   Shape shape;
+};
+
+struct LossConfig {
+  enum class Kind { CrossEntropy, BinaryCrossEntropy, MeanSquaredError } kind = Kind::CrossEntropy;
+  int output = 0;            // the index of the model output the loss is attached to
+  bool from_logits = false;  // the output is logits (no fused softmax / sigmoid of its own)
+  float label_smoothing = 0.0f;
 };
 
 struct OptimizerConfig {
@@ -81,19 +65,21 @@ struct StepStats {
 
 class Graph {
  public:
-  Graph(std::vector<NodeSpec> specs, Device device = Device::cpu(), uint64_t seed = 0);
+  // `outputs`: the model's output nodes, in the order predict returns them.
+  Graph(std::vector<NodeSpec> specs, std::vector<int> outputs, Device device = Device::cpu(), uint64_t seed = 0);
 
   const std::vector<NodeSpec>& specs() const { return specs_; }
   int size() const { return static_cast<int>(nodes_.size()); }
   const Shape& output_shape(int node) const { return nodes_.at(node).out_shape; }
+  const std::vector<int>& outputs() const { return outputs_; }
   const std::vector<ParamInfo>& params() const { return param_info_; }
   Tensor param_view(int index) const;  // the parameter's window of the flat buffer
   Tensor& flat_params() { return params_; }
   Tensor& flat_grads() { return grads_; }
-  // Batch-norm running statistics: (running_mean, running_var) per batch_norm node, one flat buffer.
+  // Non-learned state (batch-norm running statistics), one flat buffer.
+  const std::vector<ParamInfo>& buffers() const { return buffer_info_; }
+  Tensor buffer_view(int index) const;
   Tensor& flat_buffers() { return buffers_; }
-  // A batch_norm node's (running_mean, running_var) windows of flat_buffers().
-  std::pair<Tensor, Tensor> running_stats(int node) const;
   Device device() const { return device_; }
 
   void set_trainable(int node, bool trainable);
@@ -106,7 +92,8 @@ class Graph {
   void set_optimizer_step(int64_t step) { step_ = step; }
   // Optimizer state buffers (names and flat tensors of the parameter count), for checkpoints.
   std::vector<std::pair<std::string, Tensor>> optimizer_state();
-  void set_label_smoothing(float s);
+  void set_loss(const LossConfig& loss);
+  const LossConfig& loss() const { return loss_config_; }
 
   // `n_batches` training steps over x[order[first*batch_size ...]]; the last batch of the data
   // may be short. x: (N, ...input shape) uint8 or float32; y: (N,) int64 or (N, K) float32.
@@ -114,27 +101,47 @@ class Graph {
                         int64_t n_batches, int64_t batch_size);
   // Loss and accuracy of the model in inference mode.
   StepStats evaluate(const Tensor& x, const Tensor& y, int64_t batch_size);
-  // The model's output for every row of x, (N, ...output shape), in inference mode.
-  Tensor predict(const Tensor& x, int64_t batch_size);
+  // Each output for every row of x, (N, ...output shape), in inference mode.
+  std::vector<Tensor> predict(const Tensor& x, int64_t batch_size);
+  // d(loss)/d(x) of the loss over all N rows of x (the mean, as a training batch of N rows), with
+  // the model in inference mode; float32 (N, ...input shape), with respect to the values the model
+  // sees (uint8 images scaled to [0, 1]).
+  Tensor input_gradients(const Tensor& x, const Tensor& y, int64_t batch_size);
 
  private:
-  struct Node {
-    Shape out_shape;                // per sample
-    int64_t weight = -1, bias = -1;  // indices into param_info_
-    int64_t stats_offset = -1;      // batch_norm: running mean at offset, running var at offset + C
+  friend class NodeRun;
+  struct NodeState {
+    std::unique_ptr<Node> kind;
+    FusedActivation act;
+    Shape out_shape;                   // per sample
+    std::vector<int> params, buffers;  // indices into param_info_ / buffer_info_, in declaration order
+    std::vector<NodeDecl::Entry> sample_decl;
+    std::vector<int> consumers;        // nodes that read this one
+    bool feeds_loss = false;           // the loss depends on this node
     // Per-batch buffers (views of the max-batch allocations, rebound when the batch size changes)
-    Tensor z, y, dy, dz, index, saved_mean, saved_invstd;
-    Tensor z_full, y_full, dy_full, dz_full, index_full;  // max-batch allocations
+    Tensor z, y, dy, dz;
+    Tensor z_full, y_full, dy_full, dz_full;
+    std::vector<Tensor> sample_work, sample_work_full, fixed_work;
+    std::vector<Tensor> grad_targets;  // backward: where each parameter's gradient goes (undefined: none)
   };
 
   void build();
+  void build_node(int i, int64_t& n_params, int64_t& n_buffers);
   void check_data(const char* what, const Tensor& x, const Tensor* y) const;
   void ensure_capacity(int64_t batch);
   void bind_batch(int64_t n);
   void forward(bool training);
-  void backward();
+  void activate(int i, bool training);
+  void backward(bool training, bool learn_params, float grad_scale);
+  bool backward_node(int i, bool training, bool learn_params);
+  void update_trainable_ranges();
   void update();
   void ensure_labels(const Tensor& y);
+  void attach_loss(const LossConfig& loss, bool from_z);
+  void require_loss(const char* what) const;
+  const Tensor& loss_input() const;
+  void loss_forward();
+  void loss_backward(float grad_scale);
   // One step's per-step values into step_ints_ / step_floats_ (see below).
   void stage_step(int64_t start, bool training);
   // The device work of one batch of n rows: gather, forward, loss and totals, and when training
@@ -145,35 +152,34 @@ class Graph {
   void run_captured_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n);
   StepStats run_batches(const Tensor& x, const Tensor& y, const Tensor& order, int64_t begin, int64_t end,
                         int64_t batch_size, bool training);
-  Tensor* begin_input_grad(int input);
-  void end_input_grad(int input);
-  Tensor weight(const Node& node) const;
-  Tensor bias(const Node& node) const;
-  Tensor weight_grad(const Node& node) const;
-  Tensor bias_grad(const Node& node) const;
+  void input_grad(int node, int k, const std::function<void(Tensor*)>& write, bool call_without);
   std::string where(int node) const;
   uint64_t node_seed(int node) const;
   Tensor seed_of(int node) const { return step_ints_.view(node, {1}); }  // node >= 1
   Tensor batch_start() const { return step_ints_.view(0, {1}); }
 
   std::vector<NodeSpec> specs_;
-  std::vector<Node> nodes_;
-  std::vector<ParamInfo> param_info_;
+  std::vector<int> outputs_;
+  std::vector<NodeState> nodes_;
+  std::vector<ParamInfo> param_info_, buffer_info_;
+  std::vector<float> buffer_initial_;  // each buffer's starting value (running mean 0, variance 1)
   Device device_;
   uint64_t seed_;
+  std::mutex mutex_;  // one call at a time on a graph (its buffers are shared by all its calls)
   Tensor params_, grads_, buffers_;
   std::vector<std::pair<int64_t, int64_t>> trainable_ranges_;  // [begin, end) of the flat buffer
   OptimizerConfig optimizer_;
   Tensor opt_state_a_, opt_state_b_, opt_state_c_;  // momentum / exp_avg / square_avg, etc.
   int64_t step_ = 0;          // optimizer steps taken
-  float label_smoothing_ = 0.0f;
-  int logits_node_ = 0;
-  bool logits_is_z_ = false;  // the logits are the final node's pre-softmax z
+  LossConfig loss_config_;
+  int loss_node_ = 0;
+  bool loss_from_z_ = false;  // the loss reads the loss node's z, before its fused activation
+  bool loss_set_ = false;     // set_loss was called (until then the loss node is output 0, for the structure)
   // Batch state
   int64_t capacity_ = 0, batch_ = -1;
-  Tensor labels_full_, labels_, dlogits_full_, dlogits_, loss_, scratch_full_, scratch_;
-  std::vector<bool> grad_written_;
-  std::vector<bool> grad_via_scratch_;
+  Tensor labels_full_, labels_, loss_, scratch_full_, param_scratch_;
+  std::vector<bool> grad_written_, param_grad_written_;  // backward: gradients written this step
+  bool input_grad_wanted_ = false;                       // backward: the input's gradient too
   DType label_dtype_ = DType::Int64;
   int64_t label_width_ = 0;
   // Per-step values, written by the host before each step and read by the kernels on the device

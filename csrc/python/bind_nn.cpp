@@ -8,69 +8,71 @@
 namespace convnet {
 
 using bindings::as_tensor;
-using bindings::int_pair;
 
 namespace {
 
-template <typename T>
-T get(const py::dict& d, const char* key, T fallback) {
-  return d.contains(key) ? d[key].cast<T>() : fallback;
+// A layer description's value as a ParamValue: bool, int, float, str, or a list/tuple of ints or
+// of numbers. None values are dropped before (an absent key takes the kind's default).
+nn::ParamValue param_value(py::handle v, const std::string& layer, const std::string& key) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>();
+  if (py::isinstance<py::int_>(v)) return v.cast<int64_t>();
+  if (py::isinstance<py::float_>(v)) return v.cast<double>();
+  if (py::isinstance<py::str>(v)) return v.cast<std::string>();
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+    bool all_ints = true;
+    for (py::handle item : v) {
+      if (py::isinstance<py::bool_>(item) || !(py::isinstance<py::int_>(item) || py::isinstance<py::float_>(item)))
+        throw TypeError("layer '" + layer + "': argument '" + key + "' expected numbers, got " +
+                        py::repr(v).cast<std::string>());
+      all_ints &= py::isinstance<py::int_>(item);
+    }
+    if (all_ints) return v.cast<std::vector<int64_t>>();
+    return v.cast<std::vector<double>>();
+  }
+  throw TypeError("layer '" + layer + "': argument '" + key + "' expected a bool, number, string or list of numbers, got " +
+                  py::repr(v).cast<std::string>());
 }
 
+// A node from its dict: "op" (the kind), "name", "inputs", "trainable" and "shares" are the
+// executor's keys; every other one is the kind's, checked by the kind.
 nn::NodeSpec spec_from_dict(const py::dict& d) {
   nn::NodeSpec s;
-  s.name = get<std::string>(d, "name", "?");
-  s.op = get<std::string>(d, "op", "");
-  s.inputs = get<std::vector<int>>(d, "inputs", {});
-  s.shape = get<std::vector<int64_t>>(d, "shape", {});
-  const char* layer = s.name.c_str();
-  s.out_channels = get<int>(d, "out_channels", 0);
-  s.depth_multiplier = get<int>(d, "depth_multiplier", 0);
-  if (d.contains("kernel_size")) std::tie(s.kernel_h, s.kernel_w) = int_pair(d["kernel_size"], layer, "kernel_size");
-  if (d.contains("strides")) std::tie(s.conv.stride_h, s.conv.stride_w) = int_pair(d["strides"], layer, "strides");
-  if (d.contains("dilation_rate"))
-    std::tie(s.conv.dilation_h, s.conv.dilation_w) = int_pair(d["dilation_rate"], layer, "dilation_rate");
-  s.conv.groups = get<int>(d, "groups", 1);
-  if (d.contains("padding")) {
-    py::handle p = d["padding"];
-    if (py::isinstance<py::str>(p)) {
-      std::string mode = p.cast<std::string>();
-      if (mode != "same" && mode != "valid")
-        throw ValueError(std::string(layer) + ": argument 'padding' expected 'same', 'valid', an int or a pair, got '" + mode + "'");
-      s.same_padding = mode == "same";
-    } else {
-      auto [ph, pw] = int_pair(p, layer, "padding");
-      s.conv.pad_top = s.conv.pad_bottom = ph;
-      s.conv.pad_left = s.conv.pad_right = pw;
-      s.pool.pad_h = ph;
-      s.pool.pad_w = pw;
+  s.name = d.contains("name") ? py::str(d["name"]).cast<std::string>() : "?";
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    py::handle v = item.second;
+    if (key == "name" || v.is_none()) continue;
+    try {
+      if (key == "op") s.kind = v.cast<std::string>();
+      else if (key == "inputs") s.inputs = v.cast<std::vector<int>>();
+      else if (key == "trainable") s.trainable = v.cast<bool>();
+      else if (key == "shares") s.shares = v.cast<int>();
+      else s.params[key] = param_value(v, s.name, key);
+    } catch (const py::cast_error&) {
+      throw TypeError("layer '" + s.name + "': argument '" + key + "' has the wrong type: " + py::repr(v).cast<std::string>());
     }
   }
-  s.units = get<int>(d, "units", 0);
-  s.use_bias = get<bool>(d, "use_bias", true);
-  std::string mode = get<std::string>(d, "mode", "max");
-  s.pool.mode = mode == "avg" ? ops::PoolMode::Avg : mode == "min" ? ops::PoolMode::Min : ops::PoolMode::Max;
-  if (d.contains("pool_size")) std::tie(s.pool.kernel_h, s.pool.kernel_w) = int_pair(d["pool_size"], layer, "pool_size");
-  if (d.contains("pool_strides"))
-    std::tie(s.pool.stride_h, s.pool.stride_w) = int_pair(d["pool_strides"], layer, "strides");
-  s.rate = get<float>(d, "rate", 0.0f);
-  if (d.contains("seed") && !d["seed"].is_none()) s.seed = d["seed"].cast<int64_t>();
-  s.momentum = get<float>(d, "momentum", 0.1f);
-  s.eps = get<float>(d, "epsilon", 1e-5f);
-  s.activation = get<std::string>(d, "activation", "");
-  s.alpha = get<float>(d, "alpha", 0.0f);
-  s.trainable = get<bool>(d, "trainable", true);
-  s.augment.flip_horizontal = get<bool>(d, "flip_horizontal", false);
-  s.augment.flip_vertical = get<bool>(d, "flip_vertical", false);
-  if (d.contains("height_factor")) {
-    auto f = d["height_factor"].cast<std::pair<float, float>>();
-    s.height_factor[0] = f.first, s.height_factor[1] = f.second;
-  }
-  if (d.contains("width_factor")) {
-    auto f = d["width_factor"].cast<std::pair<float, float>>();
-    s.width_factor[0] = f.first, s.width_factor[1] = f.second;
-  }
   return s;
+}
+
+py::list info_list(const std::vector<nn::ParamInfo>& infos) {
+  py::list out;
+  for (const auto& p : infos) out.append(py::make_tuple(p.node, p.name, p.offset, py::tuple(py::cast(p.shape))));
+  return out;
+}
+
+nn::LossConfig loss_config(const std::string& kind, int output, bool from_logits, float label_smoothing) {
+  nn::LossConfig c;
+  using K = nn::LossConfig::Kind;
+  if (kind == "cross_entropy") c.kind = K::CrossEntropy;
+  else if (kind == "binary_cross_entropy") c.kind = K::BinaryCrossEntropy;
+  else if (kind == "mean_squared_error") c.kind = K::MeanSquaredError;
+  else throw ValueError("compile: argument 'loss' expected 'cross_entropy', 'binary_cross_entropy' or "
+                        "'mean_squared_error', got '" + kind + "'");
+  c.output = output;
+  c.from_logits = from_logits;
+  c.label_smoothing = label_smoothing;
+  return c;
 }
 
 }  // namespace
@@ -79,29 +81,35 @@ void bind_nn(py::module_& m) {
   py::module_ nn_mod = m.def_submodule("nn", "The graph executor and trainer");
   using nn::Graph;
   py::class_<Graph>(nn_mod, "Graph", "A model's nodes, flat parameters and buffers, and its training step")
-      .def(py::init([](py::list nodes, const std::string& device, uint64_t seed) {
+      .def(py::init([](py::list nodes, std::vector<int> outputs, const std::string& device, uint64_t seed) {
              std::vector<nn::NodeSpec> specs;
              for (py::handle n : nodes) specs.push_back(spec_from_dict(n.cast<py::dict>()));
-             return std::make_unique<Graph>(std::move(specs), Device::parse(device, "Model"), seed);
-           }), py::arg("nodes"), py::arg("device") = "cpu", py::arg("seed") = 0)
+             return std::make_unique<Graph>(std::move(specs), std::move(outputs), Device::parse(device, "Model"), seed);
+           }), py::arg("nodes"), py::arg("outputs"), py::arg("device") = "cpu", py::arg("seed") = 0)
       .def("__len__", &Graph::size, "The number of nodes")
       .def("output_shape", [](const Graph& g, int node) {
              const Shape& s = g.output_shape(node);
              return py::tuple(py::cast(s));
            }, py::arg("node"), "The per-sample output shape of a node")
-      .def("params", [](const Graph& g) {
-             py::list out;
-             for (const auto& p : g.params())
-               out.append(py::make_tuple(p.node, p.name, p.offset, py::tuple(py::cast(p.shape))));
-             return out;
-           }, "(node, name, offset, shape) of every parameter in the flat buffer")
+      .def_property_readonly("outputs", &Graph::outputs, "The output nodes, in predict's order")
+      .def("params", [](const Graph& g) { return info_list(g.params()); },
+           "(node, name, offset, shape) of every parameter in the flat buffer")
+      .def("buffers", [](const Graph& g) { return info_list(g.buffers()); },
+           "(node, name, offset, shape) of every buffer (batch-norm running statistics) in flat_buffers")
       .def("param", &Graph::param_view, py::arg("index"), "A parameter's window of the flat buffer (shares memory)")
       .def_property_readonly("flat_params", &Graph::flat_params)
       .def_property_readonly("flat_grads", &Graph::flat_grads)
       .def_property_readonly("flat_buffers", &Graph::flat_buffers, "Batch-norm running statistics")
-      .def("running_stats", &Graph::running_stats, py::arg("node"), "(running_mean, running_var) of a batch_norm node")
+      .def("buffer", &Graph::buffer_view, py::arg("index"), "A buffer's window of flat_buffers (shares memory)")
+      .def("running_stats", [](const Graph& g, int node) {
+             py::list out;
+             for (size_t k = 0; k < g.buffers().size(); ++k)
+               if (g.buffers()[k].node == node) out.append(g.buffer_view(static_cast<int>(k)));
+             return out;
+           }, py::arg("node"), "The buffers a node declared (batch norm: running_mean, running_var)")
       .def_property_readonly("device", [](const Graph& g) { return g.device().str(); })
-      .def("set_trainable", &Graph::set_trainable, py::arg("node"), py::arg("trainable"))
+      .def("set_trainable", &Graph::set_trainable, py::arg("node"), py::arg("trainable"),
+           py::call_guard<py::gil_scoped_release>())
       .def("set_optimizer", [](Graph& g, const std::string& kind, double lr, double momentum, double dampening,
                                bool nesterov, double weight_decay, double beta1, double beta2, double eps, double rho,
                                bool centered) {
@@ -119,7 +127,10 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("cuda_graph_replays", &Graph::cuda_graph_replays,
                              "Training steps run by replaying the captured CUDA graph (0 on the CPU)")
       .def("optimizer_state", &Graph::optimizer_state, "(name, flat tensor) of each optimizer state buffer")
-      .def("set_label_smoothing", &Graph::set_label_smoothing)
+      .def("set_loss", [](Graph& g, const std::string& kind, int output, bool from_logits, float label_smoothing) {
+             g.set_loss(loss_config(kind, output, from_logits, label_smoothing));
+           }, py::arg("kind"), py::arg("output") = 0, py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f,
+           "The loss (cross_entropy, binary_cross_entropy, mean_squared_error) and the output it is attached to")
       .def("train_steps", [](Graph& g, py::object x, py::object y, py::object order, int64_t first_batch,
                              int64_t n_batches, int64_t batch_size) {
              Tensor tx = x.cast<Tensor>(), ty = y.cast<Tensor>(), to = as_tensor(order, "fit", "order", DType::Int64);
@@ -134,7 +145,12 @@ void bind_nn(py::module_& m) {
       .def("predict", [](Graph& g, const Tensor& x, int64_t batch_size) {
              py::gil_scoped_release nogil;
              return g.predict(x, batch_size);
-           }, py::arg("x"), py::arg("batch_size"));
+           }, py::arg("x"), py::arg("batch_size"), "Each output for every row of x, in inference mode")
+      .def("input_gradients", [](Graph& g, const Tensor& x, const Tensor& y, int64_t batch_size) {
+             py::gil_scoped_release nogil;
+             return g.input_gradients(x, y, batch_size);
+           }, py::arg("x"), py::arg("y"), py::arg("batch_size"),
+           "d(loss)/d(x), the loss being the mean over all rows of x, in inference mode");
   py::class_<nn::StepStats>(nn_mod, "StepStats")
       .def_readonly("loss_sum", &nn::StepStats::loss_sum)
       .def_readonly("correct", &nn::StepStats::correct)

@@ -111,7 +111,7 @@ class Model:
                 ids.append(len(nodes) - 1)
             layer._node_ids = ids
             index[id(t)] = ids[-1]
-        self._graph = _core.nn.Graph(nodes, device=device, seed=self._seed)
+        self._graph = _core.nn.Graph(nodes, [len(nodes) - 1], device=device, seed=self._seed)
         self._device = device
         self._param_index = {(node, name): i for i, (node, name, _, _) in enumerate(self._graph.params())}
         for layer in self.layers:
@@ -183,7 +183,8 @@ class Model:
     def _apply_compile(self):
         opt = self._optimizer
         self._graph.set_optimizer(opt.kind, opt.learning_rate, **opt._settings())
-        self._graph.set_label_smoothing(self._loss.label_smoothing)
+        loss = self._loss
+        self._graph.set_loss(loss.kind, 0, loss.from_logits, loss.label_smoothing)
 
     def _require_compiled(self, where):
         if self._optimizer is None:
@@ -391,7 +392,7 @@ class Model:
         """The model's outputs (class probabilities when it ends in softmax) as a numpy array."""
         _check_int("batch_size", batch_size, 1, "predict")
         tx = self._prepare_x(x, "predict")
-        return self._graph.predict(tx, batch_size).numpy()
+        return self._graph.predict(tx, batch_size)[0].numpy()
 
     def train_on_batch(self, x, y):
         """One training step on (x, y); returns the loss before the update."""

@@ -1,0 +1,40 @@
+// Small helpers the node kinds share: per-sample shapes in and out of the ops' contracts (which
+// take batched tensors), and the check of a node's number of inputs.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/checks.h"
+#include "core/errors.h"
+#include "core/tensor.h"
+#include "nn/node.h"
+
+namespace convnet {
+namespace nn {
+
+inline Shape with_batch(int64_t n, const Shape& shape) {
+  Shape s{n};
+  s.insert(s.end(), shape.begin(), shape.end());
+  return s;
+}
+// A batch of one sample of `shape`, to ask an op's contract for its output shape.
+inline Tensor one_sample(const Shape& shape) { return Tensor::empty(with_batch(1, shape)); }
+inline Shape drop_batch(const Shape& batched) { return Shape(batched.begin() + 1, batched.end()); }
+
+inline void expect_inputs(const char* layer, const std::vector<Shape>& inputs, size_t n) {
+  CONVNET_CHECK_VALUE(inputs.size() == n, layer, "inputs", std::to_string(n) + " input" + (n == 1 ? "" : "s"),
+                      std::to_string(inputs.size()));
+}
+inline void expect_image(const char* layer, const Shape& input) {
+  CONVNET_CHECK_VALUE(input.size() == 3, layer, "input", "a (C, H, W) input", shape_str(input));
+}
+
+// A random layer's "seed": absent (-1, the model's seed) or an int >= 0.
+inline int64_t read_seed(ParamReader& r) {
+  const int64_t seed = r.integer("seed", -1);
+  CONVNET_CHECK_VALUE(seed >= -1, "layer", "seed", "None or an int >= 0", std::to_string(seed));
+  return seed;
+}
+
+}  // namespace nn
+}  // namespace convnet
