@@ -215,7 +215,11 @@ void Graph::set_loss(const LossConfig& loss) {
     else
       CONVNET_CHECK_VALUE(fused, op, "loss", layer + " ending in " + want + " (or from_logits=True for logits)",
                           out.act.none() ? std::string("no activation") : "'" + out.act.name() + "'");
-    if (ce) CONVNET_CHECK_VALUE(out.out_shape.size() == 1, op, "loss", layer + " of shape (classes,)", shape_str(out.out_shape));
+    if (ce)
+      CONVNET_CHECK_VALUE(out.out_shape.size() == 1, op, "loss", layer + " of shape (classes,)", shape_str(out.out_shape));
+    else
+      CONVNET_CHECK_VALUE(out.out_shape == Shape{1}, op, "loss", layer + " of one unit, shape (1,), for binary_crossentropy",
+                          shape_str(out.out_shape));
     from_z = fused;
     CONVNET_CHECK_VALUE(!from_z || out.consumers.empty(), op, "loss",
                         layer + " read by no other layer (the loss takes the values before its " + want + ")",
@@ -389,10 +393,14 @@ void Graph::loss_backward(float grad_scale) {
   NodeState& node = nodes_[loss_node_];
   Tensor& grad = loss_from_z_ ? node.dz : node.dy;
   const LossConfig& c = loss_config_;
-  if (c.kind == LossConfig::Kind::CrossEntropy)
+  if (c.kind == LossConfig::Kind::CrossEntropy) {
     ops::cross_entropy_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing);
-  else
-    throw ValueError(arg_message("compile", "loss", "a loss this build runs", "another"));
+  } else if (c.kind == LossConfig::Kind::BinaryCrossEntropy) {
+    ops::binary_cross_entropy_with_logits_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing);
+  } else {
+    Tensor rows = grad.reshape(labels_.shape());  // (n, K): the output's values, row by row
+    ops::mse_loss_backward(rows, grad_scale, loss_input().reshape(labels_.shape()), labels_);
+  }
   grad_written_[loss_node_] = true;
 }
 
@@ -546,8 +554,11 @@ void Graph::loss_forward() {
   if (c.kind == LossConfig::Kind::CrossEntropy) {
     ops::cross_entropy_forward(loss_, loss_input(), labels_, c.label_smoothing);
     ops::count_correct(correct_, loss_input(), labels_);
-  } else {
-    throw ValueError(arg_message("compile", "loss", "a loss this build runs", "another"));
+  } else if (c.kind == LossConfig::Kind::BinaryCrossEntropy) {
+    ops::binary_cross_entropy_with_logits_forward(loss_, loss_input(), labels_, c.label_smoothing);
+    ops::count_correct_binary(correct_, loss_input(), labels_);
+  } else {  // no accuracy: the rows' correct count stays 0
+    ops::mse_loss_forward(loss_, loss_input().reshape(labels_.shape()), labels_);
   }
 }
 

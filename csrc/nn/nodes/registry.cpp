@@ -19,6 +19,7 @@ std::unique_ptr<Node> make_flatten(ParamReader&);
 std::unique_ptr<Node> make_dropout(ParamReader&);
 std::unique_ptr<Node> make_random_flip_translate(ParamReader&);
 std::unique_ptr<Node> make_add(ParamReader&);
+std::unique_ptr<Node> make_concat(ParamReader&);
 
 namespace {
 
@@ -39,6 +40,7 @@ constexpr KindEntry kKinds[] = {
     {"dropout", make_dropout},
     {"random_flip_translate", make_random_flip_translate},
     {"add", make_add},
+    {"concat", make_concat},
 };
 
 }  // namespace
