@@ -85,6 +85,66 @@ void bind_loss(py::module_& ops) {
             return correct.to(Device::cpu()).data<int64_t>()[0];
           }, py::arg("logits"), py::arg("target"),
           "Number of rows whose argmax(logits) equals the label (or the argmax of a probability target)");
+
+  ops.def("binary_cross_entropy_with_logits", [](py::object logits, py::object target, py::object label_smoothing) {
+            const char* op = "binary_cross_entropy_with_logits";
+            Tensor z = as_tensor(logits, op, "logits");
+            Tensor t = as_tensor(target, op, "target");
+            float s = as_smoothing(label_smoothing, op);
+            Tensor loss = Tensor::empty(ops::binary_cross_entropy_with_logits_output_shape(z, t, s), DType::Float32,
+                                        z.device());
+            py::gil_scoped_release nogil;
+            ops::binary_cross_entropy_with_logits_forward(loss, z, t, s);
+            return loss;
+          }, py::arg("logits"), py::arg("target"), py::arg("label_smoothing") = 0.0,
+          "Mean binary cross-entropy of logits (N,) or (N, 1), like torch.nn.functional.binary_cross_entropy_with_logits\n"
+          "and Keras' binary_crossentropy(from_logits=True): target float32 in [0, 1] (N,) or (N, 1),\n"
+          "t' = t * (1 - s) + 0.5 * s. Returns a 0-d Tensor. Targets outside [0, 1] raise ValueError (CPU); on CUDA\n"
+          "they give a NaN loss.");
+  ops.def("binary_cross_entropy_with_logits_backward", [](py::object grad_out, py::object logits, py::object target,
+                                                          py::object label_smoothing) {
+            const char* op = "binary_cross_entropy_with_logits_backward";
+            float g = as_grad_scale(grad_out, op);
+            Tensor z = as_tensor(logits, op, "logits");
+            Tensor t = as_tensor(target, op, "target");
+            float s = as_smoothing(label_smoothing, op);
+            Tensor dz = Tensor::empty(z.shape(), DType::Float32, z.device());
+            py::gil_scoped_release nogil;
+            ops::binary_cross_entropy_with_logits_backward(dz, g, z, t, s);
+            return dz;
+          }, py::arg("grad_out"), py::arg("logits"), py::arg("target"), py::arg("label_smoothing") = 0.0,
+          "grad_logits of binary_cross_entropy_with_logits: grad_out * (sigmoid(logits) - t') / N");
+  ops.def("count_correct_binary", [](py::object logits, py::object target) {
+            Tensor z = as_tensor(logits, "count_correct_binary", "logits");
+            Tensor t = as_tensor(target, "count_correct_binary", "target");
+            Tensor correct = Tensor::zeros({1}, DType::Int64, z.device());
+            {
+              py::gil_scoped_release nogil;
+              ops::count_correct_binary(correct, z, t);
+            }
+            return correct.to(Device::cpu()).data<int64_t>()[0];
+          }, py::arg("logits"), py::arg("target"), "Number of rows with (logits > 0) == (target >= 0.5)");
+
+  ops.def("mse_loss", [](py::object pred, py::object target) {
+            Tensor p = as_tensor(pred, "mse_loss", "pred");
+            Tensor t = as_tensor(target, "mse_loss", "target");
+            Tensor loss = Tensor::empty(ops::mse_loss_output_shape(p, t), DType::Float32, p.device());
+            py::gil_scoped_release nogil;
+            ops::mse_loss_forward(loss, p, t);
+            return loss;
+          }, py::arg("pred"), py::arg("target"),
+          "Mean squared error over all elements, like torch.nn.functional.mse_loss (reduction='mean'):\n"
+          "pred and target float32 of one shape (N, ...). Returns a 0-d Tensor.");
+  ops.def("mse_loss_backward", [](py::object grad_out, py::object pred, py::object target) {
+            float g = as_grad_scale(grad_out, "mse_loss_backward");
+            Tensor p = as_tensor(pred, "mse_loss_backward", "pred");
+            Tensor t = as_tensor(target, "mse_loss_backward", "target");
+            Tensor dp = Tensor::empty(p.shape(), DType::Float32, p.device());
+            py::gil_scoped_release nogil;
+            ops::mse_loss_backward(dp, g, p, t);
+            return dp;
+          }, py::arg("grad_out"), py::arg("pred"), py::arg("target"),
+          "grad_pred of mse_loss: grad_out * 2 * (pred - target) / pred.size");
 }
 
 }  // namespace convnet
