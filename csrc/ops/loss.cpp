@@ -1,8 +1,10 @@
-// Softmax cross-entropy: contract, dispatch and CPU kernels (OpenMP over rows).
+// Losses (softmax and binary cross-entropy, mean squared error): contracts, dispatch and CPU kernels
+// (OpenMP over rows).
 #include "ops/loss.h"
 
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 #include "core/checks.h"
@@ -47,6 +49,45 @@ void count_correct(int64_t* correct, const float* logits, const int64_t* labels,
     count += row_argmax(logits + n * C, C) == want;
   }
   correct[0] += count;
+}
+
+CONVNET_CPU_KERNEL
+void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
+                                              float label_smoothing) {
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (N > 32768)
+  for (int64_t n = 0; n < N; ++n) total += loss_detail::binary_row_loss(logits[n], target[n], label_smoothing);
+  loss[0] = float(total / double(N));
+}
+
+CONVNET_CPU_KERNEL
+void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
+                                               const float* target, int64_t N, float label_smoothing) {
+  const double scale = double(grad_scale) / double(N);
+#pragma omp parallel for schedule(static) if (N > 32768)
+  for (int64_t n = 0; n < N; ++n)
+    dlogits[n] = loss_detail::binary_row_grad(logits[n], target[n], label_smoothing, scale);
+}
+
+void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N) {
+  int64_t count = 0;
+  for (int64_t n = 0; n < N; ++n) count += loss_detail::binary_row_correct(logits[n], target[n]);
+  correct[0] += count;
+}
+
+CONVNET_CPU_KERNEL
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M) {
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (M > 32768)
+  for (int64_t i = 0; i < M; ++i) total += loss_detail::squared_error(pred[i], target[i]);
+  loss[0] = float(total / double(M));
+}
+
+CONVNET_CPU_KERNEL
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M) {
+  const double scale = double(grad_scale) / double(M);
+#pragma omp parallel for schedule(static) if (M > 32768)
+  for (int64_t i = 0; i < M; ++i) dpred[i] = loss_detail::squared_error_grad(pred[i], target[i], scale);
 }
 
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch) {
@@ -95,15 +136,31 @@ Shape cross_entropy_output_shape(const Tensor& logits, const Tensor& target, flo
   return {};
 }
 
+// A loss output: a 0-d or 1-element float32 tensor on the device of `like`.
+static void check_loss_output(const char* op, const Tensor& loss, const char* like_arg, const Tensor& like) {
+  check_dtype(op, "loss", loss, DType::Float32);
+  CONVNET_CHECK_VALUE(loss.numel() == 1, op, "loss", "a 0-d or 1-element tensor", "shape " + shape_str(loss.shape()));
+  check_same_device(op, "loss", loss, like_arg, like);
+}
+
+// count_correct's counter: a 1-element int64 tensor on the device of logits.
+static void check_correct_counter(const char* op, const Tensor& correct, const Tensor& logits) {
+  check_dtype(op, "correct", correct, DType::Int64);
+  CONVNET_CHECK_VALUE(correct.numel() == 1, op, "correct", "a 1-element int64 tensor",
+                      "shape " + shape_str(correct.shape()));
+  check_same_device(op, "correct", correct, "logits", logits);
+}
+
+static void check_grad_scale(const char* op, float grad_scale) {
+  CONVNET_CHECK_VALUE(std::isfinite(grad_scale), op, "grad_out", "a finite value", std::to_string(grad_scale));
+}
+
 static const int64_t* labels_of(const Tensor& t) { return t.dtype() == DType::Int64 ? t.data<int64_t>() : nullptr; }
 static const float* probs_of(const Tensor& t) { return t.dtype() == DType::Float32 ? t.data<float>() : nullptr; }
 
 void cross_entropy_forward(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing) {
   cross_entropy_output_shape(logits, target, label_smoothing);
-  check_dtype("cross_entropy", "loss", loss, DType::Float32);
-  CONVNET_CHECK_VALUE(loss.numel() == 1, "cross_entropy", "loss", "a 0-d or 1-element tensor",
-                      "shape " + shape_str(loss.shape()));
-  check_same_device("cross_entropy", "loss", loss, "logits", logits);
+  check_loss_output("cross_entropy", loss, "logits", logits);
   CONVNET_DISPATCH(logits, cross_entropy_forward, loss.data<float>(), logits.data<float>(), labels_of(target),
                    probs_of(target), logits.size(0), logits.size(1), label_smoothing);
 }
@@ -112,8 +169,7 @@ void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& log
                             float label_smoothing) {
   check_logits_target("cross_entropy_backward", logits, target);
   check_label_smoothing("cross_entropy_backward", label_smoothing);
-  CONVNET_CHECK_VALUE(std::isfinite(grad_scale), "cross_entropy_backward", "grad_out", "a finite value",
-                      std::to_string(grad_scale));
+  check_grad_scale("cross_entropy_backward", grad_scale);
   check_output("cross_entropy_backward", "grad_logits", dlogits, logits.shape(), logits);
   CONVNET_DISPATCH(logits, cross_entropy_backward, dlogits.data<float>(), grad_scale, logits.data<float>(),
                    labels_of(target), probs_of(target), logits.size(0), logits.size(1), label_smoothing);
@@ -128,12 +184,113 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smo
 
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target) {
   check_logits_target("count_correct", logits, target);
-  check_dtype("count_correct", "correct", correct, DType::Int64);
-  CONVNET_CHECK_VALUE(correct.numel() == 1, "count_correct", "correct", "a 1-element int64 tensor",
-                      "shape " + shape_str(correct.shape()));
-  check_same_device("count_correct", "correct", correct, "logits", logits);
+  check_correct_counter("count_correct", correct, logits);
   CONVNET_DISPATCH(logits, count_correct, correct.data<int64_t>(), logits.data<float>(), labels_of(target),
                    probs_of(target), logits.size(0), logits.size(1));
+}
+
+// ---- binary cross-entropy from logits ----
+
+// Checks logits (N,) or (N, 1) and target float32 (N,) or (N, 1); on the CPU every target is in [0, 1].
+static void check_binary_logits_target(const char* op, const Tensor& logits, const Tensor& target) {
+  check_dtype(op, "logits", logits, DType::Float32);
+  const bool column = logits.dim() == 1 || (logits.dim() == 2 && logits.size(1) == 1);
+  CONVNET_CHECK_VALUE(column, op, "logits", "a tensor (N,) or (N, 1): one logit per row",
+                      std::to_string(logits.dim()) + "-D tensor of shape " + shape_str(logits.shape()));
+  check_nonempty(op, "logits", logits);
+  const int64_t N = logits.size(0);
+  check_dtype(op, "target", target, DType::Float32);
+  check_same_device(op, "target", target, "logits", logits);
+  CONVNET_CHECK_VALUE(target.shape() == Shape({N}) || target.shape() == Shape({N, 1}), op, "target",
+                      "targets of shape " + shape_str({N}) + " or " + shape_str({N, 1}) + " (one per row of logits)",
+                      "shape " + shape_str(target.shape()));
+  if (!target.is_cuda()) {
+    const float* t = target.data<float>();
+    for (int64_t n = 0; n < N; ++n) {
+      if (!loss_detail::binary_target_ok(t[n])) {
+        std::ostringstream value;  // shortest form: 1.5, -0.25, nan
+        value << t[n];
+        throw ValueError(arg_message(op, "target", "values in [0, 1]",
+                                     "target " + value.str() + " at index " + std::to_string(n)));
+      }
+    }
+  }
+}
+
+Shape binary_cross_entropy_with_logits_output_shape(const Tensor& logits, const Tensor& target,
+                                                    float label_smoothing) {
+  check_binary_logits_target("binary_cross_entropy_with_logits", logits, target);
+  check_label_smoothing("binary_cross_entropy_with_logits", label_smoothing);
+  return {};
+}
+
+void binary_cross_entropy_with_logits_forward(Tensor& loss, const Tensor& logits, const Tensor& target,
+                                              float label_smoothing) {
+  binary_cross_entropy_with_logits_output_shape(logits, target, label_smoothing);
+  check_loss_output("binary_cross_entropy_with_logits", loss, "logits", logits);
+  CONVNET_DISPATCH(logits, binary_cross_entropy_with_logits_forward, loss.data<float>(), logits.data<float>(),
+                   target.data<float>(), logits.size(0), label_smoothing);
+}
+
+void binary_cross_entropy_with_logits_backward(Tensor& dlogits, float grad_scale, const Tensor& logits,
+                                               const Tensor& target, float label_smoothing) {
+  const char* op = "binary_cross_entropy_with_logits_backward";
+  check_binary_logits_target(op, logits, target);
+  check_label_smoothing(op, label_smoothing);
+  check_grad_scale(op, grad_scale);
+  check_output(op, "grad_logits", dlogits, logits.shape(), logits);
+  CONVNET_DISPATCH(logits, binary_cross_entropy_with_logits_backward, dlogits.data<float>(), grad_scale,
+                   logits.data<float>(), target.data<float>(), logits.size(0), label_smoothing);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, float label_smoothing) {
+  Tensor loss = Tensor::empty(binary_cross_entropy_with_logits_output_shape(logits, target, label_smoothing),
+                              DType::Float32, logits.device());
+  binary_cross_entropy_with_logits_forward(loss, logits, target, label_smoothing);
+  return loss;
+}
+
+void count_correct_binary(Tensor& correct, const Tensor& logits, const Tensor& target) {
+  check_binary_logits_target("count_correct_binary", logits, target);
+  check_correct_counter("count_correct_binary", correct, logits);
+  CONVNET_DISPATCH(logits, count_correct_binary, correct.data<int64_t>(), logits.data<float>(), target.data<float>(),
+                   logits.size(0));
+}
+
+// ---- mean squared error ----
+
+static void check_pred_target(const char* op, const Tensor& pred, const Tensor& target) {
+  check_dtype(op, "pred", pred, DType::Float32);
+  CONVNET_CHECK_VALUE(pred.dim() >= 1, op, "pred", "a tensor of rank >= 1 (N, ...)", "a 0-d tensor");
+  check_nonempty(op, "pred", pred);
+  check_dtype(op, "target", target, DType::Float32);
+  check_same_shape(op, "target", target, "pred", pred);
+  check_same_device(op, "target", target, "pred", pred);
+}
+
+Shape mse_loss_output_shape(const Tensor& pred, const Tensor& target) {
+  check_pred_target("mse_loss", pred, target);
+  return {};
+}
+
+void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target) {
+  mse_loss_output_shape(pred, target);
+  check_loss_output("mse_loss", loss, "pred", pred);
+  CONVNET_DISPATCH(pred, mse_loss_forward, loss.data<float>(), pred.data<float>(), target.data<float>(), pred.numel());
+}
+
+void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target) {
+  check_pred_target("mse_loss_backward", pred, target);
+  check_grad_scale("mse_loss_backward", grad_scale);
+  check_output("mse_loss_backward", "grad_pred", dpred, pred.shape(), pred);
+  CONVNET_DISPATCH(pred, mse_loss_backward, dpred.data<float>(), grad_scale, pred.data<float>(), target.data<float>(),
+                   pred.numel());
+}
+
+Tensor mse_loss(const Tensor& pred, const Tensor& target) {
+  Tensor loss = Tensor::empty(mse_loss_output_shape(pred, target), DType::Float32, pred.device());
+  mse_loss_forward(loss, pred, target);
+  return loss;
 }
 
 Tensor new_loss_totals(Device device) {

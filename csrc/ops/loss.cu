@@ -1,7 +1,7 @@
-// Softmax cross-entropy: CUDA twins of loss.cpp (same signatures). The loss is one block that
-// sums the rows in a fixed order (deterministic); the gradient and the count use a thread per row.
-// Labels are checked here, not by the contract (see loss.h): a bad label gives a NaN loss, a zero
-// gradient row and is never counted correct.
+// Losses: CUDA twins of loss.cpp (same signatures). Each loss is one block that sums the rows in a
+// fixed order (deterministic); the gradients and the counts use a thread per row (per element for
+// the squared error). Labels and binary targets are checked here, not by the contract (see loss.h):
+// a bad one gives a NaN loss, a zero gradient and is never counted correct.
 #include "core/cuda_check.h"
 #include "ops/loss.h"
 
@@ -16,22 +16,28 @@ using loss_detail::row_argmax;
 using loss_detail::row_grad;
 using loss_detail::row_loss;
 
-__global__ void cross_entropy_forward_kernel(float* loss, const float* logits, const int64_t* labels,
-                                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
+// The loss kernels run one block of kBlock threads, each summing its strided share of the rows in
+// `total`; this sums the threads' totals in a fixed tree order and writes loss[0] = sum / count.
+__device__ void write_mean(float* loss, double total, int64_t count) {
   __shared__ double shared[kBlock];
-  double total = 0.0;
-  for (int64_t n = threadIdx.x; n < N; n += kBlock) {
-    const int64_t y = labels ? labels[n] : 0;
-    const bool bad_label = labels && (y < 0 || y >= C);  // a NaN loss says so
-    total += bad_label ? nan("") : row_loss(logits + n * C, C, y, labels ? nullptr : probs + n * C, label_smoothing);
-  }
   shared[threadIdx.x] = total;
   __syncthreads();
   for (int k = kBlock / 2; k > 0; k >>= 1) {
     if (threadIdx.x < k) shared[threadIdx.x] += shared[threadIdx.x + k];
     __syncthreads();
   }
-  if (threadIdx.x == 0) loss[0] = float(shared[0] / double(N));
+  if (threadIdx.x == 0) loss[0] = float(shared[0] / double(count));
+}
+
+__global__ void cross_entropy_forward_kernel(float* loss, const float* logits, const int64_t* labels,
+                                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
+  double total = 0.0;
+  for (int64_t n = threadIdx.x; n < N; n += kBlock) {
+    const int64_t y = labels ? labels[n] : 0;
+    const bool bad_label = labels && (y < 0 || y >= C);  // a NaN loss says so
+    total += bad_label ? nan("") : row_loss(logits + n * C, C, y, labels ? nullptr : probs + n * C, label_smoothing);
+  }
+  write_mean(loss, total, N);
 }
 
 __global__ void cross_entropy_backward_kernel(float* dlogits, float grad_scale, const float* logits,
@@ -58,6 +64,45 @@ __global__ void count_correct_kernel(int64_t* correct, const float* logits, cons
   }
 }
 
+__global__ void binary_cross_entropy_with_logits_forward_kernel(float* loss, const float* logits, const float* target,
+                                                                int64_t N, float label_smoothing) {
+  double total = 0.0;
+  for (int64_t n = threadIdx.x; n < N; n += kBlock)  // a bad target: a NaN loss says so
+    total += loss_detail::binary_target_ok(target[n]) ? loss_detail::binary_row_loss(logits[n], target[n], label_smoothing)
+                                                      : nan("");
+  write_mean(loss, total, N);
+}
+
+__global__ void binary_cross_entropy_with_logits_backward_kernel(float* dlogits, float grad_scale, const float* logits,
+                                                                 const float* target, int64_t N,
+                                                                 float label_smoothing) {
+  const double scale = double(grad_scale) / double(N);
+  for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x)
+    dlogits[n] = loss_detail::binary_target_ok(target[n])  // a bad target: no gradient
+                     ? loss_detail::binary_row_grad(logits[n], target[n], label_smoothing, scale)
+                     : 0.0f;
+}
+
+__global__ void count_correct_binary_kernel(int64_t* correct, const float* logits, const float* target, int64_t N) {
+  for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x) {
+    if (loss_detail::binary_target_ok(target[n]) && loss_detail::binary_row_correct(logits[n], target[n]))
+      atomicAdd(reinterpret_cast<unsigned long long*>(correct), 1ull);
+  }
+}
+
+__global__ void mse_loss_forward_kernel(float* loss, const float* pred, const float* target, int64_t M) {
+  double total = 0.0;
+  for (int64_t i = threadIdx.x; i < M; i += kBlock) total += loss_detail::squared_error(pred[i], target[i]);
+  write_mean(loss, total, M);
+}
+
+__global__ void mse_loss_backward_kernel(float* dpred, float grad_scale, const float* pred, const float* target,
+                                         int64_t M) {
+  const double scale = double(grad_scale) / double(M);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < M; i += (int64_t)gridDim.x * blockDim.x)
+    dpred[i] = loss_detail::squared_error_grad(pred[i], target[i], scale);
+}
+
 // One thread: the totals of track_loss.
 __global__ void track_loss_kernel(ops::LossTotals* totals, const float* loss, int64_t batch) {
   loss_detail::track_loss_update(totals, *loss, batch);
@@ -82,6 +127,32 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C) {
   cuda::launch("count_correct_kernel", count_correct_kernel, cuda::grid_for(N), kBlock, correct, logits, labels, probs, N, C);
+}
+
+void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
+                                              float label_smoothing) {
+  cuda::launch("binary_cross_entropy_with_logits_forward_kernel", binary_cross_entropy_with_logits_forward_kernel, 1,
+               kBlock, loss, logits, target, N, label_smoothing);
+}
+
+void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
+                                               const float* target, int64_t N, float label_smoothing) {
+  cuda::launch("binary_cross_entropy_with_logits_backward_kernel", binary_cross_entropy_with_logits_backward_kernel,
+               cuda::grid_for(N), kBlock, dlogits, grad_scale, logits, target, N, label_smoothing);
+}
+
+void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N) {
+  cuda::launch("count_correct_binary_kernel", count_correct_binary_kernel, cuda::grid_for(N), kBlock, correct, logits,
+               target, N);
+}
+
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M) {
+  cuda::launch("mse_loss_forward_kernel", mse_loss_forward_kernel, 1, kBlock, loss, pred, target, M);
+}
+
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M) {
+  cuda::launch("mse_loss_backward_kernel", mse_loss_backward_kernel, cuda::grid_for(M), kBlock, dpred, grad_scale,
+               pred, target, M);
 }
 
 }  // namespace cuda_kernels

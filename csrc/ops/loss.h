@@ -12,6 +12,22 @@
 // gradient row, and never counts as correct. No memory outside the buffers is ever touched.
 //   count_correct: correct (int64, 1 element) += the number of rows n with argmax(logits_n) ==
 //   label_n (for a probability target, argmax of target_n); the first maximum wins ties.
+// Binary cross-entropy from logits (PyTorch's F.binary_cross_entropy_with_logits, reduction='mean';
+// Keras' binary_crossentropy(from_logits=True)).
+//   logits (N,) or (N, 1) float32; target float32 (N,) or (N, 1), values in [0, 1];
+//   t' = t * (1 - s) + 0.5 * s (s = label_smoothing in [0, 1], as Keras smooths binary targets)
+//   loss = (1/N) * sum_n max(z_n, 0) - z_n * t'_n + log1p(exp(-|z_n|))  (= -t' log sigmoid(z) -
+//          (1 - t') log(1 - sigmoid(z)), in a form that never overflows), summed in double.
+//   Backward: dlogits = grad_scale * (sigmoid(logits) - t') / N.
+//   count_correct_binary: correct (int64, 1 element) += the number of rows with (z_n > 0) == (t_n >= 0.5).
+//   Out-of-range targets (outside [0, 1], or NaN): as labels above, a ValueError naming the value and
+//   its row on the CPU; on CUDA a NaN loss, a zero gradient and never counted correct.
+// Mean squared error (PyTorch's F.mse_loss, reduction='mean'; Keras' mean_squared_error averaged over
+// the batch, its rows being of equal width):
+//   pred (N, ...) float32, target float32 of pred's shape; M = N * K elements in all;
+//   loss = (1/M) * sum_i (pred_i - target_i)^2, summed in double.
+//   Backward: dpred = grad_scale * 2 * (pred - target) / M.
+// Every loss is written to a 0-d or 1-element float32 tensor, and nothing waits for the device.
 //   track_loss: the running totals of a pass over batches, kept in the model's memory so that no
 //   training step waits for the host (the executor reads them, with the count of correct rows kept
 //   beside them, in one copy per chunk of steps). After a
@@ -34,6 +50,20 @@ void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& log
                             float label_smoothing);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target);
+
+Shape binary_cross_entropy_with_logits_output_shape(const Tensor& logits, const Tensor& target,
+                                                    float label_smoothing);  // {} (scalar)
+void binary_cross_entropy_with_logits_forward(Tensor& loss, const Tensor& logits, const Tensor& target,
+                                              float label_smoothing);  // loss: 0-d or 1-element
+void binary_cross_entropy_with_logits_backward(Tensor& dlogits, float grad_scale, const Tensor& logits,
+                                               const Tensor& target, float label_smoothing);
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
+void count_correct_binary(Tensor& correct, const Tensor& logits, const Tensor& target);
+
+Shape mse_loss_output_shape(const Tensor& pred, const Tensor& target);  // {} (scalar)
+void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target);  // loss: 0-d or 1-element
+void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target);
+Tensor mse_loss(const Tensor& pred, const Tensor& target);  // 0-d
 
 // The totals' memory image: an int64 tensor of 5 elements (LossTotals::size()). `correct` is
 // count_correct's counter (given the slot as a 1-element view), so one copy reads everything.
@@ -100,6 +130,30 @@ CONVNET_HOST_DEVICE inline void row_grad(float* dz, const float* z, int64_t C, i
     dz[c] = float(scale * (::exp(double(z[c]) - lse) * q_sum - q));
   }
 }
+// Binary cross-entropy of one row: logit z, target t (checked by binary_target_ok), smoothing s.
+CONVNET_HOST_DEVICE inline bool binary_target_ok(float t) { return t >= 0.0f && t <= 1.0f; }  // NaN fails
+CONVNET_HOST_DEVICE inline double smooth_binary_target(float t, double s) { return double(t) * (1.0 - s) + 0.5 * s; }
+// max(z, 0) - z t' + log1p(exp(-|z|))
+CONVNET_HOST_DEVICE inline double binary_row_loss(float z, float t, double s) {
+  const double zd = z;
+  return (zd > 0.0 ? zd : 0.0) - zd * smooth_binary_target(t, s) + ::log1p(::exp(-::fabs(zd)));
+}
+// scale * (sigmoid(z) - t'), the sigmoid from exp(-|z|) so that it never overflows
+CONVNET_HOST_DEVICE inline float binary_row_grad(float z, float t, double s, double scale) {
+  const double e = ::exp(-::fabs(double(z))), sigmoid = z >= 0.0f ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  return float(scale * (sigmoid - smooth_binary_target(t, s)));
+}
+CONVNET_HOST_DEVICE inline bool binary_row_correct(float z, float t) { return (z > 0.0f) == (t >= 0.5f); }
+
+// Squared error of one element and its gradient, scale * 2 (p - t).
+CONVNET_HOST_DEVICE inline double squared_error(float p, float t) {
+  const double d = double(p) - double(t);
+  return d * d;
+}
+CONVNET_HOST_DEVICE inline float squared_error_grad(float p, float t, double scale) {
+  return float(scale * 2.0 * (double(p) - double(t)));
+}
+
 // One track_loss update (a single thread runs it).
 CONVNET_HOST_DEVICE inline void track_loss_update(ops::LossTotals* t, float loss, int64_t batch) {
   if (t->nonfinite_step >= 0) return;
@@ -112,7 +166,7 @@ CONVNET_HOST_DEVICE inline void track_loss_update(ops::LossTotals* t, float loss
 }
 }  // namespace loss_detail
 
-// Kernels: valid arguments assumed, except labels on CUDA (see above). logits, probs, dlogits: (N, C);
+// Kernels: valid arguments assumed, except labels and binary targets on CUDA (see above). logits, probs, dlogits: (N, C);
 // labels: (N); exactly one of labels / probs is non-null.
 namespace cpu_kernels {
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
@@ -122,6 +176,14 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
+// logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M elements.
+void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
+                                              float label_smoothing);
+void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
+                                               const float* target, int64_t N, float label_smoothing);
+void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N);
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M);
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M);
 }  // namespace cpu_kernels
 namespace cuda_kernels {
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
@@ -131,6 +193,14 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
+// logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M elements.
+void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
+                                              float label_smoothing);
+void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
+                                               const float* target, int64_t N, float label_smoothing);
+void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N);
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M);
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M);
 }  // namespace cuda_kernels
 
 }  // namespace convnet

@@ -46,45 +46,99 @@ float as_smoothing(py::handle obj, const char* op) {
   return obj.cast<float>();
 }
 
-}  // namespace
+// A binary target: float32 values in [0, 1] (integer 0/1 arrays are converted).
+Tensor as_float_target(py::handle obj, const char* op) { return as_tensor(obj, op, "target"); }
 
-void bind_loss(py::module_& ops) {
-  ops.def("cross_entropy", [](py::object logits, py::object target, py::object label_smoothing) {
-            Tensor z = as_tensor(logits, "cross_entropy", "logits");
-            Tensor t = as_target(target, "cross_entropy");
-            float s = as_smoothing(label_smoothing, "cross_entropy");
-            Tensor loss = Tensor::empty(ops::cross_entropy_output_shape(z, t, s), DType::Float32, z.device());
+// A classification loss of (logits, target, label_smoothing) as its contract declares it (loss.h), bound
+// as NAME(logits, target, label_smoothing=0.0) -> 0-d loss, NAME_backward(grad_out, logits, target,
+// label_smoothing=0.0) -> grad_logits, and COUNT(logits, target) -> the number of correct rows.
+struct ClassificationLoss {
+  const char *name, *backward_name, *count_name;
+  Tensor (*as_target)(py::handle, const char* op);
+  Shape (*output_shape)(const Tensor& logits, const Tensor& target, float label_smoothing);
+  void (*forward)(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing);
+  void (*backward)(Tensor& dlogits, float grad_scale, const Tensor& logits, const Tensor& target,
+                   float label_smoothing);
+  void (*count)(Tensor& correct, const Tensor& logits, const Tensor& target);
+  const char *doc, *backward_doc, *count_doc;
+};
+
+void def_classification_loss(py::module_& ops, const ClassificationLoss& f) {
+  ops.def(f.name, [f](py::object logits, py::object target, py::object label_smoothing) {
+            Tensor z = as_tensor(logits, f.name, "logits");
+            Tensor t = f.as_target(target, f.name);
+            float s = as_smoothing(label_smoothing, f.name);
+            Tensor loss = Tensor::empty(f.output_shape(z, t, s), DType::Float32, z.device());
             py::gil_scoped_release nogil;
-            ops::cross_entropy_forward(loss, z, t, s);
+            f.forward(loss, z, t, s);
             return loss;
-          }, py::arg("logits"), py::arg("target"), py::arg("label_smoothing") = 0.0,
-          "Mean softmax cross-entropy of logits (N, C), like torch.nn.functional.cross_entropy: target is\n"
-          "int64 class indices (N,) or float32 probabilities (N, C); q = (1 - s) * target + s / C.\n"
-          "Returns a 0-d Tensor. Out-of-range labels raise ValueError (CPU); on CUDA they give a NaN loss.");
-  ops.def("cross_entropy_backward", [](py::object grad_out, py::object logits, py::object target,
-                                       py::object label_smoothing) {
-            const char* op = "cross_entropy_backward";
-            float g = as_grad_scale(grad_out, op);
-            Tensor z = as_tensor(logits, op, "logits");
-            Tensor t = as_target(target, op);
-            float s = as_smoothing(label_smoothing, op);
+          }, py::arg("logits"), py::arg("target"), py::arg("label_smoothing") = 0.0, f.doc);
+  ops.def(f.backward_name, [f](py::object grad_out, py::object logits, py::object target, py::object label_smoothing) {
+            float g = as_grad_scale(grad_out, f.backward_name);
+            Tensor z = as_tensor(logits, f.backward_name, "logits");
+            Tensor t = f.as_target(target, f.backward_name);
+            float s = as_smoothing(label_smoothing, f.backward_name);
             Tensor dz = Tensor::empty(z.shape(), DType::Float32, z.device());
             py::gil_scoped_release nogil;
-            ops::cross_entropy_backward(dz, g, z, t, s);
+            f.backward(dz, g, z, t, s);
             return dz;
           }, py::arg("grad_out"), py::arg("logits"), py::arg("target"), py::arg("label_smoothing") = 0.0,
-          "grad_logits of cross_entropy: grad_out * (softmax(logits) - q) / N (grad_out a number or 1-element tensor)");
-  ops.def("count_correct", [](py::object logits, py::object target) {
-            Tensor z = as_tensor(logits, "count_correct", "logits");
-            Tensor t = as_target(target, "count_correct");
+          f.backward_doc);
+  ops.def(f.count_name, [f](py::object logits, py::object target) {
+            Tensor z = as_tensor(logits, f.count_name, "logits");
+            Tensor t = f.as_target(target, f.count_name);
             Tensor correct = Tensor::zeros({1}, DType::Int64, z.device());
             {
               py::gil_scoped_release nogil;
-              ops::count_correct(correct, z, t);
+              f.count(correct, z, t);
             }
             return correct.to(Device::cpu()).data<int64_t>()[0];
-          }, py::arg("logits"), py::arg("target"),
-          "Number of rows whose argmax(logits) equals the label (or the argmax of a probability target)");
+          }, py::arg("logits"), py::arg("target"), f.count_doc);
+}
+
+}  // namespace
+
+void bind_loss(py::module_& ops) {
+  def_classification_loss(ops, {
+      "cross_entropy", "cross_entropy_backward", "count_correct", as_target, ops::cross_entropy_output_shape,
+      ops::cross_entropy_forward, ops::cross_entropy_backward, ops::count_correct,
+      "Mean softmax cross-entropy of logits (N, C), like torch.nn.functional.cross_entropy: target is\n"
+      "int64 class indices (N,) or float32 probabilities (N, C); q = (1 - s) * target + s / C.\n"
+      "Returns a 0-d Tensor. Out-of-range labels raise ValueError (CPU); on CUDA they give a NaN loss.",
+      "grad_logits of cross_entropy: grad_out * (softmax(logits) - q) / N (grad_out a number or 1-element tensor)",
+      "Number of rows whose argmax(logits) equals the label (or the argmax of a probability target)"});
+  def_classification_loss(ops, {
+      "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward", "count_correct_binary",
+      as_float_target, ops::binary_cross_entropy_with_logits_output_shape, ops::binary_cross_entropy_with_logits_forward,
+      ops::binary_cross_entropy_with_logits_backward, ops::count_correct_binary,
+      "Mean binary cross-entropy of logits (N,) or (N, 1), like torch.nn.functional.binary_cross_entropy_with_logits\n"
+      "and Keras' binary_crossentropy(from_logits=True): target float32 in [0, 1], (N,) or (N, 1);\n"
+      "t' = t * (1 - s) + 0.5 * s. Returns a 0-d Tensor. Targets outside [0, 1] raise ValueError (CPU); on CUDA\n"
+      "they give a NaN loss.",
+      "grad_logits of binary_cross_entropy_with_logits: grad_out * (sigmoid(logits) - t') / N (grad_out a number or\n"
+      "1-element tensor)",
+      "Number of rows with (logits > 0) == (target >= 0.5)"});
+
+  ops.def("mse_loss", [](py::object pred, py::object target) {
+            Tensor p = as_tensor(pred, "mse_loss", "pred");
+            Tensor t = as_tensor(target, "mse_loss", "target");
+            Tensor loss = Tensor::empty(ops::mse_loss_output_shape(p, t), DType::Float32, p.device());
+            py::gil_scoped_release nogil;
+            ops::mse_loss_forward(loss, p, t);
+            return loss;
+          }, py::arg("pred"), py::arg("target"),
+          "Mean squared error over all elements, like torch.nn.functional.mse_loss (reduction='mean'):\n"
+          "pred and target float32 of one shape (N, ...). Returns a 0-d Tensor.");
+  ops.def("mse_loss_backward", [](py::object grad_out, py::object pred, py::object target) {
+            float g = as_grad_scale(grad_out, "mse_loss_backward");
+            Tensor p = as_tensor(pred, "mse_loss_backward", "pred");
+            Tensor t = as_tensor(target, "mse_loss_backward", "target");
+            Tensor dp = Tensor::empty(p.shape(), DType::Float32, p.device());
+            py::gil_scoped_release nogil;
+            ops::mse_loss_backward(dp, g, p, t);
+            return dp;
+          }, py::arg("grad_out"), py::arg("pred"), py::arg("target"),
+          "grad_pred of mse_loss: grad_out * 2 * (pred - target) / pred.size");
 }
 
 }  // namespace convnet

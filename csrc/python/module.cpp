@@ -29,5 +29,6 @@ PYBIND11_MODULE(_core, m) {
   convnet::bind_loss(ops);
   convnet::bind_optim(ops);
   convnet::bind_augment(ops);
+  convnet::bind_concat(ops);
   convnet::bind_nn(m);
 }
