@@ -66,9 +66,10 @@ def _weight_specs(layer):
 class _Built:
     """A model's C++ graph and where each of its layers' nodes and parameters are in it."""
 
-    def __init__(self, graph, nodes_of):
+    def __init__(self, graph, nodes_of, unflat):
         self.graph = graph
         self.nodes_of = nodes_of  # id(layer) -> the layer's node indices
+        self.unflat = unflat  # the model's output shape when the graph flattens it, else None
         self.params = {(node, name): i for i, (node, name, _, _) in enumerate(graph.params())}
 
     def tensors(self, layer):
@@ -243,8 +244,7 @@ class Model(Layer):
         device = device or self._device
         tensors = structure or self._tensors
         flat, fed = self._flatten(tensors)
-        specs, nodes_of = self._node_specs(flat)
-        built = _Built(_core.nn.Graph(specs, device=device, seed=self._seed), nodes_of)
+        built = self._new_graph(flat, device)
         self._check_fed(built, flat, fed)
         foreign = self._acquire(flat)
         try:
@@ -258,6 +258,20 @@ class Model(Layer):
             self._release(foreign | {self})
         if self._optimizer is not None:
             self._apply_compile()
+
+    def _new_graph(self, flat, device):
+        """The C++ graph of `flat`. The graph needs a flat output: a model with another (e.g. a
+        convolutional base, to be used as a layer) gets a flatten node after its output."""
+        specs, nodes_of = self._node_specs(flat)
+        try:
+            return _Built(_core.nn.Graph(specs, device=device, seed=self._seed), nodes_of, None)
+        except ValueError as error:
+            specs.append({"op": "flatten", "name": self.name, "inputs": [len(specs) - 1]})
+            try:
+                graph = _core.nn.Graph(specs, device=device, seed=self._seed)
+            except ValueError:
+                raise error from None
+        return _Built(graph, nodes_of, tuple(graph.output_shape(len(specs) - 2)))
 
     def _check_fed(self, built, flat, fed):
         """A model used as a layer gets inputs of the shape it was built for."""
@@ -470,6 +484,10 @@ class Model(Layer):
         if isinstance(y, _core.Tensor):
             y = y.numpy()
         y = np.asarray(y)
+        if self._built.unflat is not None:
+            raise ValueError(f"{self.name}.{where}: the model's output has shape {self._built.unflat}; training and "
+                             "evaluating need a flat (classes,) output: end it with Flatten and Dense, or use it as "
+                             "a layer of a model that does")
         classes = self._graph.output_shape(len(self._graph) - 1)[0]
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -611,7 +629,8 @@ class Model(Layer):
         """The model's outputs (class probabilities when it ends in softmax) as a numpy array."""
         _check_int("batch_size", batch_size, 1, "predict")
         tx = self._prepare_x(x, "predict")
-        return self._graph.predict(tx, batch_size).numpy()
+        y = self._graph.predict(tx, batch_size).numpy()
+        return y if self._built.unflat is None else y.reshape((len(y),) + self._built.unflat)
 
     @_synced
     def train_on_batch(self, x, y):
