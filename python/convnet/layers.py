@@ -251,12 +251,17 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value):
+        """False freezes the layer's weights (and a composite's layers, as Keras does); a frozen batch
+        norm also uses its running statistics while training, and leaves them unchanged."""
         self._trainable = bool(value)
-        for _, tensors, _ in self._traces.values():  # a custom layer: its sub-layers too (Keras)
-            for t in tensors:
-                t.layer.trainable = self._trainable
+        for child in self._children():
+            child.trainable = self._trainable
         for model in list(self._models):
             model._sync_trainable(self)
+
+    def _children(self):
+        """The layers a composite layer applies (for a custom layer: once call() is traced)."""
+        return [t.layer for _, tensors, _ in self._traces.values() for t in tensors]
 
     @property
     def _node_ids(self):

@@ -339,16 +339,8 @@ class Model(Layer):
             for node in self._built.nodes_of.get(id(layer), ()):
                 self._graph.set_trainable(node, layer.trainable)
 
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        """Freezes (False) or unfreezes every layer of the model, as Keras does."""
-        self._trainable = bool(value)
-        for layer in self.layers:
-            layer.trainable = value
+    def _children(self):
+        return self.layers
 
     def _require_built(self, where):
         if not self.built:
