@@ -254,10 +254,10 @@ class Model(Layer):
             for leaf in flat[1:]:
                 leaf.layer._home = self
                 leaf.layer._models.add(self)
+            if self._optimizer is not None:
+                self._apply_compile()
         finally:
             self._release(foreign | {self})
-        if self._optimizer is not None:
-            self._apply_compile()
 
     def _new_graph(self, flat, device):
         """The C++ graph of `flat`. The graph needs a flat output: a model with another (e.g. a
