@@ -170,7 +170,7 @@ def test_model_called_in_a_functional_model_round_trips(data, tmp_path):
 
 def test_model_as_layer_needs_its_input_shape():
     base = small_cnn()
-    with pytest.raises(ValueError, match=r"model 'sequential.*' expects inputs of shape \(1, 12, 12\), got \(1, 10, 10\)"):
+    with pytest.raises(ValueError, match=r"model 'seq.*' expects inputs of shape \(1, 12, 12\), got \(1, 10, 10\)"):
         convnet.Sequential([L.Input((1, 10, 10)), base])
 
 

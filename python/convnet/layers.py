@@ -22,7 +22,8 @@ from . import initializers
 __all__ = [
     "Layer", "Input", "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "AvgPool2D",
     "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
-    "RandomFlip", "RandomTranslation", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "get", "register",
+    "RandomFlip", "RandomTranslation", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
+    "get", "register",
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
@@ -335,7 +336,8 @@ def _require_own_config(layer):
     if issubclass(config_owner, init_owner):
         return
     own = [name for name, p in inspect.signature(init_owner.__init__).parameters.items()
-           if name not in ("self", "name", "trainable", "input_shape") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+           if name not in ("self", "name", "trainable", "input_shape")
+           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if own:
         raise TypeError(f"{layer.name} ({cls.__name__}): __init__ takes {', '.join(map(repr, own))} but the class "
                         "defines no get_config(); define one returning them (updating super().get_config()) so that "

@@ -709,7 +709,8 @@ class Model(Layer):
     def _optimizer_state(self):
         if self._optimizer is None:
             return {}
-        state = {f"optimizer/{name}": np.array(tensor.numpy(), copy=True) for name, tensor in self._graph.optimizer_state()}
+        state = {f"optimizer/{name}": np.array(tensor.numpy(), copy=True)
+                 for name, tensor in self._graph.optimizer_state()}
         state["optimizer/step"] = np.array([self._graph.optimizer_step], dtype=np.int64)
         return state
 
