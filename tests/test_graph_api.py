@@ -281,6 +281,15 @@ def test_custom_layers_the_graph_cannot_run_are_refused(layer, fragment):
         convnet.Sequential([L.Input((1, 4, 4)), layer, L.Flatten()])
 
 
+def test_a_model_subclass_with_call_is_refused():
+    class Subclassed(convnet.Model):
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(TypeError, match=r"subclassed \(Subclassed\): a Model subclass with call\(\) is not supported"):
+        Subclassed()
+
+
 def test_custom_layer_without_get_config_cannot_be_saved(tmp_path):
     model = convnet.Sequential([L.Input((3,)), MissingConfig(2, name="mc")])
     with pytest.raises(TypeError, match=r"mc \(MissingConfig\): __init__ takes 'units'.*get_config"):

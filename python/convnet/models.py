@@ -121,6 +121,9 @@ class Model(Layer):
 
     def __init__(self, inputs=None, outputs=None, name=None):
         super().__init__(name=name)
+        if hasattr(self, "call"):
+            raise TypeError(f"{self.name} ({type(self).__name__}): a Model subclass with call() is not supported; "
+                            "subclass convnet.layers.Layer with call() instead and use it in a Sequential or Model")
         self.stop_training = False
         self._lock = threading.RLock()
         self._rank = next(_ranks)
