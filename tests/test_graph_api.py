@@ -388,3 +388,8 @@ def test_a_model_without_a_flat_output_predicts_but_does_not_train(data):
     base.compile("sgd", device="cpu")
     with pytest.raises(ValueError, match=r"features.fit: the model's output has shape \(3, 10, 10\).*flat"):
         base.fit(x, y, verbose=0)
+
+
+def test_an_unbuilt_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match=r"unbuilt.save: the model has no input shape yet"):
+        convnet.Sequential([L.Dense(3)], name="unbuilt").save(tmp_path / "m.cnet")

@@ -735,6 +735,7 @@ class Model(Layer):
         atomically: an interrupted save leaves any previous file intact."""
         from .serialization import save_model_file
 
+        self._require_built("save")
         config = self.get_config()
         config["frozen"] = [leaf.key for leaf in self._flat[1:] if not leaf.layer.trainable]
         if self._optimizer is not None:
