@@ -9,6 +9,7 @@ import pytest
 import convnet
 from convnet import layers as L
 from convnet.datasets import fashion_mnist
+from conftest import requires_cuda
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_a_model_built_from_trained_layers_starts_from_their_weights(data, tmp_p
     assert_all_equal(a.get_weights()[:6], layer_values(a.layers[:2]))
     np.testing.assert_array_equal(a.predict(x), twin_predict(a, small_cnn, x))
     a.save(tmp_path / "a.cnet")  # (a KeyError before layers owned their weights)
-    np.testing.assert_array_equal(convnet.load_model(tmp_path / "a.cnet").predict(x), a.predict(x))
+    np.testing.assert_array_equal(convnet.load_model(tmp_path / "a.cnet", device="cpu").predict(x), a.predict(x))
     # and training a changes what b computes
     trained(a, x, y)
     np.testing.assert_array_equal(b.get_weights()[0], conv.get_weights()[0])
@@ -94,6 +95,20 @@ def test_a_model_built_from_trained_layers_starts_from_their_weights(data, tmp_p
                                  L.MaxPool2D(2), L.Flatten(), L.Dense(3)])
     b_twin.set_weights(b.get_weights())
     np.testing.assert_array_equal(b.predict(x), b_twin.predict(x))
+
+
+@requires_cuda
+def test_layers_shared_between_a_cpu_and_a_gpu_model(data):
+    x, y = data
+    a = trained(small_cnn(), x, y)
+    b = convnet.Sequential([L.Input((1, 12, 12))] + a.layers[:-1] + [L.Dense(3)])
+    b.compile("adam", device="cuda")
+    b.fit(x, y % 3, epochs=1, batch_size=16, verbose=0)
+    assert b.device == "cuda:0" and a.device == "cpu"
+    assert_all_equal(a.get_weights()[:6], b.get_weights()[:6])  # copied from the GPU
+    np.testing.assert_array_equal(a.predict(x), twin_predict(a, small_cnn, x))
+    a.to("cuda")
+    assert_all_equal(b.get_weights()[:6], a.get_weights()[:6])
 
 
 def test_layer_set_weights_reaches_every_model_holding_it(data):
@@ -144,7 +159,7 @@ def test_model_in_a_sequential_round_trips(data, tmp_path):
     assert model.get_layer("body") is body and model.get_layer(base.layers[0].name) is base.layers[0]
     assert_all_equal(layer_values(body.layers), layer_values(base.layers[:-2]))
     model.save(tmp_path / "m.cnet")
-    loaded = convnet.load_model(tmp_path / "m.cnet")
+    loaded = convnet.load_model(tmp_path / "m.cnet", device="cpu")
     assert isinstance(loaded.get_layer("body"), convnet.Sequential)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
@@ -163,7 +178,7 @@ def test_model_called_in_a_functional_model_round_trips(data, tmp_path):
     trained(model, x, y)
     assert_all_equal(block.get_weights(), frozen)
     model.save(tmp_path / "m.cnet")
-    loaded = convnet.load_model(tmp_path / "m.cnet")
+    loaded = convnet.load_model(tmp_path / "m.cnet", device="cpu")
     assert not loaded.get_layer("block").trainable and not loaded.get_layer("inner_conv").trainable
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
@@ -213,8 +228,8 @@ def test_custom_layer_is_the_flat_model_and_round_trips(data, tmp_path):
     assert [w.shape for w in block.get_weights()] == [(4, 1, 3, 3), (4,), (4,), (4,), (4,), (4,)]
     model.save(tmp_path / "m.cnet")
     with pytest.raises(ValueError, match=r"unknown layer 'ConvBlock'.*custom_objects=\{'ConvBlock': ConvBlock\}"):
-        convnet.load_model(tmp_path / "m.cnet")
-    loaded = convnet.load_model(tmp_path / "m.cnet", custom_objects={"ConvBlock": ConvBlock})
+        convnet.load_model(tmp_path / "m.cnet", device="cpu")
+    loaded = convnet.load_model(tmp_path / "m.cnet", device="cpu", custom_objects={"ConvBlock": ConvBlock})
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
 
@@ -228,7 +243,7 @@ def test_residual_custom_layer_trains_and_loads_when_registered(data, tmp_path):
     assert not np.array_equal(block.get_weights()[0], before[0])
     block.conv.trainable = False  # a sub-layer's own flag is saved too
     model.save(tmp_path / "m.cnet")
-    loaded = convnet.load_model(tmp_path / "m.cnet")
+    loaded = convnet.load_model(tmp_path / "m.cnet", device="cpu")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert [layer.trainable for layer in loaded.layers[0]._leaves()] == [False, True, True, True]
 
