@@ -127,8 +127,11 @@ def test_sequential_add_keeps_the_trained_weights(data):
     before = model.get_weights()
     model.add(L.Dense(5))
     assert_all_equal(model.get_weights()[:2], before)
+    refused = L.Conv2D(2, 3)
     with pytest.raises(ValueError, match=r"Conv2D: argument 'input' expected a \(C, H, W\) input, got \(5,\)"):
-        model.add(L.Conv2D(2, 3))  # on a flat input: refused, and the model stays as it was
+        model.add(refused)  # on a flat input: refused, and the model stays as it was
+    with pytest.raises(AttributeError, match="not been called"):
+        refused.output
     assert len(model.layers) == 3
     assert_all_equal(model.get_weights()[:2], before)
     model.train_on_batch(x, y)

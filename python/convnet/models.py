@@ -794,6 +794,7 @@ class Sequential(Model):
                 self._connect()
             except BaseException:  # the model stays as it was
                 self._stack.pop()
+                layer._outputs.pop(self, None)
                 self._input = before
                 raise
 
