@@ -97,6 +97,20 @@ def test_a_model_built_from_trained_layers_starts_from_their_weights(data, tmp_p
     np.testing.assert_array_equal(b.predict(x), b_twin.predict(x))
 
 
+def test_a_functional_model_reusing_layers_shares_their_weights(data):
+    x, y = data
+    base = trained(small_cnn(), x, y)
+    inputs = L.Input((1, 12, 12))
+    h = inputs
+    for layer in base.layers[:-1]:
+        h = layer(h)
+    model = convnet.Model(inputs, L.Dense(3)(h))
+    assert_all_equal(model.get_weights()[:6], base.get_weights()[:6])
+    trained(model, x, y % 3)
+    assert_all_equal(base.get_weights()[:6], model.get_weights()[:6])
+    np.testing.assert_array_equal(base.predict(x), twin_predict(base, small_cnn, x))
+
+
 @requires_cuda
 def test_layers_shared_between_a_cpu_and_a_gpu_model(data):
     x, y = data
