@@ -10,7 +10,9 @@ there. Layers are called on symbolic tensors to build functional models:
 >>> y.layer.name.startswith("conv2d")
 True
 """
+import inspect
 import re
+import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -20,7 +22,8 @@ from . import initializers
 __all__ = [
     "Layer", "Input", "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "AvgPool2D",
     "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
-    "RandomFlip", "RandomTranslation", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "get",
+    "RandomFlip", "RandomTranslation", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
+    "Concatenate", "get", "register",
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
@@ -75,8 +78,23 @@ def _activation(value, layer):
     return value
 
 
+SUPPORTED = ("a custom layer's call(self, inputs) may only compose convnet layers (e.g. Conv2D, "
+             "BatchNormalization, ReLU, Add()([a, b]) for a sum) called on its inputs")
+
+
+class SymbolicOpError(TypeError):
+    """Arithmetic or numpy on a symbolic tensor: the C++ graph runs only convnet layers."""
+
+
+def _refuse(op):
+    def refuse(self, *args, **kwargs):
+        raise SymbolicOpError(f"{op} on a symbolic tensor (from {self.layer.name!r}); {SUPPORTED}")
+    return refuse
+
+
 class SymbolicTensor:
-    """The (symbolic) output of a layer in a functional model."""
+    """The (symbolic) output of a layer in a functional model. It has no values: it supports only
+    being passed to convnet layers (arithmetic and numpy on it raise a TypeError saying so)."""
 
     def __init__(self, layer, inputs):
         self.layer = layer
@@ -86,22 +104,62 @@ class SymbolicTensor:
         return f"<SymbolicTensor from {self.layer.name}>"
 
 
+for _op in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "mod",
+            "pow", "rpow", "matmul", "rmatmul", "neg", "pos", "abs", "float", "int"):
+    setattr(SymbolicTensor, f"__{_op}__", _refuse(f"arithmetic ('__{_op}__')"))
+SymbolicTensor.__getitem__ = _refuse("indexing")
+for _op in ("array", "array_ufunc", "array_function"):
+    setattr(SymbolicTensor, f"__{_op}__", _refuse("numpy"))
+del _op
+
+
+def topological(outputs):
+    """The tensors that `outputs` (a tensor or a list of them) depend on, each after its inputs."""
+    order, seen = [], set()
+
+    def visit(t):
+        if id(t) in seen:
+            return
+        seen.add(id(t))
+        for parent in t.inputs:
+            visit(parent)
+        order.append(t)
+
+    for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        visit(output)
+    return order
+
+
 class Layer:
-    """Base class. Subclasses set `_nodes()` (the C++ graph nodes) and `_weights` (name, node, graph
-    parameter name, initializer) in Keras' get_weights order."""
+    """Base class. A built-in layer sets `_nodes()` (its C++ graph nodes) and `_weights` (name, node,
+    graph parameter name, initializer) in Keras' get_weights order. A custom layer instead implements
+    call(self, inputs) by composing convnet layers made in its __init__: a model traces call() on
+    symbolic tensors when it is built, so those layers become nodes of its graph.
+
+    A layer owns its weights (Keras): their current values live in the graph of one model, the
+    layer's home; another model holding the same layer copies them in before it computes."""
 
     def __init__(self, name=None, trainable=True, input_shape=None):
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{type(self).__name__}: argument 'name' expected a non-empty string, got {name!r}")
         self.name = name or _auto_name(type(self))
         self._trainable = bool(trainable)
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
-        self._model = None  # set when a model is built
-        self._node_ids = []  # indices of this layer's nodes in the built graph
+        self._input_shape = tuple(input_shape) if input_shape is not None else None
+        self._home = None  # the model whose graph holds this layer's current values
+        self._models = weakref.WeakSet()  # the built models whose graphs have nodes of this layer
+        self._outputs = {}  # its symbolic outputs, one per call (a Sequential's keyed by that model)
+        self._call_form = None  # a custom layer: None when called on one tensor, else the list's length
+        self._traces = {}  # a custom layer: call form -> (placeholders, tensors, output) of call()
+
+    @property
+    def input_shape(self):
+        """The per-sample input shape given with input_shape= (None when not given)."""
+        return self._input_shape
 
     # -- description -----------------------------------------------------------------------------
     def _nodes(self):
-        raise NotImplementedError
+        raise TypeError(f"{self.name} ({type(self).__name__}): the layer implements neither call(self, inputs) "
+                        f"nor graph nodes; {SUPPORTED}")
 
     _weights = ()  # (weight name, node offset within the layer, graph param name, initializer)
     _buffers = ()  # names of non-trainable state read back with get_weights (batch norm)
@@ -110,11 +168,16 @@ class Layer:
     receptive = None
 
     def get_config(self):
+        _require_own_config(self)
         return {"name": self.name, "trainable": self._trainable}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def add_weight(self, *args, **kwargs):
+        raise TypeError(f"{self.name} ({type(self).__name__}): add_weight() is not supported (weights live in the "
+                        f"C++ graph); {SUPPORTED}")
 
     # -- functional API --------------------------------------------------------------------------
     def __call__(self, inputs):
@@ -123,7 +186,65 @@ class Layer:
             if not isinstance(item, SymbolicTensor):
                 raise TypeError(f"{self.name}: layers are called on the outputs of Input() or other layers, "
                                 f"got {type(item).__name__}")
-        return SymbolicTensor(self, items)
+        self._call_form = len(items) if isinstance(inputs, (list, tuple)) else None
+        return self._make_output(items)
+
+    def _make_output(self, items, key=None):
+        """A new symbolic output of this layer on `items`, recorded under `key` (default: its own)."""
+        out = SymbolicTensor(self, items)
+        self._outputs[id(out) if key is None else key] = out
+        return out
+
+    @property
+    def output(self):
+        """The symbolic output of this layer's one call (Keras' layer.output)."""
+        outputs = list(self._outputs.values())
+        if not outputs:
+            raise AttributeError(f"{self.name}: the layer has not been called yet, so it has no output (call it on "
+                                 "a symbolic tensor or put it in a model)")
+        if len(outputs) > 1:
+            raise ValueError(f"{self.name}: the layer has been called {len(outputs)} times (in several models or "
+                             "branches), so its output is ambiguous; use the tensor returned by the call you want")
+        return outputs[0]
+
+    def _subgraph(self):
+        """(input placeholders, tensors in topological order, output) of a composite layer, None for a
+        layer of graph nodes."""
+        if not hasattr(self, "call"):
+            return None
+        if self._call_form not in self._traces:
+            self._traces[self._call_form] = self._trace(self._call_form)
+        return self._traces[self._call_form]
+
+    def _trace(self, form):
+        """Runs call() on placeholders: its sub-layers' calls record the graph it composes."""
+        where = f"{self.name} ({type(self).__name__})"
+        if hasattr(self, "build"):
+            raise TypeError(f"{where}: build() is not supported (a convnet layer cannot create weights of its "
+                            f"own); {SUPPORTED}")
+        placeholders = [SymbolicTensor(self, []) for _ in range(form or 1)]
+        try:
+            out = self.call(placeholders[0] if form is None else list(placeholders))
+        except SymbolicOpError as e:
+            raise TypeError(f"{where}: call() used {e}") from None
+        if not isinstance(out, SymbolicTensor):
+            raise TypeError(f"{where}: call() returned {type(out).__name__}, expected the symbolic output of "
+                            f"convnet layers; {SUPPORTED}")
+        order = topological(out)
+        for t in order:
+            if not t.inputs and not any(t is p for p in placeholders):
+                raise TypeError(f"{where}: call() used a tensor from {t.layer.name!r} that does not come from its "
+                                f"inputs; {SUPPORTED}")
+        tensors = [t for t in order if not any(t is p for p in placeholders)]
+        if not self._trainable:
+            for t in tensors:
+                t.layer.trainable = False
+        return placeholders, tensors, out
+
+    def _leaves(self):
+        """The layers of graph nodes this layer consists of, in graph order: itself when it is one."""
+        sub = self._subgraph()
+        return [self] if sub is None else [leaf for t in sub[1] for leaf in t.layer._leaves()]
 
     # -- weights ---------------------------------------------------------------------------------
     @property
@@ -132,51 +253,96 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value):
+        """False freezes the layer's weights (and a composite's layers, as Keras does); a frozen batch
+        norm also uses its running statistics while training, and leaves them unchanged."""
         self._trainable = bool(value)
-        if self._model is not None:
-            for node in self._node_ids:
-                self._model._graph.set_trainable(node, self._trainable)
+        for child in self._children():
+            child.trainable = self._trainable
+        for model in list(self._models):
+            model._sync_trainable(self)
 
-    def _weight_tensors(self):
-        """The weights as Tensors sharing the model's buffers, in get_weights order."""
-        if self._model is None:
-            raise ValueError(f"{self.name}: the layer is not part of a built model yet (give the model an input "
-                             "shape first)")
-        return self._model._layer_tensors(self)
+    def _children(self):
+        """The layers a composite layer applies (for a custom layer: once call() is traced)."""
+        return [t.layer for _, tensors, _ in self._traces.values() for t in tensors]
+
+    @property
+    def _node_ids(self):
+        """This layer's node indices in its home model's graph."""
+        return self._home._node_ids_of(self) if self._home is not None else []
+
+    def _values(self, fn):
+        """fn(this layer's weight tensors in its home model's graph), holding that model's lock."""
+        while True:
+            home = self._home
+            if home is None:
+                raise ValueError(f"{self.name}: the layer is not part of a built model yet (give the model an "
+                                 "input shape first)")
+            with home._lock:
+                if self._home is home:  # else it moved while we waited: follow it
+                    return fn(home._layer_tensors(self))
 
     @property
     def weight_names(self):
+        if self._subgraph() is not None:
+            return [f"{leaf.name}/{name}" for leaf in self._leaves() for name in leaf.weight_names]
         return [w[0] for w in self._weights if self._has_weight(w[0])] + list(self._buffers)
 
     def _has_weight(self, name):
         return True
 
     def count_params(self):
-        return int(sum(np.prod(t.shape) for t in self._weight_tensors()))
+        return int(sum(np.prod(shape) for shape in self._shapes()))
+
+    def _shapes(self):
+        return [s for leaf in self._leaves() for s in leaf._values(lambda ts: [tuple(t.shape) for t in ts])]
 
     def get_weights(self):
         """Copies of this layer's weights, PyTorch layouts, Keras order (e.g. [kernel, bias])."""
-        return [np.array(t.numpy(), copy=True) for t in self._weight_tensors()]
+        def copy(tensors):
+            return [np.array(t.numpy(), copy=True) for t in tensors]
+        return [w for leaf in self._leaves() for w in leaf._values(copy)]
 
     def set_weights(self, weights):
-        tensors = self._weight_tensors()
-        weights = list(weights)
-        if len(weights) != len(tensors):
-            raise ValueError(f"{self.name}: set_weights expected {len(tensors)} arrays {self.weight_names}, "
-                             f"got {len(weights)}")
-        arrays = []
-        for name, tensor, w in zip(self.weight_names, tensors, weights):
-            w = np.asarray(w)
-            if w.shape != tuple(tensor.shape):
-                raise ValueError(f"{self.name}: weight '{name}' expected shape {tuple(tensor.shape)}, got {w.shape}")
-            if w.dtype.kind not in "fiu" or not np.all(np.isfinite(w)):
-                raise ValueError(f"{self.name}: weight '{name}' expected finite numbers")
-            arrays.append(np.ascontiguousarray(w, dtype=np.float32))
-        for tensor, w in zip(tensors, arrays):  # all checked first: no half-updated layer
-            tensor.copy_(w)
+        arrays = checked_weights(self.name, self.weight_names, self._shapes(), weights)
+        for leaf in self._leaves():  # all checked first: no half-updated layer
+            n = len(leaf.weight_names)
+            mine, arrays = arrays[:n], arrays[n:]
+            leaf._values(lambda tensors: [t.copy_(w) for t, w in zip(tensors, mine)])
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def checked_weights(where, names, shapes, weights):
+    """`weights` as float32 arrays after checking their count, shapes and values against the model's."""
+    weights = list(weights)
+    if len(weights) != len(shapes):
+        raise ValueError(f"{where}: set_weights expected {len(shapes)} arrays {names}, got {len(weights)}")
+    arrays = []
+    for name, shape, w in zip(names, shapes, weights):
+        w = np.asarray(w)
+        if w.shape != shape:
+            raise ValueError(f"{where}: weight '{name}' expected shape {shape}, got {w.shape}")
+        if w.dtype.kind not in "fiu" or not np.all(np.isfinite(w)):
+            raise ValueError(f"{where}: weight '{name}' expected finite numbers")
+        arrays.append(np.ascontiguousarray(w, dtype=np.float32))
+    return arrays
+
+
+def _require_own_config(layer):
+    """Keras' rule: a layer whose __init__ takes arguments of its own defines get_config() returning them."""
+    cls = type(layer)
+    init_owner = next(c for c in cls.__mro__ if "__init__" in vars(c))
+    config_owner = next(c for c in cls.__mro__ if "get_config" in vars(c))
+    if issubclass(config_owner, init_owner):
+        return
+    own = [name for name, p in inspect.signature(init_owner.__init__).parameters.items()
+           if name not in ("self", "name", "trainable", "input_shape")
+           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if own:
+        raise TypeError(f"{layer.name} ({cls.__name__}): __init__ takes {', '.join(map(repr, own))} but the class "
+                        "defines no get_config(); define one returning them (updating super().get_config()) so that "
+                        "the layer can be saved and loaded")
 
 
 class InputLayer(Layer):
@@ -623,25 +789,66 @@ class Softmax(Activation):
         return Layer.get_config(self)
 
 
-class Add(Layer):
-    """The sum of two inputs of the same shape: residual connections. Call it on a list: Add()([a, b])."""
+class _Merge(Layer):
+    """A layer of 2 or more inputs, called on a list: Add()([a, b, c])."""
 
     def __call__(self, inputs):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError(f"{self.name}: Add is called on a list of two tensors, got {inputs!r}")
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(f"{self.name}: {type(self).__name__} is called on a list of 2 or more tensors, "
+                             f"got {inputs!r}")
         return super().__call__(inputs)
+
+
+class Add(_Merge):
+    """The sum of 2 or more inputs of the same shape: residual connections."""
 
     def _nodes(self):
         return [{"op": "add"}]
 
 
+class Concatenate(_Merge):
+    """Joins 2 or more inputs along the channel axis: (C_i, H, W) feature maps of the same H and W, or
+    (F_i,) features. axis=1, NCHW's channel axis (PyTorch's torch.cat(x, dim=1); Keras' default -1 is
+    the channel axis of its channels-last layout)."""
+
+    def __init__(self, axis=1, **kwargs):
+        super().__init__(**kwargs)
+        if axis != 1:
+            raise ValueError(f"{self.name}: argument 'axis' expected 1 (the channel axis in NCHW), got {axis!r}")
+        self.axis = axis
+
+    def _nodes(self):
+        return [{"op": "concat"}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis)
+        return config
+
+
 _LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
-    Flatten, Dense, Dropout, RandomFlip, RandomTranslation, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add)}
+    Flatten, Dense, Dropout, RandomFlip, RandomTranslation, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add,
+    Concatenate)}
+
+_REGISTERED = {}
 
 
-def get(class_name):
-    """The layer class called `class_name` (for model files)."""
-    if class_name not in _LAYERS:
-        raise ValueError(f"unknown layer {class_name!r}; expected one of {', '.join(sorted(_LAYERS))}")
-    return _LAYERS[class_name]
+def register(cls):
+    """Class decorator (keras.saving.register_keras_serializable): load_model finds a registered custom
+    layer by its class name without custom_objects."""
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register: expected a convnet.layers.Layer subclass, got {cls!r}")
+    _REGISTERED[cls.__name__] = cls
+    return cls
+
+
+def get(class_name, custom_objects=None):
+    """The layer class called `class_name` (for model files): from custom_objects, the registered
+    classes, or the built-in layers."""
+    for table in (custom_objects or {}, _REGISTERED, _LAYERS):
+        if class_name in table:
+            return table[class_name]
+    raise ValueError(f"unknown layer {class_name!r}; expected one of {', '.join(sorted(_LAYERS))}, or a custom layer "
+                     f"given to load_model(..., custom_objects={{{class_name!r}: {class_name}}}) or decorated with "
+                     "@convnet.layers.register")

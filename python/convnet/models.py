@@ -1,8 +1,18 @@
 """Models: Sequential and the functional Model, with Keras' compile / fit / evaluate / predict /
 summary / save. The model is a description; the C++ graph (convnet._core.nn.Graph) holds the
 weights in one flat buffer and runs whole training steps, so Python crosses into C++ once per
-chunk of steps (for the progress bar), never per layer or per batch."""
+chunk of steps (for the progress bar), never per layer or per batch.
+
+A model is a layer too: models and custom layers (Layer subclasses with call()) used inside a model
+are inlined, so its graph holds only built-in layers' nodes. Layers own their weights (Keras): a
+layer's current values live in the graph of one model, its home; a model holding layers whose home
+is another model copies their values into its own graph first and becomes their home (see _enter).
+Each model's calls are serialised by its lock; a copy between two models holds both locks, taken in
+the models' creation order, so two threads never wait for each other."""
+import functools
+import itertools
 import math
+import threading
 import time
 
 import numpy as np
@@ -10,11 +20,12 @@ from tqdm.auto import tqdm
 
 from . import _core, callbacks as callbacks_mod, initializers, layers as layers_mod, losses as losses_mod
 from . import optimizers as optimizers_mod
-from .layers import InputLayer, Layer, SymbolicTensor
+from .layers import InputLayer, Layer, SymbolicTensor, checked_weights, topological
 
 __all__ = ["Model", "Sequential", "load_model", "set_random_seed"]
 
 _seed_source = np.random.default_rng()
+_ranks = itertools.count()  # models' creation order: the order in which their locks are taken
 
 
 def set_random_seed(seed):
@@ -39,54 +50,148 @@ def _resolve_device(device, where):
     return "cuda:0" if device == "cuda" else device  # the spelling Graph.device reports
 
 
-class Model:
-    """A functional model: Model(inputs=Input(...), outputs=<last layer's output>)."""
+class _Leaf:
+    """A layer of graph nodes in a model's inlined graph: its inputs (indices of earlier leaves), its
+    key in model files ('key/weight') and its label in the summary."""
+    __slots__ = ("layer", "inputs", "key", "label")
+
+    def __init__(self, layer, inputs, key, label):
+        self.layer, self.inputs, self.key, self.label = layer, inputs, key, label
+
+
+def _weight_specs(layer):
+    return [w for w in layer._weights if layer._has_weight(w[0])]
+
+
+class _Built:
+    """A model's C++ graph and where each of its layers' nodes and parameters are in it."""
+
+    def __init__(self, graph, nodes_of):
+        self.graph = graph
+        self.nodes_of = nodes_of  # id(layer) -> the layer's node indices (of its first call)
+        self.params = {(node, name): i for i, (node, name, _, _) in enumerate(graph.params())}
+
+    def tensors(self, layer):
+        """The layer's weights (then batch-norm statistics) as Tensors sharing the graph's buffers."""
+        ids = self.nodes_of[id(layer)]
+        tensors = [self.graph.param(self.params[(ids[k], pname)]) for _, k, pname, _ in _weight_specs(layer)]
+        if layer._buffers:
+            tensors.extend(self.graph.running_stats(ids[0]))
+        return tensors
+
+
+def _copy_values(layer, src, dst, home, where):
+    for name, s, d in zip(layer.weight_names, src, dst):
+        if tuple(s.shape) != tuple(d.shape):
+            raise ValueError(f"{where}: layer {layer.name!r} holds weights (from model {home.name!r}) whose '{name}' "
+                             f"has shape {tuple(s.shape)}, but here its inputs need {tuple(d.shape)}; use a new layer")
+        d.copy_(s)
+
+
+def _check_names(where, pairs):
+    """Refuses two different layers under one name (model files key weights by it); one layer called
+    several times (a shared layer) is fine."""
+    named = {}
+    for layer, key in pairs:
+        if named.setdefault(key, layer) is not layer:
+            raise ValueError(f"{where}: two different layers are named {key!r}; layer names must be unique within a "
+                             "model (pass name=...)")
+
+
+def _unique_leaves(flat):
+    """The leaves after the input, a shared layer's first call only: each set of weights once."""
+    seen = set()
+    return [leaf for leaf in flat[1:] if not (id(leaf.layer) in seen or seen.add(id(leaf.layer)))]
+
+
+def _call_indices(tensors):
+    """id(tensor) -> which call of its layer it is (0 for the first), in topological order."""
+    calls, index = {}, {}
+    for t in tensors:
+        index[id(t)] = calls.get(id(t.layer), 0)
+        calls[id(t.layer)] = index[id(t)] + 1
+    return index
+
+
+def _synced(method):
+    """A Model method run holding the model's lock, after pulling in its layers' current values."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        self._enter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._lock.release()
+    return run
+
+
+class Model(Layer):
+    """A functional model: Model(inputs=Input(...), outputs=<last layer's output>). A model is a layer
+    too: base(x) inside another model, or Sequential([base, ...]), uses base's layers (and weights)."""
 
     def __init__(self, inputs=None, outputs=None, name=None):
-        self.name = name or "model"
+        super().__init__(name=name)
+        if hasattr(self, "call"):
+            raise TypeError(f"{self.name} ({type(self).__name__}): a Model subclass with call() is not supported; "
+                            "subclass convnet.layers.Layer with call() instead and use it in a Sequential or Model")
         self.stop_training = False
-        self._graph = None
+        self._lock = threading.RLock()
+        self._rank = next(_ranks)
+        self._built = None
+        self._flat = []  # the inlined graph: _Leaf per layer of graph nodes, the input first
+        self._tensors = []  # the top-level symbolic tensors in topological order, the input first
+        self._output_tensors = []  # the top-level output tensors, in predict's order
+        self._layers = []
         self._device = "cpu"
         self._optimizer = None
         self._loss = None
+        self._loss_output = 0  # the index of the output the loss is attached to
         self._seed = _next_seed()
-        self.layers = []
         if inputs is not None or outputs is not None:
-            self._set_structure(inputs, outputs)
-            self._build()
+            self._build(structure=self._structure(inputs, outputs))
 
     # -- structure -------------------------------------------------------------------------------
-    def _set_structure(self, inputs, outputs):
+    def _structure(self, inputs, outputs):
+        """(the top-level tensors from `inputs` to `outputs` in topological order, the outputs), checked."""
         if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
             inputs = inputs[0]
-        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
-            outputs = outputs[0]
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if not isinstance(inputs, SymbolicTensor) or not isinstance(inputs.layer, InputLayer):
             raise TypeError(f"{self.name}: argument 'inputs' expected the output of convnet.layers.Input(), "
                             f"got {inputs!r}")
-        if not isinstance(outputs, SymbolicTensor):
-            raise TypeError(f"{self.name}: argument 'outputs' expected a layer output, got {outputs!r}")
-        order, seen = [], set()
-
-        def visit(t):
-            if id(t) in seen:
-                return
-            seen.add(id(t))
-            for parent in t.inputs:
-                visit(parent)
-            order.append(t)
-
-        visit(outputs)
-        if order[0] is not inputs:
-            raise ValueError(f"{self.name}: the outputs do not depend on the given inputs "
+        if not outputs or not all(isinstance(o, SymbolicTensor) for o in outputs):
+            raise TypeError(f"{self.name}: argument 'outputs' expected a layer output or a list of them, "
+                            f"got {outputs!r}")
+        order = topological(outputs)
+        if order[0] is not inputs or any(t.layer is not inputs.layer and isinstance(t.layer, InputLayer) for t in order):
+            raise ValueError(f"{self.name}: the outputs do not depend on the given inputs alone "
                              f"(found {order[0].layer.name!r})")
-        names = [t.layer.name for t in order]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"{self.name}: layer {name!r} is used twice; each layer needs its own name and "
-                                 "a layer can be called once (shared layers are not supported)")
-        self._tensors = order
-        self.layers = [t.layer for t in order[1:]]
+        _check_names(self.name, [(t.layer, t.layer.name) for t in order])
+        return order, outputs
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def input(self):
+        """The model's symbolic input tensor."""
+        if not self._tensors:
+            raise AttributeError(f"{self.name}: the model has no input yet (start it with convnet.layers.Input)")
+        return self._tensors[0]
+
+    @property
+    def outputs(self):
+        """The model's symbolic output tensors, in the order predict returns them."""
+        if not self._tensors:
+            raise AttributeError(f"{self.name}: the model has no output yet (start it with convnet.layers.Input)")
+        return list(self._output_tensors)
+
+    @property
+    def output(self):
+        """The model's symbolic output tensor (a list of them for a model of several outputs)."""
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
 
     @property
     def input_shape(self):
@@ -94,45 +199,176 @@ class Model:
 
     @property
     def built(self):
-        return self._graph is not None
+        return self._built is not None
 
-    def _build(self, device=None):
-        """Creates the C++ graph on `device` (the current one by default), with fresh weights."""
-        device = device or self._device
-        nodes = [{"op": "input", "name": self._tensors[0].layer.name, "shape": list(self._tensors[0].layer.shape)}]
-        index = {id(self._tensors[0]): 0}
-        for t in self._tensors[1:]:
+    @property
+    def _graph(self):
+        return self._built.graph
+
+    def _subgraph(self):
+        if not self._tensors:
+            raise ValueError(f"{self.name}: the model has no layers connected to an input to use as a layer")
+        if len(self._output_tensors) != 1:
+            raise ValueError(f"{self.name}: a model used as a layer needs one output, this one has "
+                             f"{len(self._output_tensors)}")
+        return self._tensors[:1], self._tensors[1:], self._output_tensors[0]
+
+    def _flatten(self, tensors):
+        """The graph from the top-level `tensors` with models and custom layers inlined: _Leafs, input first."""
+        first = tensors[0]
+        flat, fed, index = [_Leaf(first.layer, [], first.layer.name, first.layer.name)], [], {id(first): 0}
+        self._inline(tensors[1:], index, flat, fed, None, "")
+        _check_names(self.name, [(leaf.layer, leaf.key) for leaf in flat])
+        return flat, fed, index
+
+    def _inline(self, tensors, index, flat, fed, prefix, path):
+        """Appends `tensors` (their inputs already in `index`: id(tensor) -> leaf) to `flat`, and to `fed`
+        (model, leaf feeding it) for each built model inlined. `prefix`: None where leaves are keyed
+        by name, else the key of the custom layer being inlined, whose sub-layers are keyed by
+        position (their names are not in its config)."""
+        for i, t in enumerate(tensors):
             layer = t.layer
-            inputs = [index[id(p)] for p in t.inputs]
-            ids = []
-            for k, spec in enumerate(layer._nodes()):
-                nodes.append(dict(spec, name=layer.name, trainable=layer.trainable,
-                                  inputs=inputs if k == 0 else [ids[-1]]))
-                ids.append(len(nodes) - 1)
-            layer._node_ids = ids
-            index[id(t)] = ids[-1]
-        self._graph = _core.nn.Graph(nodes, [len(nodes) - 1], device=device, seed=self._seed)
-        self._device = device
-        self._param_index = {(node, name): i for i, (node, name, _, _) in enumerate(self._graph.params())}
-        for layer in self.layers:
-            layer._model = self
-        rng = np.random.default_rng(self._seed)
-        for layer in self.layers:
-            for (_, _, _, init), view in zip(self._layer_weight_specs(layer), self._layer_tensors(layer)):
-                view.copy_(np.asarray(initializers.get(init)(view.shape, rng), dtype=np.float32))
-        if self._optimizer is not None:
-            self._apply_compile()
+            key = layer.name if prefix is None else f"{prefix}/{i}"
+            parents = [index[id(p)] for p in t.inputs]
+            sub = layer._subgraph()
+            if sub is None:
+                flat.append(_Leaf(layer, parents, key, path + layer.name))
+                index[id(t)] = len(flat) - 1
+                continue
+            placeholders, inner, out = sub
+            if len(placeholders) != len(parents):
+                raise ValueError(f"{self.name}: layer {layer.name!r} takes {len(placeholders)} input(s), "
+                                 f"got {len(parents)}")
+            index.update((id(p), j) for p, j in zip(placeholders, parents))
+            if isinstance(layer, Model) and layer.built:
+                fed.append((layer, parents[0]))
+            inner_prefix = None if prefix is None and isinstance(layer, Model) else key
+            self._inline(inner, index, flat, fed, inner_prefix, f"{path}{layer.name}/")
+            index[id(t)] = index[id(out)]
 
-    def _layer_weight_specs(self, layer):
-        return [w for w in layer._weights if layer._has_weight(w[0])]
+    @staticmethod
+    def _node_specs(flat):
+        """The C++ graph's node list, each leaf layer's node indices (of its first call) and each leaf's
+        last node. A layer called again (a shared layer) gets nodes that share its first call's parameters."""
+        nodes = [{"op": "input", "name": flat[0].layer.name, "shape": list(flat[0].layer.shape)}]
+        last, nodes_of = [0], {}
+        for leaf in flat[1:]:
+            ids, first = [], nodes_of.get(id(leaf.layer))
+            for k, spec in enumerate(leaf.layer._nodes()):
+                inputs = [last[i] for i in leaf.inputs] if k == 0 else [ids[-1]]
+                node = dict(spec, name=leaf.layer.name, trainable=leaf.layer.trainable, inputs=inputs)
+                if first is not None:
+                    node["shares"] = first[k]
+                nodes.append(node)
+                ids.append(len(nodes) - 1)
+            nodes_of.setdefault(id(leaf.layer), ids)
+            last.append(ids[-1])
+        return nodes, nodes_of, last
+
+    def _build(self, device=None, structure=None):
+        """Creates the C++ graph on `device` (the current one by default) for `structure` (the top-level
+        tensors; the current ones by default). Each layer starts from its current values, wherever
+        they are (this model's previous graph included); a layer that has none is initialised."""
+        device = device or self._device
+        tensors, outputs = structure or (self._tensors, self._output_tensors)
+        flat, fed, index = self._flatten(tensors)
+        built = self._new_graph(flat, [index[id(o)] for o in outputs], device)
+        self._check_fed(built, flat, fed)
+        foreign = self._acquire(flat)
+        try:
+            self._fill(flat, built)
+            self._built, self._flat, self._tensors, self._output_tensors, self._device = built, flat, tensors, outputs, device
+            self._layers = [t.layer for t in tensors[1:]]
+            for leaf in flat[1:]:
+                leaf.layer._home = self
+                leaf.layer._models.add(self)
+            if self._optimizer is not None:
+                self._recompile()
+        finally:
+            self._release(foreign | {self})
+
+    def _recompile(self):
+        """The compiled optimizer and loss on a new graph; where the loss no longer fits the output
+        (a layer was added after compile), the model is left uncompiled: compile it again (Keras)."""
+        try:
+            self._apply_compile()
+        except ValueError:
+            self._optimizer = self._loss = None
+
+    def _new_graph(self, flat, output_leaves, device):
+        """The C++ graph of `flat`, whose outputs are the last nodes of the leaves `output_leaves`."""
+        specs, nodes_of, last = self._node_specs(flat)
+        graph = _core.nn.Graph(specs, [last[j] for j in output_leaves], device=device, seed=self._seed)
+        return _Built(graph, nodes_of)
+
+    def _check_fed(self, built, flat, fed):
+        """A model used as a layer gets inputs of the shape it was built for."""
+        for model, j in fed:
+            got = built.graph.output_shape(built.nodes_of[id(flat[j].layer)][-1] if j else 0)
+            if tuple(got) != tuple(model.input_shape):
+                raise ValueError(f"{self.name}: model {model.name!r} expects inputs of shape {model.input_shape}, "
+                                 f"got {tuple(got)} from {flat[j].label!r}")
+
+    def _fill(self, flat, built):
+        """Writes each leaf's current values (or, for a layer that has none, fresh ones) into `built`."""
+        rng = np.random.default_rng(self._seed)
+        for leaf in _unique_leaves(flat):
+            layer, dst = leaf.layer, built.tensors(leaf.layer)
+            if layer._home is not None:
+                _copy_values(layer, layer._home._layer_tensors(layer), dst, layer._home, self.name)
+                continue
+            for (_, _, _, init), view in zip(_weight_specs(layer), dst):
+                view.copy_(np.asarray(initializers.get(init)(view.shape, rng), dtype=np.float32))
+
+    # -- weight ownership and locks ----------------------------------------------------------------
+    def _acquire(self, flat):
+        """Takes the locks of this model and of the models holding the current values of `flat`'s
+        layers, in creation order (no two threads can wait for each other); returns those others."""
+        while True:
+            homes = {leaf.layer._home for leaf in flat[1:]} - {None, self}
+            ordered = sorted(homes | {self}, key=lambda m: m._rank)
+            for model in ordered:
+                model._lock.acquire()
+            # A home changes only under its own lock: once all are held, none can move away.
+            if {leaf.layer._home for leaf in flat[1:]} - {None, self} <= homes:
+                return homes
+            self._release(ordered)
+
+    @staticmethod
+    def _release(models):
+        for model in models:
+            model._lock.release()
+
+    def _enter(self):
+        """Takes this model's lock (the caller releases it) after copying into its graph the values
+        of its layers whose home is another model, becoming their home. No copy when none is."""
+        foreign = self._acquire(self._flat)
+        try:
+            for leaf in self._flat[1:]:
+                home = leaf.layer._home
+                if home is not self:
+                    _copy_values(leaf.layer, home._layer_tensors(leaf.layer), self._layer_tensors(leaf.layer), home,
+                                 self.name)
+                    leaf.layer._home = self
+        except BaseException:
+            self._lock.release()
+            raise
+        finally:
+            self._release(foreign)
 
     def _layer_tensors(self, layer):
-        """The layer's weights as Tensors sharing the graph's buffers, in get_weights order."""
-        tensors = [self._graph.param(self._param_index[(layer._node_ids[k], pname)])
-                   for _, k, pname, _ in self._layer_weight_specs(layer)]
-        if layer._buffers:
-            tensors.extend(self._graph.running_stats(layer._node_ids[0]))
-        return tensors
+        return self._built.tensors(layer)
+
+    def _node_ids_of(self, layer):
+        return self._built.nodes_of[id(layer)]
+
+    def _sync_trainable(self, layer):
+        with self._lock:
+            for node in self._built.nodes_of.get(id(layer), ()):
+                self._graph.set_trainable(node, layer.trainable)
+
+    def _children(self):
+        return self.layers
 
     def _require_built(self, where):
         if not self.built:
@@ -140,51 +376,88 @@ class Model:
                              "convnet.layers.Input(shape), or call fit/predict with data first")
 
     # -- weights ---------------------------------------------------------------------------------
+    def _all_tensors(self):
+        return [t for leaf in _unique_leaves(self._flat) for t in self._layer_tensors(leaf.layer)]
+
+    @_synced
     def get_weights(self):
         """Every layer's weights, in layer order (copies)."""
-        return [w for layer in self.layers for w in layer.get_weights()]
+        self._require_built("get_weights")
+        return [np.array(t.numpy(), copy=True) for t in self._all_tensors()]
 
+    @_synced
     def set_weights(self, weights):
-        weights = list(weights)
-        expected = sum(len(layer.weight_names) for layer in self.layers)
-        if len(weights) != expected:
-            raise ValueError(f"{self.name}: set_weights expected {expected} arrays, got {len(weights)}")
-        for layer in self.layers:
-            n = len(layer.weight_names)
-            layer.set_weights(weights[:n])
-            weights = weights[n:]
+        self._require_built("set_weights")
+        tensors = self._all_tensors()
+        arrays = checked_weights(self.name, self.weight_names, [tuple(t.shape) for t in tensors], weights)
+        for tensor, w in zip(tensors, arrays):
+            tensor.copy_(w)
 
     def get_layer(self, name):
+        """The layer called `name`: a layer of this model, or of a model nested in it."""
+        found = self._find_layer(name)
+        if found is None:
+            raise ValueError(f"{self.name}: no layer named {name!r}; layers: {', '.join(l.name for l in self.layers)}")
+        return found
+
+    def _find_layer(self, name):
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"{self.name}: no layer named {name!r}; layers: {', '.join(l.name for l in self.layers)}")
+        nested = (layer._find_layer(name) for layer in self.layers if isinstance(layer, Model))
+        return next((found for found in nested if found is not None), None)
 
+    @_synced
     def count_params(self):
         self._require_built("count_params")
-        return int(sum(layer.count_params() for layer in self.layers))
+        return int(sum(np.prod(t.shape) for t in self._all_tensors()))
 
     # -- compile ---------------------------------------------------------------------------------
+    @_synced
     def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=None, device="auto"):
-        """optimizer: 'adam', 'sgd', 'rmsprop', 'adamw' or an Optimizer; loss: 'sparse_categorical_crossentropy',
-        'categorical_crossentropy' or a Loss; metrics: None or ['accuracy'];
-        device: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
+        """optimizer: 'adam', 'sgd', 'rmsprop', 'adamw' or an Optimizer; loss: a name
+        ('sparse_categorical_crossentropy', 'categorical_crossentropy', 'binary_crossentropy',
+        'mean_squared_error') or a convnet.losses.Loss, attached to the model's first output, or
+        {output layer name: loss} to attach it to another; metrics: None or ['accuracy'] (for the
+        classification losses); device: 'auto', 'cpu', 'cuda' or 'cuda:N'. A loss that does not fit
+        its output (cross-entropy after relu or sigmoid, ...) is a ValueError here."""
         optimizer = optimizers_mod.get(optimizer)
+        output, loss = self._loss_target(loss)
         loss = losses_mod.get(loss)
         for metric in metrics or []:
             if metric not in ("accuracy", "acc"):
                 raise ValueError(f"compile: unknown metric {metric!r}; expected 'accuracy'")
+            if loss.targets == "values":
+                raise ValueError(f"compile: metric 'accuracy' needs a classification loss, got {type(loss).__name__}")
         device = _resolve_device(device, "compile")
         self.to(device)  # moves the weights (and any previous optimizer's state) first
-        self._optimizer, self._loss = optimizer, loss
+        previous = self._optimizer, self._loss, self._loss_output
+        self._optimizer, self._loss, self._loss_output = optimizer, loss, output
         if self.built:
-            self._apply_compile()
+            try:
+                self._apply_compile()
+            except ValueError:
+                self._optimizer, self._loss, self._loss_output = previous
+                raise
+
+    def _loss_target(self, loss):
+        """(the index of the output the loss attaches to, the loss) from compile's loss argument."""
+        if not isinstance(loss, dict) or "class_name" in loss:
+            return 0, loss
+        names = [o.layer.name for o in self._output_tensors]
+        if len(loss) != 1:
+            raise ValueError(f"compile: argument 'loss' as a dict expected one {{output name: loss}} entry (the loss "
+                             f"trains one output), got {len(loss)}")
+        (name, value), = loss.items()
+        if name not in names:
+            raise ValueError(f"compile: argument 'loss' names no output named {name!r}; outputs: {', '.join(names)}")
+        return names.index(name), value
 
     def _apply_compile(self):
         opt = self._optimizer
         self._graph.set_optimizer(opt.kind, opt.learning_rate, **opt._settings())
         loss = self._loss
-        self._graph.set_loss(loss.kind, 0, loss.from_logits, loss.label_smoothing)
+        self._graph.set_loss(loss.kind, self._loss_output, loss.from_logits, loss.label_smoothing)
 
     def _require_compiled(self, where):
         if self._optimizer is None:
@@ -205,19 +478,21 @@ class Model:
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._optimizer.learning_rate = float(value)
-        if self.built:
-            self._graph.learning_rate = float(value)
+        with self._lock:
+            self._optimizer.learning_rate = float(value)
+            if self.built:
+                self._graph.learning_rate = float(value)
 
+    @_synced
     def to(self, device):
         """Moves the model (weights, optimizer state) to 'cpu' or 'cuda'."""
         device = _resolve_device(device, "Model.to")
         if not self.built or self._graph.device == device:
             self._device = device
             return self
-        state = self._state()
+        optimizer = self._optimizer_state()
         self._build(device)
-        self._load_state(state)
+        self._load_optimizer_state(optimizer, "Model.to")
         return self
 
     # -- data --------------------------------------------------------------------------------------
@@ -251,35 +526,19 @@ class Model:
         return x.to(self._graph.device) if self._graph.device != "cpu" else x
 
     def _prepare_y(self, y, n, where):
+        """The targets of the compiled loss as a Tensor: int64 labels (N,) or float32 rows (N, K)."""
         if isinstance(y, _core.Tensor):
             y = y.numpy()
         y = np.asarray(y)
-        classes = self._graph.output_shape(len(self._graph) - 1)[0]
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
         if len(y) != n:
             raise ValueError(f"{where}: x and y have different lengths ({n} samples, {len(y)} labels)")
-        if y.ndim == 1:
-            if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-                y = y.astype(np.int64)
-            if y.dtype.kind not in "iu":
-                raise TypeError(f"{where}: argument 'y' expected integer class labels or one-hot rows, "
-                                f"got dtype {y.dtype}")
-            if y.size and (y.min() < 0 or y.max() >= classes):
-                bad = int(np.argmax((y < 0) | (y >= classes)))
-                raise ValueError(f"{where}: argument 'y' expected labels in [0, {classes}), got {y[bad]} "
-                                 f"at index {bad}")
-            y = np.ascontiguousarray(y, dtype=np.int64)
-        elif y.ndim == 2:
-            if y.shape[1] != classes:
-                raise ValueError(f"{where}: argument 'y' expected one-hot rows of width {classes} (the model's "
-                                 f"classes), got width {y.shape[1]}")
-            y = np.ascontiguousarray(y, dtype=np.float32)
-            if not np.isfinite(y).all() or (y < 0).any():
-                raise ValueError(f"{where}: argument 'y' expected finite, non-negative target probabilities")
+        shape = tuple(self._graph.output_shape(self._graph.outputs[self._loss_output]))
+        if self._loss.targets == "values":
+            y = _value_targets(y, shape, where)
+        elif self._loss.targets == "binary":
+            y = _binary_targets(y, where)
         else:
-            raise ValueError(f"{where}: argument 'y' expected labels (N,) or one-hot rows (N, classes), "
-                             f"got shape {y.shape}")
+            y = _class_targets(y, shape[0], where)
         y = _core.from_numpy(y)
         return y.to(self._graph.device) if self._graph.device != "cpu" else y
 
@@ -287,6 +546,7 @@ class Model:
         self._require_built(where)  # a functional model always has its Input
 
     # -- training ----------------------------------------------------------------------------------
+    @_synced
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, seed=None, initial_epoch=0):
         """Trains for `epochs`; returns a History. x: (N, C, H, W) or (N, H, W) images (uint8 scaled to
@@ -354,12 +614,17 @@ class Model:
                 count += s.count
                 elapsed = time.perf_counter() - start
                 bar.update(s.steps)
-                bar.set_postfix_str(f"loss={loss_sum / count:.4f} accuracy={correct / count:.4f} "
-                                    f"{count / max(elapsed, 1e-9):,.0f} img/s", refresh=False)
-            logs = {"loss": loss_sum / count, "accuracy": correct / count}
+                accuracy = f" accuracy={correct / count:.4f}" if self._has_accuracy else ""
+                bar.set_postfix_str(f"loss={loss_sum / count:.4f}{accuracy} {count / max(elapsed, 1e-9):,.0f} img/s",
+                                    refresh=False)
+            logs = {"loss": loss_sum / count}
+            if self._has_accuracy:
+                logs["accuracy"] = correct / count
             if val is not None:
                 v = self._graph.evaluate(val[0], val[1], max(batch_size, 256))
-                logs["val_loss"], logs["val_accuracy"] = v.loss_sum / v.count, v.correct / v.count
+                logs["val_loss"] = v.loss_sum / v.count
+                if self._has_accuracy:
+                    logs["val_accuracy"] = v.correct / v.count
             logs["learning_rate"] = self.learning_rate
             elapsed = time.perf_counter() - start
             summary = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "learning_rate")
@@ -376,8 +641,10 @@ class Model:
             cb.on_train_end()
         return history
 
+    @_synced
     def evaluate(self, x, y, batch_size=256, verbose=0):
-        """(loss, accuracy) in inference mode (dropout off, batch norm on running statistics)."""
+        """(loss, accuracy) in inference mode (dropout off, batch norm on running statistics); the loss
+        alone for mean_squared_error."""
         self._require_compiled("evaluate")
         _check_int("batch_size", batch_size, 1, "evaluate")
         tx = self._prepare_x(x, "evaluate")
@@ -385,15 +652,37 @@ class Model:
         s = self._graph.evaluate(tx, ty, batch_size)
         loss, acc = s.loss_sum / s.count, s.correct / s.count
         if verbose:
-            print(f"{s.count} samples - loss: {loss:.4f} - accuracy: {acc:.4f}")
-        return loss, acc
+            print(f"{s.count} samples - loss: {loss:.4f}" + (f" - accuracy: {acc:.4f}" if self._has_accuracy else ""))
+        return (loss, acc) if self._has_accuracy else loss
 
+    @property
+    def _has_accuracy(self):
+        return self._loss is not None and self._loss.targets != "values"
+
+    @_synced
     def predict(self, x, batch_size=256):
-        """The model's outputs (class probabilities when it ends in softmax) as a numpy array."""
+        """The model's output (class probabilities when it ends in softmax) as a numpy array, in
+        inference mode; a list of arrays, in the model's order, for a model of several outputs."""
         _check_int("batch_size", batch_size, 1, "predict")
         tx = self._prepare_x(x, "predict")
-        return self._graph.predict(tx, batch_size)[0].numpy()
+        outputs = [y.numpy() for y in self._graph.predict(tx, batch_size)]
+        return outputs[0] if len(outputs) == 1 else outputs
 
+    @_synced
+    def input_gradients(self, x, y, batch_size=256):
+        """d(loss)/d(x): the gradient of the compiled loss, averaged over the rows of x as in a
+        training batch, with respect to each input value, as a float32 array shaped like x (for uint8
+        images, with respect to the scaled values in [0, 1] the model sees). Computed by the C++
+        backward pass on the model's device, in inference mode (batch norm on its running statistics,
+        dropout off); nothing is trained. For saliency maps and adversarial examples."""
+        self._require_compiled("input_gradients")
+        _check_int("batch_size", batch_size, 1, "input_gradients")
+        shape = np.shape(x)
+        tx = self._prepare_x(x, "input_gradients")
+        ty = self._prepare_y(y, len(tx), "input_gradients")
+        return self._graph.input_gradients(tx, ty, batch_size).numpy().reshape(shape)
+
+    @_synced
     def train_on_batch(self, x, y):
         """One training step on (x, y); returns the loss before the update."""
         self._require_compiled("train_on_batch")
@@ -408,18 +697,20 @@ class Model:
         return s.loss_sum / s.count
 
     # -- summary -----------------------------------------------------------------------------------
+    @_synced
     def summary(self, print_fn=print):
         """Prints each layer's output shape, parameter count, and the receptive field and cumulative
-        stride of its outputs, then the totals."""
+        stride of its outputs, then the totals. Layers of nested models and custom layers are
+        listed by their path (outer/inner)."""
         self._require_built("summary")
         rows = [("Layer (type)", "Output shape", "Param #", "Receptive field", "Stride")]
-        field = {id(self._tensors[0]): ((1, 1), (1, 1))}
-        rows.append((f"{self._tensors[0].layer.name} (InputLayer)", str((None,) + tuple(self.input_shape)), "0",
-                     "1x1", "1x1"))
+        field = [((1, 1), (1, 1))]
+        rows.append((f"{self._flat[0].label} (InputLayer)", str((None,) + tuple(self.input_shape)), "0", "1x1", "1x1"))
         trainable = frozen = 0
-        for t in self._tensors[1:]:
-            layer = t.layer
-            parents = [field[id(p)] for p in t.inputs]
+        counted = set()
+        for leaf in self._flat[1:]:
+            layer = leaf.layer
+            parents = [field[i] for i in leaf.inputs]
             rf = max((p[0] for p in parents if p[0] != "global"), default=(1, 1))
             jump = max((p[1] for p in parents if p[1] != "global"), default=(1, 1))
             if any(p[0] == "global" for p in parents) or layer.receptive == "global":
@@ -428,19 +719,21 @@ class Model:
                 kh, kw, (sh, sw) = layer.receptive
                 rf = (rf[0] + (kh - 1) * jump[0], rf[1] + (kw - 1) * jump[1])
                 jump = (jump[0] * sh, jump[1] * sw)
-            out_shape = (None,) + tuple(self._graph.output_shape(layer._node_ids[-1]))
+            out_shape = (None,) + tuple(self._graph.output_shape(self._node_ids_of(layer)[-1]))
             if len(out_shape) != 4 and rf != "global":
                 rf = jump = "global"  # a flat output has seen the whole input
-            field[id(t)] = (rf, jump)
-            n_weights = sum(int(np.prod(v.shape)) for v in self._layer_tensors(layer)[:len(self._layer_weight_specs(layer))])
-            n_buffers = layer.count_params() - n_weights
+            field.append((rf, jump))
+            sizes = [] if id(layer) in counted else [int(np.prod(t.shape)) for t in self._layer_tensors(layer)]
+            counted.add(id(layer))
+            n_weights = sum(sizes[:len(_weight_specs(layer))])
+            n_buffers = sum(sizes) - n_weights
             if layer.trainable:
                 trainable += n_weights
             else:
                 frozen += n_weights
             frozen += n_buffers
             fmt = (lambda v: "global" if v == "global" else f"{v[0]}x{v[1]}")
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(out_shape), f"{n_weights + n_buffers:,}",
+            rows.append((f"{leaf.label} ({type(layer).__name__})", str(out_shape), f"{n_weights + n_buffers:,}",
                          fmt(rf), fmt(jump)))
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(5)]
         line = "-" * sum(widths)
@@ -457,47 +750,57 @@ class Model:
 
     # -- saving ------------------------------------------------------------------------------------
     def get_config(self):
+        """The architecture: one entry per layer call, in topological order, each naming its inputs as
+        [layer name, call index] (a shared layer is called more than once), then the outputs."""
         self._require_built("get_config")
-        layer_configs = []
-        for t in self._tensors[1:]:
-            layer_configs.append({"class_name": type(t.layer).__name__, "config": t.layer.get_config(),
-                                  "inbound": [p.layer.name for p in t.inputs]})
+        call = _call_indices(self._tensors)
+        ref = lambda t: [t.layer.name, call[id(t)]]
+        entries = [dict(_layer_entry(t.layer), inbound=[ref(p) for p in t.inputs]) for t in self._tensors[1:]]
+        config = self._config(self._tensors[0].layer.get_config(), entries)
+        config["outputs"] = [ref(o) for o in self._output_tensors]
+        return config
+
+    def _config(self, input_config, entries):
         return {"class_name": type(self).__name__, "name": self.name, "seed": self._seed,
-                "input": self._tensors[0].layer.get_config(), "layers": layer_configs}
+                "trainable": self._trainable, "input": input_config, "layers": entries}
 
     def _state(self):
         """Weights, batch-norm statistics and optimizer state as numpy arrays keyed by name."""
-        state = {}
-        for layer in self.layers:
-            for name, tensor in zip(layer.weight_names, self._layer_tensors(layer)):
-                state[f"{layer.name}/{name}"] = np.array(tensor.numpy(), copy=True)
-        if self._optimizer is not None:
-            for name, tensor in self._graph.optimizer_state():
-                state[f"optimizer/{name}"] = np.array(tensor.numpy(), copy=True)
-            state["optimizer/step"] = np.array([self._graph.optimizer_step], dtype=np.int64)
+        state = {f"{leaf.key}/{name}": np.array(tensor.numpy(), copy=True)
+                 for leaf in _unique_leaves(self._flat)
+                 for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer))}
+        state.update(self._optimizer_state())
+        return state
+
+    def _optimizer_state(self):
+        if self._optimizer is None:
+            return {}
+        state = {f"optimizer/{name}": np.array(tensor.numpy(), copy=True)
+                 for name, tensor in self._graph.optimizer_state()}
+        state["optimizer/step"] = np.array([self._graph.optimizer_step], dtype=np.int64)
         return state
 
     def _load_state(self, state, where="load"):
-        for layer in self.layers:
-            for name, tensor in zip(layer.weight_names, self._layer_tensors(layer)):
-                key = f"{layer.name}/{name}"
-                if key not in state or state[key].shape != tuple(tensor.shape):
-                    raise ValueError(f"{where}: weight {key!r} missing or of the wrong shape")
-                tensor.copy_(np.ascontiguousarray(state[key], dtype=np.float32))
+        for leaf in _unique_leaves(self._flat):
+            for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer)):
+                _load_array(tensor, state, f"{leaf.key}/{name}", "weight", where)
+        self._load_optimizer_state(state, where)
+
+    def _load_optimizer_state(self, state, where):
         if self._optimizer is not None and "optimizer/step" in state:
             for name, tensor in self._graph.optimizer_state():
-                key = f"optimizer/{name}"
-                if key not in state or state[key].shape != tuple(tensor.shape):
-                    raise ValueError(f"{where}: optimizer state {key!r} missing or of the wrong shape")
-                tensor.copy_(np.ascontiguousarray(state[key], dtype=np.float32))
+                _load_array(tensor, state, f"optimizer/{name}", "optimizer state", where)
             self._graph.optimizer_step = int(state["optimizer/step"][0])
 
+    @_synced
     def save(self, path):
         """Writes the architecture (JSON), weights and optimizer state (safetensors) to one file,
         atomically: an interrupted save leaves any previous file intact."""
         from .serialization import save_model_file
 
+        self._require_built("save")
         config = self.get_config()
+        config["frozen"] = [leaf.key for leaf in self._flat[1:] if not leaf.layer.trainable]
         if self._optimizer is not None:
             config["compile"] = {"optimizer": self._optimizer.get_config(), "loss": self._loss.get_config()}
         save_model_file(str(path), config, self._state())
@@ -506,12 +809,23 @@ class Model:
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"
 
 
+def _load_array(tensor, state, key, what, where):
+    if key not in state or state[key].shape != tuple(tensor.shape):
+        raise ValueError(f"{where}: {what} {key!r} missing or of the wrong shape")
+    tensor.copy_(np.ascontiguousarray(state[key], dtype=np.float32))
+
+
+def _layer_entry(layer):
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
 class Sequential(Model):
     """A stack of layers: Sequential([Input((1, 28, 28)), Conv2D(32, 3, activation='relu'), ...]). Without
-    an Input (or a first layer's input_shape=), the model is built by the first fit/predict."""
+    an Input (or a first layer's input_shape=), the model is built by the first fit/predict. Its
+    layers may be models too: Sequential([base, Flatten(), Dense(5)])."""
 
     def __init__(self, layers=None, name=None):
-        super().__init__(name=name or "sequential")
+        super().__init__(name=name)
         self._input = None
         self._stack = []
         for layer in layers or []:
@@ -519,40 +833,120 @@ class Sequential(Model):
         if self._input is not None and self._stack:
             self._connect()
 
+    @property
+    def layers(self):
+        return list(self._stack)
+
     def add(self, layer, build=True):
+        """Appends a layer; on a built model the other layers keep their weights."""
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
             if self._stack or self._input is not None:
                 raise ValueError(f"{self.name}: Input must come first")
             self._input = layer
             return
         if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
-            raise TypeError(f"{self.name}: add() expected a convnet layer, got {layer!r}")
-        if isinstance(layer, layers_mod.Add):
-            raise ValueError(f"{self.name}: Add joins two branches; use the functional Model for it")
+            raise TypeError(f"{self.name}: add() expected a convnet layer or model, got {layer!r}")
+        if isinstance(layer, layers_mod._Merge):
+            raise ValueError(f"{self.name}: {type(layer).__name__} joins branches; use the functional Model for it")
+        before = self._input
         if self._input is None and not self._stack and layer.input_shape is not None:
             self._input = layers_mod.Input(layer.input_shape)
         self._stack.append(layer)
-        self._graph = None
         if build and self._input is not None:
-            self._connect()
+            try:
+                self._connect()
+            except BaseException:  # the model stays as it was
+                self._stack.pop()
+                layer._outputs.pop(self, None)
+                self._input = before
+                raise
 
     def _connect(self):
         t = self._input
         for layer in self._stack:
+            t = layer._make_output([t], key=self)
+        self._build(structure=self._structure(self._input, t))
+
+    def _subgraph(self):
+        if self._tensors:
+            return super()._subgraph()
+        if not self._stack:
+            raise ValueError(f"{self.name}: the model has no layers to use as a layer")
+        t = placeholder = SymbolicTensor(self, [])
+        tensors = []
+        for layer in self._stack:
             t = SymbolicTensor(layer, [t])
-        self._set_structure(self._input, t)
-        self._build()
+            tensors.append(t)
+        return [placeholder], tensors, t
 
     def _build_from_data(self, sample_shape, where):
         if not self._stack:
             raise ValueError(f"{self.name}.{where}: the model has no layers")
         self._input = layers_mod.Input(tuple(sample_shape))
-        self._connect()
+        try:
+            self._connect()
+        except BaseException:
+            self._input = None
+            raise
 
     def _require_built(self, where):
         if not self._stack:
             raise ValueError(f"{self.name}.{where}: the model has no layers")
         super()._require_built(where)
+
+    def get_config(self):
+        config = self._input.layer.get_config() if self._input is not None else None
+        return self._config(config, [_layer_entry(layer) for layer in self._stack])
+
+
+def _class_targets(y, classes, where):
+    """Integer class labels (N,) (or (N, 1), or whole floats) in [0, classes), or probability rows (N, classes)."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"{where}: argument 'y' expected integer class labels or one-hot rows, got dtype {y.dtype}")
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            bad = int(np.argmax((y < 0) | (y >= classes)))
+            raise ValueError(f"{where}: argument 'y' expected labels in [0, {classes}), got {y[bad]} at index {bad}")
+        return np.ascontiguousarray(y, dtype=np.int64)
+    if y.ndim != 2:
+        raise ValueError(f"{where}: argument 'y' expected labels (N,) or one-hot rows (N, classes), got shape {y.shape}")
+    if y.shape[1] != classes:
+        raise ValueError(f"{where}: argument 'y' expected one-hot rows of width {classes} (the model's classes), "
+                         f"got width {y.shape[1]}")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise ValueError(f"{where}: argument 'y' expected finite, non-negative target probabilities")
+    return y
+
+
+def _binary_targets(y, where):
+    """Labels 0/1 (or probabilities) (N,) or (N, 1), as float32 rows (N, 1)."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: argument 'y' expected binary labels (N,) or (N, 1), got shape {y.shape} "
+                         f"of dtype {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=np.float32).reshape(-1, 1)
+    if not np.all((y >= 0) & (y <= 1)):
+        bad = int(np.argmax(~((y >= 0) & (y <= 1))))
+        raise ValueError(f"{where}: argument 'y' expected values in [0, 1] for binary_crossentropy, got {y[bad, 0]} "
+                         f"at index {bad}")
+    return y
+
+
+def _value_targets(y, shape, where):
+    """Float targets shaped like the output, (N,) + shape, as float32 rows (N, K)."""
+    if y.dtype.kind not in "iuf" or y.shape[1:] != shape:
+        raise ValueError(f"{where}: argument 'y' expected numbers of shape (N,) + {shape} (the output's), "
+                         f"got shape {y.shape} of dtype {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=np.float32).reshape(len(y), -1)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{where}: argument 'y' contains NaN or infinite values")
+    return y
 
 
 def _check_int(name, value, low, where):
@@ -562,36 +956,65 @@ def _check_int(name, value, low, where):
         raise ValueError(f"{where}: argument '{name}' expected an int >= {low}, got {value}")
 
 
-def model_from_config(config):
-    """Rebuilds a model (fresh weights) from Model.get_config()."""
+_MODELS = {"Model": Model, "Sequential": Sequential}
+
+
+def _layer_from_entry(entry, custom_objects):
+    if entry["class_name"] in _MODELS:
+        return model_from_config(entry["config"], custom_objects)
+    return layers_mod.get(entry["class_name"], custom_objects).from_config(entry["config"])
+
+
+def _functional_from_config(config, input_layer, input_tensor, custom_objects):
+    """A functional Model from its config: each entry calls its layer (made at its first call) on the
+    outputs it names as [layer name, call index] (a bare name, in files before shared layers, is call 0)."""
+    key = lambda ref: (ref, 0) if isinstance(ref, str) else tuple(ref)
+    tensors, made = {(input_layer.name, 0): input_tensor}, {}
+    calls = {}
+    for entry in config["layers"]:
+        name = entry["config"]["name"]
+        if name not in made:
+            made[name] = _layer_from_entry(entry, custom_objects)
+        parents = [tensors[key(ref)] for ref in entry["inbound"]]
+        k = calls.get(name, 0)
+        calls[name] = k + 1
+        tensors[(name, k)] = made[name](parents if len(parents) > 1 else parents[0])
+    last = config["layers"][-1]["config"]["name"] if config["layers"] else None
+    outputs = [tensors[key(ref)] for ref in config.get("outputs", [[last, calls.get(last, 1) - 1]])]
+    return Model(input_tensor, outputs, name=config.get("name"))
+
+
+def model_from_config(config, custom_objects=None):
+    """Rebuilds a model (fresh weights) from Model.get_config(). custom_objects: {class name: class}
+    for custom layers (registered ones are found without it)."""
     try:
-        input_layer = InputLayer.from_config(config["input"])
-        tensors = {input_layer.name: SymbolicTensor(input_layer, [])}
-        for entry in config["layers"]:
-            layer = layers_mod.get(entry["class_name"]).from_config(entry["config"])
-            parents = [tensors[name] for name in entry["inbound"]]
-            tensors[layer.name] = SymbolicTensor(layer, parents)
-        outputs = tensors[config["layers"][-1]["config"]["name"]] if config["layers"] else None
-    except (KeyError, TypeError, IndexError) as e:
+        input_layer = InputLayer.from_config(config["input"]) if config.get("input") is not None else None
+        inputs = [input_layer._make_output([])] if input_layer is not None else []
+        if config.get("class_name") == "Sequential":
+            stack = [_layer_from_entry(entry, custom_objects) for entry in config["layers"]]
+            model = Sequential(inputs + stack, name=config.get("name"))
+        else:
+            model = _functional_from_config(config, input_layer, inputs[0], custom_objects)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
         raise ValueError(f"model config is incomplete or malformed ({type(e).__name__}: {e})") from None
-    if config.get("class_name") == "Sequential":
-        stack = [tensors[entry["config"]["name"]].layer for entry in config["layers"]]
-        model = Sequential([tensors[input_layer.name]] + stack, name=config.get("name"))
-    else:
-        model = Model(tensors[input_layer.name], outputs, name=config.get("name"))
+    model._trainable = bool(config.get("trainable", True))
     return model
 
 
-def load_model(path, device="auto"):
+def load_model(path, device="auto", custom_objects=None):
     """Loads a model saved by Model.save: architecture, weights, and (when compiled) optimizer state,
-    so that training resumes exactly. device: where to put it ('auto', 'cpu', 'cuda' or 'cuda:N')."""
+    so that training resumes exactly. device: where to put it ('auto', 'cpu', 'cuda' or 'cuda:N');
+    custom_objects: {class name: class} for custom layers not decorated with @convnet.layers.register."""
     from .serialization import load_model_file
 
     config, tensors, _ = load_model_file(str(path))
-    model = model_from_config(config)
+    model = model_from_config(config, custom_objects)
     model._seed = int(config.get("seed", model._seed))  # dropout masks continue as they would have
     model._device = _resolve_device(device, "load_model")
     model._build(model._device)
+    if "frozen" in config:
+        for leaf in model._flat[1:]:
+            leaf.layer.trainable = leaf.key not in config["frozen"]
     if "compile" in config:
         model.compile(optimizers_mod.get(config["compile"]["optimizer"]), losses_mod.get(config["compile"]["loss"]),
                       device=model._device)
