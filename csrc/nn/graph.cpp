@@ -128,11 +128,11 @@ void Graph::build() {
     CONVNET_CHECK_VALUE(o > 0 && o < size(), "Model", "outputs", "indices of nodes after the input", std::to_string(o));
   params_ = Tensor::zeros({n_params}, DType::Float32, device_);
   grads_ = Tensor::zeros({n_params}, DType::Float32, device_);
-  // Room for one node's parameter gradients, where a layer called twice adds its second part.
+  // Room for one node's parameter gradients, where a layer called twice adds its second part (every
+  // call of a layer declares the same parameters, so a sharing node's own size is the group's).
   int64_t shared_grads = 0;
   for (int i = 0; i < size(); ++i) {
-    if (specs_[i].shares < 0 && std::none_of(specs_.begin(), specs_.end(), [i](const NodeSpec& s) { return s.shares == i; }))
-      continue;
+    if (specs_[i].shares < 0) continue;
     int64_t sum = 0;
     for (int p : nodes_[i].params) sum += shape_numel(param_info_[p].shape);
     shared_grads = std::max(shared_grads, sum);
