@@ -33,6 +33,6 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     result = run("train", "--model", "nope")
     assert result.returncode == 2 and "invalid choice" in result.stderr
     result = run("train", "--epochs", "1", "--batch-size", "0", "--limit", "100")
-    assert result.returncode == 2 and "batch_size" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "--batch-size" in result.stderr and "Traceback" not in result.stderr
     result = run("train", "--epochs", "1", "--label-smoothing", "1.5", "--limit", "100")
     assert result.returncode == 2 and "label_smoothing" in result.stderr and "Traceback" not in result.stderr

@@ -1,6 +1,8 @@
 """Callbacks for Model.fit, with Keras' names: EarlyStopping, ModelCheckpoint, LearningRateScheduler
 (with step_decay and cosine_decay schedules), History."""
 import math
+import os
+import string
 
 import numpy as np
 
@@ -9,10 +11,16 @@ __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningR
 
 
 class Callback:
+    """The base of fit's callbacks. fit calls set_model and set_params (epochs, batch_size, samples,
+    and 'metrics': the keys its epoch logs will hold) before on_train_begin."""
     model = None
+    params = None
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = params
 
     def on_train_begin(self, logs=None):
         pass
@@ -67,6 +75,10 @@ class EarlyStopping(Callback):
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
+        logged = (self.params or {}).get("metrics")
+        if logged is not None and self.monitor not in logged:
+            raise ValueError(f"EarlyStopping: monitored metric {self.monitor!r} is not logged by this fit (it logs "
+                             f"{', '.join(logged)}); val_* metrics need validation_data or validation_split")
         self.best, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -89,12 +101,41 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Saves the model (atomically) after each epoch, or only when `monitor` improves. The path may
-    contain {epoch} and metric fields, e.g. 'ckpt-{epoch:02d}-{val_accuracy:.3f}.cnet'."""
+    contain {epoch} and metric fields, e.g. 'ckpt-{epoch:02d}-{val_accuracy:.3f}.cnet'; a field fit
+    does not log, or a monitored metric it does not log, is a ValueError before training starts."""
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto"):
-        self.filepath, self.monitor, self.save_best_only = str(filepath), monitor, save_best_only
+        if isinstance(filepath, bytes):
+            filepath = os.fsdecode(filepath)
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: argument 'filepath' expected a path, got {type(filepath).__name__}")
+        self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, bool(save_best_only)
+        try:
+            self._fields = {field for _, field, _, _ in string.Formatter().parse(self.filepath) if field is not None}
+        except ValueError as e:
+            raise ValueError(f"ModelCheckpoint: argument 'filepath' {self.filepath!r} is not a valid format "
+                             f"string ({e}); write literal braces as {{{{ and }}}}") from None
+        if any(not field.isidentifier() for field in self._fields):
+            raise ValueError(f"ModelCheckpoint: argument 'filepath' {self.filepath!r} expected named fields "
+                             "such as {epoch:02d} or {val_loss:.3f}, got positional or indexed ones")
         self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
         self.best = None
+
+    def on_train_begin(self, logs=None):
+        logged = ["epoch"] + list((self.params or {}).get("metrics", []))
+        missing = sorted(self._fields - set(logged)) + ([self.monitor] if self.save_best_only
+                                                         and self.monitor not in logged else [])
+        if self.params is not None and missing:
+            raise ValueError(f"ModelCheckpoint: {', '.join(map(repr, missing))} is not logged by this fit (it logs "
+                             f"{', '.join(logged)}); val_* metrics need validation_data or validation_split")
+        try:
+            self._path(0, {k: 0.0 for k in logged})
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"ModelCheckpoint: argument 'filepath' {self.filepath!r} cannot be formatted "
+                             f"({e}); epoch is an int, the metrics are floats") from None
+
+    def _path(self, epoch, logs):
+        return self.filepath.format(**{**logs, "epoch": epoch + 1})
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -105,7 +146,7 @@ class ModelCheckpoint(Callback):
             if not _improved(value, self.best, self.mode):
                 return
             self.best = value
-        self.model.save(self.filepath.format(epoch=epoch + 1, **logs))
+        self.model.save(self._path(epoch, logs))
 
 
 class LearningRateScheduler(Callback):

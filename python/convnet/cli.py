@@ -1,10 +1,25 @@
 """The command line: convnet train | evaluate | summary | predict (also `python -m convnet`)."""
 import argparse
+import os
 import sys
+import tempfile
 
 import numpy as np
 
 __all__ = ["main"]
+
+
+def _count(low):
+    """An argparse type: an int >= low."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {value}")
+        return value
+    return parse
 
 
 def _parser():
@@ -14,8 +29,8 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a zoo model on Fashion-MNIST and print its test accuracy")
     t.add_argument("--model", default="seed_cnn", choices=zoo.NAMES)
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--epochs", type=_count(1), default=10)
+    t.add_argument("--batch-size", type=_count(1), default=32)
     t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "rmsprop"])
     t.add_argument("--lr", type=float, default=None, help="learning rate (the optimizer's default otherwise)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine", "step"],
@@ -23,21 +38,21 @@ def _parser():
     t.add_argument("--label-smoothing", type=float, default=0.0,
                    help="cross-entropy label smoothing in [0, 1] (0: none)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=int, default=None,
+    t.add_argument("--seed", type=_count(0), default=0)
+    t.add_argument("--limit", type=_count(1), default=None,
                    help="a quick run: the first N training images and the first N test images only")
     t.add_argument("--data", default=None, help="directory holding the Fashion-MNIST IDX files")
     t.add_argument("--out", default=None, help="save the trained model here (e.g. model.cnet)")
     e = sub.add_parser("evaluate", help="test loss and accuracy of a saved model")
     e.add_argument("model")
     e.add_argument("--device", default="auto")
-    e.add_argument("--limit", type=int, default=None, help="the first N test images only")
+    e.add_argument("--limit", type=_count(1), default=None, help="the first N test images only")
     e.add_argument("--data", default=None)
     s = sub.add_parser("summary", help="print a zoo model's (or a saved model's) layers")
     s.add_argument("--model", default="seed_cnn", help=f"one of {', '.join(zoo.NAMES)} or a saved model file")
     r = sub.add_parser("predict", help="predict the class of a test image with a saved model")
     r.add_argument("model")
-    r.add_argument("--index", type=int, default=0, help="index of the test image")
+    r.add_argument("--index", type=_count(0), default=0, help="index of the test image")
     r.add_argument("--device", default="auto")
     r.add_argument("--data", default=None)
     return p
@@ -47,9 +62,26 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, TypeError, RuntimeError, FileNotFoundError, FloatingPointError) as e:
+    except (ValueError, TypeError, RuntimeError, OSError, FloatingPointError) as e:
         print(f"convnet {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"convnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _check_writable(path):
+    """Fails now, before training, where the model could not be saved at `path` afterwards."""
+    if os.path.isdir(path):
+        raise ValueError(f"--out {path!r} is a directory; expected a file path such as {os.path.join(path, 'model.cnet')!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"--out {path!r}: directory {directory!r} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {path!r}: cannot write in directory {directory!r} ({e.strerror})") from None
 
 
 def _run(args):
@@ -61,13 +93,15 @@ def _run(args):
         model = zoo.get(args.model) if args.model in zoo.NAMES else convnet.load_model(args.model, device="cpu")
         model.summary()
         return 0
+    if args.command == "train" and args.out:
+        _check_writable(args.out)
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
     if args.command == "train":
         convnet.set_random_seed(args.seed)
         model = zoo.get(args.model)
         optimizer = convnet.optimizers.get(args.optimizer)
         if args.lr is not None:
-            optimizer.learning_rate = args.lr
+            optimizer.learning_rate = convnet.optimizers.checked_learning_rate(args.lr, "--lr")
         loss = convnet.losses.SparseCategoricalCrossentropy(label_smoothing=args.label_smoothing)
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], device=args.device)
         if args.limit:
@@ -91,15 +125,21 @@ def _run(args):
         model = convnet.load_model(args.model, device=args.device)
         if args.limit:
             x_test, y_test = x_test[:args.limit], y_test[:args.limit]
-        loss, acc = model.evaluate(x_test, y_test)
-        print(f"Test loss {loss:.4f}, test accuracy {acc:.4f}")
+        if model.optimizer is None:
+            raise ValueError(f"{args.model!r} holds a model that was saved uncompiled: it has no loss to evaluate")
+        result = model.evaluate(x_test, y_test)
+        loss, acc = result if isinstance(result, tuple) else (result, None)
+        print(f"Test loss {loss:.4f}" + (f", test accuracy {acc:.4f}" if acc is not None else ""))
     elif args.command == "predict":
         model = convnet.load_model(args.model, device=args.device)
         if not 0 <= args.index < len(x_test):
             raise ValueError(f"--index expected a value in [0, {len(x_test)}), got {args.index}")
-        probs = model.predict(x_test[args.index:args.index + 1])[0]
-        best = int(np.argmax(probs))
+        probs = np.asarray(model.predict(x_test[args.index:args.index + 1])[0]).reshape(-1)
         names = fashion_mnist.CLASS_NAMES
+        if len(probs) != len(names):
+            raise ValueError(f"predict: the model has {len(probs)} outputs per image; a Fashion-MNIST classifier "
+                             f"has {len(names)} (one per class)")
+        best = int(np.argmax(probs))
         print(f"Test image {args.index}: predicted {names[best]} ({probs[best]:.3f}), "
               f"true {names[int(y_test[args.index])]}")
         for k in np.argsort(probs)[::-1][:3]:

@@ -114,19 +114,30 @@ del _op
 
 
 def topological(outputs):
-    """The tensors that `outputs` (a tensor or a list of them) depend on, each after its inputs."""
-    order, seen = [], set()
-
-    def visit(t):
-        if id(t) in seen:
-            return
-        seen.add(id(t))
-        for parent in t.inputs:
-            visit(parent)
-        order.append(t)
-
+    """The tensors that `outputs` (a tensor or a list of them) depend on, each after its inputs: a
+    depth-first search without recursion (a deep model is not a RecursionError) that refuses a cycle
+    (which only editing a tensor's inputs by hand can make)."""
+    order, done, path = [], set(), set()
     for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
-        visit(output)
+        if id(output) in done:
+            continue
+        stack = [(output, iter(output.inputs))]
+        path.add(id(output))
+        while stack:
+            tensor, parents = stack[-1]
+            parent = next(parents, None)
+            if parent is None:
+                stack.pop()
+                path.discard(id(tensor))
+                done.add(id(tensor))
+                order.append(tensor)
+            elif not isinstance(parent, SymbolicTensor):
+                raise TypeError(f"the input of layer {tensor.layer.name!r} is not a layer output: {parent!r}")
+            elif id(parent) in path:
+                raise ValueError(f"the layers form a cycle: layer {parent.layer.name!r} depends on its own output")
+            elif id(parent) not in done:
+                path.add(id(parent))
+                stack.append((parent, iter(parent.inputs)))
     return order
 
 
@@ -320,12 +331,19 @@ def checked_weights(where, names, shapes, weights):
         raise ValueError(f"{where}: set_weights expected {len(shapes)} arrays {names}, got {len(weights)}")
     arrays = []
     for name, shape, w in zip(names, shapes, weights):
-        w = np.asarray(w)
+        try:
+            w = np.asarray(w)
+        except Exception as e:
+            raise TypeError(f"{where}: weight '{name}' expected a numpy array, got {type(w).__name__} ({e})") from None
         if w.shape != shape:
             raise ValueError(f"{where}: weight '{name}' expected shape {shape}, got {w.shape}")
-        if w.dtype.kind not in "fiu" or not np.all(np.isfinite(w)):
-            raise ValueError(f"{where}: weight '{name}' expected finite numbers")
-        arrays.append(np.ascontiguousarray(w, dtype=np.float32))
+        if w.dtype.kind not in "fiu":
+            raise TypeError(f"{where}: weight '{name}' expected numbers, got dtype {w.dtype}")
+        with np.errstate(over="ignore"):  # beyond float32's range becomes inf: refused below
+            w = np.ascontiguousarray(w, dtype=np.float32)
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"{where}: weight '{name}' expected finite float32 numbers, got NaN or infinite ones")
+        arrays.append(w)
     return arrays
 
 

@@ -32,7 +32,7 @@ def set_random_seed(seed):
     """Seeds weight initialization and the default shuffling/dropout seed of fit: the same seed
     on the same device gives the same result, bit for bit."""
     global _seed_source
-    _seed_source = np.random.default_rng(seed)
+    _seed_source = np.random.default_rng(_check_int("seed", seed, 0, "set_random_seed"))
 
 
 def _next_seed():
@@ -393,6 +393,10 @@ class Model(Layer):
         for tensor, w in zip(tensors, arrays):
             tensor.copy_(w)
 
+    def _contains(self, model):
+        """Whether `model` is one of this model's layers, or of the models nested in it."""
+        return any(layer is model or (isinstance(layer, Model) and layer._contains(model)) for layer in self.layers)
+
     def get_layer(self, name):
         """The layer called `name`: a layer of this model, or of a model nested in it."""
         found = self._find_layer(name)
@@ -474,14 +478,18 @@ class Model(Layer):
 
     @property
     def learning_rate(self):
+        self._require_compiled("learning_rate")
         return self._graph.learning_rate if self.built else self._optimizer.learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
+        """A rejected value leaves the learning rate (the optimizer's and the graph's) as it was."""
         with self._lock:
-            self._optimizer.learning_rate = float(value)
+            self._require_compiled("learning_rate")
+            value = optimizers_mod.checked_learning_rate(value, f"{self.name}.learning_rate")
             if self.built:
-                self._graph.learning_rate = float(value)
+                self._graph.learning_rate = value
+            self._optimizer.learning_rate = value
 
     @_synced
     def to(self, device):
@@ -496,51 +504,71 @@ class Model(Layer):
         return self
 
     # -- data --------------------------------------------------------------------------------------
-    def _prepare_x(self, x, where):
+    def _images(self, x, where, name="x"):
+        """x as a C-contiguous numpy batch of the model's input shape: uint8 (scaled by 1/255 in C++)
+        or float32. Other integer images are refused: their scale is not known (0..255? 0..65535?)."""
         if isinstance(x, _core.Tensor):
             x = x.numpy()
         try:
             x = np.asarray(x)
-        except Exception:
-            raise TypeError(f"{where}: argument 'x' expected a numpy array of images, got {type(x).__name__}") from None
+        except Exception as e:
+            raise TypeError(f"{where}: argument '{name}' expected a numpy array of images, got {_type_name(x)} "
+                            f"({e})") from None
         if x.dtype.kind not in "uif":
-            raise TypeError(f"{where}: argument 'x' expected numeric images, got dtype {x.dtype}")
+            raise TypeError(f"{where}: argument '{name}' expected numeric images (uint8, or floats), got dtype {x.dtype}")
         if x.ndim < 2 or x.shape[0] == 0:
-            raise ValueError(f"{where}: argument 'x' expected a non-empty batch of samples, got shape {x.shape}")
+            raise ValueError(f"{where}: argument '{name}' expected a non-empty batch of samples, got shape {x.shape}")
+        if x.dtype.kind in "ui" and x.dtype != np.uint8:
+            raise TypeError(f"{where}: argument '{name}' expected uint8 (pixels 0..255, scaled by 1/255) or float "
+                            f"images, got dtype {x.dtype}: convert with x.astype(np.uint8) for 0..255 pixels, "
+                            "or x.astype(np.float32) for values the model should see as they are")
         if not self.built:
             self._build_from_data(x.shape[1:], where)
         want = tuple(self.input_shape)
-        sample = x.shape[1:]
-        if sample != want:
-            if len(want) == 3 and want[0] == 1 and sample == want[1:]:
+        if x.shape[1:] != want:
+            if len(want) == 3 and want[0] == 1 and x.shape[1:] == want[1:]:
                 x = x.reshape((x.shape[0],) + want)  # (N, H, W) grayscale -> (N, 1, H, W)
             else:
-                raise ValueError(f"{where}: argument 'x' expected samples of shape {want} (NCHW) "
+                raise ValueError(f"{where}: argument '{name}' expected samples of shape {want} (NCHW) "
                                  f"or {want[1:]} for one channel, got array of shape {x.shape}")
         if x.dtype != np.uint8:
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
+                x = np.ascontiguousarray(x, dtype=np.float32)
             if not np.isfinite(x).all():
                 bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
-                raise ValueError(f"{where}: argument 'x' contains NaN or infinite values (first in sample {bad})")
-        x = _core.from_numpy(np.ascontiguousarray(x))
-        return x.to(self._graph.device) if self._graph.device != "cpu" else x
+                raise ValueError(f"{where}: argument '{name}' contains NaN or infinite values (as float32; "
+                                 f"first in sample {bad})")
+        return np.ascontiguousarray(x)
 
-    def _prepare_y(self, y, n, where):
-        """The targets of the compiled loss as a Tensor: int64 labels (N,) or float32 rows (N, K)."""
+    def _targets(self, y, n, where):
+        """The targets of the compiled loss as numpy: int64 labels (N,) or float32 rows (N, K)."""
         if isinstance(y, _core.Tensor):
             y = y.numpy()
-        y = np.asarray(y)
-        if len(y) != n:
-            raise ValueError(f"{where}: x and y have different lengths ({n} samples, {len(y)} labels)")
+        try:
+            y = np.asarray(y)
+        except Exception as e:
+            raise TypeError(f"{where}: argument 'y' expected a numpy array of targets, got {_type_name(y)} "
+                            f"({e})") from None
+        if y.ndim == 0 or len(y) != n:
+            raise ValueError(f"{where}: x and y have different lengths ({n} samples, "
+                             f"{len(y) if y.ndim else 'a scalar'} labels)")
         shape = tuple(self._graph.output_shape(self._graph.outputs[self._loss_output]))
         if self._loss.targets == "values":
-            y = _value_targets(y, shape, where)
-        elif self._loss.targets == "binary":
-            y = _binary_targets(y, where)
-        else:
-            y = _class_targets(y, shape[0], where)
-        y = _core.from_numpy(y)
-        return y.to(self._graph.device) if self._graph.device != "cpu" else y
+            return _value_targets(y, shape, where)
+        if self._loss.targets == "binary":
+            return _binary_targets(y, where)
+        return _class_targets(y, shape[0], where)
+
+    def _tensor(self, array):
+        """A numpy batch as a Tensor on the model's device (a view of it on the CPU)."""
+        t = _core.from_numpy(array)
+        return t.to(self._graph.device) if self._graph.device != "cpu" else t
+
+    def _prepare_x(self, x, where):
+        return self._tensor(self._images(x, where))
+
+    def _prepare_y(self, y, n, where):
+        return self._tensor(self._targets(y, n, where))
 
     def _build_from_data(self, sample_shape, where):
         self._require_built(where)  # a functional model always has its Input
@@ -552,41 +580,48 @@ class Model(Layer):
         """Trains for `epochs`; returns a History. x: (N, C, H, W) or (N, H, W) images (uint8 scaled to
         [0, 1] in C++); y: integer labels (N,) or one-hot rows (N, classes)."""
         self._require_compiled("fit")
-        _check_int("batch_size", batch_size, 1, "fit")
-        _check_int("epochs", epochs, 0, "fit")
-        _check_int("initial_epoch", initial_epoch, 0, "fit")
-        if not 0 <= validation_split < 1:
+        batch_size = _check_int("batch_size", batch_size, 1, "fit")
+        epochs = _check_int("epochs", epochs, 0, "fit")
+        initial_epoch = _check_int("initial_epoch", initial_epoch, 0, "fit")
+        seed = self._seed if seed is None else _check_int("seed", seed, 0, "fit", 2**63 - 1 - epochs)
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"fit: argument 'verbose' expected 0 (silent), 1 (progress bar) or 2 (a line per "
+                             f"epoch), got {verbose!r}")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"fit: argument 'shuffle' expected True or False, got {shuffle!r}")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                or not 0 <= validation_split < 1:
             raise ValueError(f"fit: argument 'validation_split' expected a number in [0, 1), got {validation_split!r}")
         if x is None or y is None:
             raise ValueError("fit: arguments 'x' and 'y' are required")
-        n_total = len(x)
+        cbs = _callback_list(callbacks)
+        x = self._images(x, "fit")
+        y = self._targets(y, len(x), "fit")
         if validation_split and validation_data is None:
-            n_val = int(n_total * validation_split)
-            if n_val == 0 or n_val == n_total:
-                raise ValueError(f"fit: validation_split={validation_split} leaves no training or validation data "
-                                 f"from {n_total} samples")
-            x, y = np.asarray(x), np.asarray(y)
-            validation_data = (x[n_total - n_val:], y[n_total - n_val:])
-            x, y = x[:n_total - n_val], y[:n_total - n_val]
-        tx = self._prepare_x(x, "fit")
-        ty = self._prepare_y(y, len(tx), "fit")
+            n_val = int(len(x) * validation_split)
+            if n_val == 0:
+                raise ValueError(f"fit: validation_split={validation_split} leaves no validation data from "
+                                 f"{len(x)} samples")
+            validation_data = (x[len(x) - n_val:], y[len(x) - n_val:])
+            x, y = x[:len(x) - n_val], y[:len(x) - n_val]
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit: argument 'validation_data' expected a tuple (x_val, y_val)")
-            vx = self._prepare_x(validation_data[0], "fit (validation_data)")
-            val = (vx, self._prepare_y(validation_data[1], len(vx), "fit (validation_data)"))
-        cbs = list(callbacks or [])
-        for cb in cbs:
-            if not isinstance(cb, callbacks_mod.Callback):
-                raise TypeError(f"fit: argument 'callbacks' expected Callback objects, got {cb!r}")
+            vx = self._images(validation_data[0], "fit (validation_data)")
+            val = (self._tensor(vx), self._tensor(self._targets(validation_data[1], len(vx), "fit (validation_data)")))
+        tx, ty = self._tensor(x), self._tensor(y)
         history = callbacks_mod.History()
         cbs.insert(0, history)
+        self.history = history
+        logged = ["loss"] + ["accuracy"] * self._has_accuracy
+        params = {"epochs": epochs, "batch_size": batch_size, "samples": len(tx),
+                  "metrics": logged + [f"val_{k}" for k in logged if val is not None] + ["learning_rate"]}
         for cb in cbs:
             cb.set_model(self)
-        self.history = history
-        seed = self._seed if seed is None else int(seed)
+            cb.set_params(params)
         n = len(tx)
+        batch_size = min(batch_size, n)
         steps = math.ceil(n / batch_size)
         chunk = max(1, math.ceil(steps / 50))  # ~50 progress updates per epoch
         in_order = None if shuffle else _core.from_numpy(np.arange(n, dtype=np.int64)).to(self._graph.device)
@@ -621,7 +656,7 @@ class Model(Layer):
             if self._has_accuracy:
                 logs["accuracy"] = correct / count
             if val is not None:
-                v = self._graph.evaluate(val[0], val[1], max(batch_size, 256))
+                v = self._graph.evaluate(val[0], val[1], min(max(batch_size, 256), len(val[0])))
                 logs["val_loss"] = v.loss_sum / v.count
                 if self._has_accuracy:
                     logs["val_accuracy"] = v.correct / v.count
@@ -646,13 +681,17 @@ class Model(Layer):
         """(loss, accuracy) in inference mode (dropout off, batch norm on running statistics); the loss
         alone for mean_squared_error."""
         self._require_compiled("evaluate")
-        _check_int("batch_size", batch_size, 1, "evaluate")
-        tx = self._prepare_x(x, "evaluate")
-        ty = self._prepare_y(y, len(tx), "evaluate")
-        s = self._graph.evaluate(tx, ty, batch_size)
-        loss, acc = s.loss_sum / s.count, s.correct / s.count
+        batch_size = _check_int("batch_size", batch_size, 1, "evaluate")
+        x = self._images(x, "evaluate")
+        y = self._targets(y, len(x), "evaluate")
+        batch_size = min(batch_size, len(x))
+        loss_sum = correct = count = 0
+        for part in _chunks(len(x), batch_size):
+            s = self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size)
+            loss_sum, correct, count = loss_sum + s.loss_sum, correct + s.correct, count + s.count
+        loss, acc = loss_sum / count, correct / count
         if verbose:
-            print(f"{s.count} samples - loss: {loss:.4f}" + (f" - accuracy: {acc:.4f}" if self._has_accuracy else ""))
+            print(f"{count} samples - loss: {loss:.4f}" + (f" - accuracy: {acc:.4f}" if self._has_accuracy else ""))
         return (loss, acc) if self._has_accuracy else loss
 
     @property
@@ -663,9 +702,12 @@ class Model(Layer):
     def predict(self, x, batch_size=256):
         """The model's output (class probabilities when it ends in softmax) as a numpy array, in
         inference mode; a list of arrays, in the model's order, for a model of several outputs."""
-        _check_int("batch_size", batch_size, 1, "predict")
-        tx = self._prepare_x(x, "predict")
-        outputs = [y.numpy() for y in self._graph.predict(tx, batch_size)]
+        batch_size = _check_int("batch_size", batch_size, 1, "predict")
+        x = self._images(x, "predict")
+        batch_size = min(batch_size, len(x))
+        parts = [[y.numpy() for y in self._graph.predict(self._tensor(x[part]), batch_size)]
+                 for part in _chunks(len(x), batch_size)]
+        outputs = [np.concatenate(arrays) if len(arrays) > 1 else arrays[0] for arrays in zip(*parts)]
         return outputs[0] if len(outputs) == 1 else outputs
 
     @_synced
@@ -676,11 +718,17 @@ class Model(Layer):
         backward pass on the model's device, in inference mode (batch norm on its running statistics,
         dropout off); nothing is trained. For saliency maps and adversarial examples."""
         self._require_compiled("input_gradients")
-        _check_int("batch_size", batch_size, 1, "input_gradients")
+        batch_size = _check_int("batch_size", batch_size, 1, "input_gradients")
         shape = np.shape(x)
-        tx = self._prepare_x(x, "input_gradients")
-        ty = self._prepare_y(y, len(tx), "input_gradients")
-        return self._graph.input_gradients(tx, ty, batch_size).numpy().reshape(shape)
+        x = self._images(x, "input_gradients")
+        y = self._targets(y, len(x), "input_gradients")
+        batch_size = min(batch_size, len(x))
+        parts = []
+        for part in _chunks(len(x), batch_size):  # each the gradient of its chunk's mean: weighted to the whole's
+            grad = self._graph.input_gradients(self._tensor(x[part]), self._tensor(y[part]), batch_size).numpy()
+            rows = part.stop - part.start
+            parts.append(grad if rows == len(x) else grad * np.float32(rows / len(x)))
+        return np.concatenate(parts).reshape(shape)
 
     @_synced
     def train_on_batch(self, x, y):
@@ -848,6 +896,9 @@ class Sequential(Model):
             raise TypeError(f"{self.name}: add() expected a convnet layer or model, got {layer!r}")
         if isinstance(layer, layers_mod._Merge):
             raise ValueError(f"{self.name}: {type(layer).__name__} joins branches; use the functional Model for it")
+        if isinstance(layer, Model) and (layer is self or layer._contains(self)):
+            raise ValueError(f"{self.name}: add() cannot add the model {layer.name!r} to itself (it holds "
+                             f"{self.name!r} already, or is it)")
         before = self._input
         if self._input is None and not self._stack and layer.input_shape is not None:
             self._input = layers_mod.Input(layer.input_shape)
@@ -949,11 +1000,40 @@ def _value_targets(y, shape, where):
     return y
 
 
-def _check_int(name, value, low, where):
+def _check_int(name, value, low, where, high=2**63 - 1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{where}: argument '{name}' expected an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{where}: argument '{name}' expected an int >= {low}, got {value}")
+    if not low <= value <= high:
+        bound = f">= {low}" if value < low else f"<= {high}"
+        raise ValueError(f"{where}: argument '{name}' expected an int {bound}, got {value}")
+    return int(value)
+
+
+def _type_name(value):
+    """'torch.Tensor', 'int': the type of `value` as a user would spell it."""
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__.split('.')[0]}.{cls.__qualname__}"
+
+
+def _callback_list(callbacks):
+    """fit's callbacks argument as a new list of Callback objects."""
+    if isinstance(callbacks, callbacks_mod.Callback) or not isinstance(callbacks, (list, tuple, type(None))):
+        raise TypeError(f"fit: argument 'callbacks' expected a list of Callback objects, got {_type_name(callbacks)}"
+                        + (" (pass [callback])" if isinstance(callbacks, callbacks_mod.Callback) else ""))
+    for cb in callbacks or []:
+        if not isinstance(cb, callbacks_mod.Callback):
+            raise TypeError(f"fit: argument 'callbacks' expected Callback objects, got {cb!r}")
+    return list(callbacks or [])
+
+
+_CHUNK_SAMPLES = 4096  # about this many samples per call into C++ in predict, evaluate and input_gradients
+
+
+def _chunks(n, batch_size):
+    """Slices of whole batches, about _CHUNK_SAMPLES samples each: between these calls into C++
+    Python handles signals, so that Ctrl-C stops a long predict or evaluate."""
+    step = max(1, _CHUNK_SAMPLES // batch_size) * batch_size
+    return [slice(first, min(first + step, n)) for first in range(0, n, step)]
 
 
 _MODELS = {"Model": Model, "Sequential": Sequential}

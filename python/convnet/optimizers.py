@@ -1,25 +1,33 @@
 """Optimizers: Keras' names and defaults, PyTorch's update rules (torch.optim), run by the fused
 update kernels of the C++ core over the model's flat parameter buffer."""
 
+import math
+import numbers
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
 
 
 def _check(name, value, low=0.0, high=None, low_open=False, where="optimizer"):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """`value` as a float after checking it is a finite number in the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: argument '{name}' expected a number, got {value!r}")
     value = float(value)
-    ok = (value > low if low_open else value >= low) and (high is None or value < high)
+    ok = math.isfinite(value) and (value > low if low_open else value >= low) and (high is None or value < high)
     if not ok:
         bound = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high is not None else "")
-        raise ValueError(f"{where}: argument '{name}' expected a value {bound}, got {value!r}")
+        raise ValueError(f"{where}: argument '{name}' expected a finite value {bound}, got {value!r}")
     return value
+
+
+def checked_learning_rate(value, where):
+    return _check("learning_rate", value, where=where)
 
 
 class Optimizer:
     kind = None
 
     def __init__(self, learning_rate):
-        self.learning_rate = _check("learning_rate", learning_rate, where=type(self).__name__)
+        self.learning_rate = checked_learning_rate(learning_rate, type(self).__name__)
 
     def _settings(self):
         """Keyword arguments of the C++ Graph.set_optimizer."""
