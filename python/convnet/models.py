@@ -1012,7 +1012,8 @@ def _check_int(name, value, low, where, high=2**63 - 1):
 def _type_name(value):
     """'torch.Tensor', 'int': the type of `value` as a user would spell it."""
     cls = type(value)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__.split('.')[0]}.{cls.__qualname__}"
+    package = cls.__module__.split(".")[0]
+    return cls.__qualname__ if package in ("builtins", "convnet") else f"{package}.{cls.__qualname__}"
 
 
 def _callback_list(callbacks):
