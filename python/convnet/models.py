@@ -803,7 +803,7 @@ class Model(Layer):
         config["frozen"] = [leaf.key for leaf in self._flat[1:] if not leaf.layer.trainable]
         if self._optimizer is not None:
             config["compile"] = {"optimizer": self._optimizer.get_config(), "loss": self._loss.get_config()}
-        save_model_file(str(path), config, self._state())
+        save_model_file(path, config, self._state(), where="save")
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"
