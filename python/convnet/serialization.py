@@ -336,14 +336,15 @@ def open_regular_file(path: str, where: str):
     reader; the open file is checked again, in case the path changed in between."""
     what = f"{where}: cannot read"
     try:
-        if not stat.S_ISREG(mode := os.stat(path).st_mode):
-            raise _refusal(mode, what, path, "a regular file")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
     except OSError as e:
         raise _named_error(e, what, path) from None
-    mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
-        os.close(fd)
         raise _refusal(mode, what, path, "a regular file")
     return os.fdopen(fd, "rb")
 
