@@ -1091,9 +1091,13 @@ def load_model(path, device="auto", custom_objects=None):
             for leaf in model._flat[1:]:
                 leaf.layer.trainable = leaf.key not in frozen
         if compiled is not None:
-            optimizer = optimizers_mod.get(_get(compiled, "optimizer", (dict, str), f"{where}: compile"))
-            loss = losses_mod.get(_get(compiled, "loss", (dict, str), f"{where}: compile"))
-            model.compile(optimizer, loss, device=device)
+            at = f"{where}: compile"
+            try:
+                optimizer = optimizers_mod.get(_get(compiled, "optimizer", (dict, str), at))
+                loss = losses_mod.get(_get(compiled, "loss", (dict, str), at))
+                model.compile(optimizer, loss, device=device)
+            except (TypeError, ValueError) as e:
+                raise ValueError(e if str(e).startswith(at) else f"{at}: {e}") from None
         _check_tensors(tensors, model._state())
         model._load_state(tensors, "tensors")
     except (TypeError, ValueError) as e:
