@@ -42,9 +42,10 @@ _UBYTE = 0x08
 MAX_BYTES = 1 << 30  # the largest payload read_idx accepts (Fashion-MNIST's largest file holds 47 MB)
 
 
-def _read_exact(stream, size: int, path: str, what: str) -> bytearray:
-    """Exactly `size` bytes of `stream` (ValueError naming the file when it ends first)."""
-    out = bytearray(size)
+def _read_exact(stream, size: int, path: str, what: str) -> np.ndarray:
+    """Exactly `size` bytes of `stream` as uint8 (ValueError naming the file when it ends first). The
+    buffer is not zero-filled, so memory a lying header announces is never touched."""
+    out = np.empty(size, np.uint8)
     view, got = memoryview(out), 0
     while got < size:
         n = stream.readinto(view[got:])
@@ -73,7 +74,7 @@ def _parse(stream, path: str, kind: Optional[str]) -> np.ndarray:
         raise ValueError(
             f"IDX file '{path}': expected {kind} (magic 0x{_KINDS[kind]:08x}), got magic 0x{magic:08x}"
         )
-    dims = struct.unpack(f">{ndim}I", bytes(_read_exact(stream, 4 * ndim, path, f"header ({ndim} dimensions)")))
+    dims = struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, path, f"header ({ndim} dimensions)").tobytes())
     count = math.prod(dims)
     if count > MAX_BYTES:
         raise ValueError(f"IDX file '{path}': header says dims {tuple(dims)} = {count} bytes of data, more than "
@@ -82,7 +83,7 @@ def _parse(stream, path: str, kind: Optional[str]) -> np.ndarray:
     if stream.read(1):
         raise ValueError(f"IDX file '{path}': trailing data: header says dims {tuple(dims)} = {count} bytes of "
                          "data, the file holds more")
-    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+    return data.reshape(dims)
 
 
 def read_idx(path, kind: Optional[str] = None) -> np.ndarray:
