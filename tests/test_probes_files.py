@@ -205,6 +205,22 @@ PROBES = [
     raises("config_functional_empty_layers",
            FUNCTIONAL + "with_fconfig(lambda c: c.update(layers=[]))\nconvnet.load_model('f.cnet')",
            ValueError, r"'f\.cnet'.*functional Model expected an 'input' and at least one layer"),
+    raises("config_custom_layer_unknown_key", """
+@layers.register
+class Twice(layers.Layer):
+    def __init__(self, units=2, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(units)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def get_config(self):
+        return dict(super().get_config(), units=self.dense.units)
+
+assert isinstance(Twice.from_config({"units": 3, "name": "t"}), Twice)
+Twice.from_config({"units": 3, "bogus": 1})
+""", ValueError, r"Twice config: .*'bogus'"),
     raises("config_model_from_config_not_dict", "convnet.models.model_from_config([1])", ValueError,
            r"model_from_config: model config expected a JSON object"),
     # ------------------------------------------------------------------------------ model files: tensors

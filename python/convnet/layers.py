@@ -12,6 +12,7 @@ True
 """
 import inspect
 import re
+import reprlib
 import weakref
 from collections import defaultdict
 
@@ -363,18 +364,20 @@ def _flat_value(value):
 
 
 def _check_config(cls, config):
-    """ValueError naming the class and the key unless `config` is a dict of arguments cls takes, and,
-    for a built-in layer, of flat values (_flat_value; a bool where the default is one)."""
+    """ValueError naming the class unless `config` is a dict; for a built-in layer also naming the key
+    unless each is an argument the class takes with a flat value (_flat_value; a bool where the default
+    is one). A custom layer's config may hold anything its __init__ takes: cls(**config) checks it."""
     where = f"{cls.__name__} config"
     if not isinstance(config, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(config).__name__}")
+    if cls.__module__ != __name__:
+        return
     arguments = _init_arguments(cls)
     for key, value in config.items():
         if key not in arguments:
             raise ValueError(f"{where}: unknown key {key!r}; expected some of {', '.join(map(repr, sorted(arguments)))}")
-        builtin = cls.__module__ == __name__  # a custom layer's config may hold anything its __init__ takes
-        if builtin and (not _flat_value(value) or (isinstance(arguments[key], bool) and not isinstance(value, bool))):
-            raise ValueError(f"{where}: key {key!r} got {value!r}, not a value the layer takes")
+        if not _flat_value(value) or (isinstance(arguments[key], bool) and not isinstance(value, bool)):
+            raise ValueError(f"{where}: key {key!r} got {reprlib.repr(value)}, not a value the layer takes")
 
 
 def _require_own_config(layer):
@@ -405,7 +408,7 @@ class InputLayer(Layer):
     def from_config(cls, config):
         _check_config(cls, config)
         if not isinstance(config.get("shape"), list):
-            raise ValueError(f"InputLayer config: key 'shape' expected a list of ints, got {config.get('shape')!r}")
+            raise ValueError(f"InputLayer config: key 'shape' expected a list of ints, got {reprlib.repr(config.get('shape'))}")
         try:
             return cls(tuple(config["shape"]), name=config.get("name"))
         except (TypeError, ValueError) as e:

@@ -12,9 +12,10 @@ A convnet file's metadata holds::
                       tensor data (which safetensors itself cannot notice) are reported, not loaded
     ...               any user metadata (str -> str)
 
-No pickle anywhere: loading a file cannot run code. Saves are atomic: the bytes go to a temporary file in
-the same directory, are flushed and fsynced, then os.replace()d over the target, so an interrupted save
-leaves the previous file intact and no temporary file behind.
+No pickle anywhere: loading a file cannot run code. Saves are atomic (atomic_write_bytes): the bytes go to
+a new file in the target's directory (on Linux an unnamed O_TMPFILE one), are fsynced, then os.replace()d
+over the target, so an interrupted save, even kill -9, leaves the previous file intact and no temporary
+file behind. Loads read regular files only, and every error names the file.
 
 >>> import numpy as np, tempfile, os
 >>> p = os.path.join(tempfile.mkdtemp(), "m.cnet")
