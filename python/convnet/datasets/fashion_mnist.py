@@ -129,7 +129,7 @@ def _holds_all(directory: Optional[str]) -> bool:
 def _given_dir(path) -> str:
     """The directory the caller named, absolute; DatasetNotFoundError naming it and what it lacks unless
     it holds all four files (a directory given explicitly never falls back to another copy)."""
-    directory = as_path(path, "fashion_mnist: path")
+    directory = as_path(path, "fashion_mnist.load_data")
     if not os.path.isdir(directory):
         problem = "is not a directory" if os.path.exists(directory) else "does not exist"
     else:
@@ -208,7 +208,7 @@ def download(directory=None) -> str:
     corrupted download leaves nothing behind. Raises DatasetNotFoundError when a file cannot be fetched
     from any of BASE_URLS, ChecksumError when what was fetched does not match.
     """
-    directory = os.path.abspath(os.fspath(directory) if directory is not None else cache_dir())
+    directory = os.path.abspath(as_path(directory, "fashion_mnist.download") if directory is not None else cache_dir())
     for name in FILES:
         if _file_in(directory, name):
             continue

@@ -120,7 +120,7 @@ def write_idx(path, array: np.ndarray, compress: Optional[bool] = None) -> None:
     compress: gzip the file; None means "when the path ends with .gz". Used by tests and tools
     to produce small data sets in the same format.
     """
-    path = os.fspath(path)
+    path = as_path(path, "write_idx")
     array = np.ascontiguousarray(array)
     if array.dtype != np.uint8:
         raise TypeError(f"write_idx: argument 'array' expected dtype uint8, got {array.dtype}")
