@@ -193,7 +193,8 @@ def test_search_order(isolated, monkeypatch):
     assert _n_train(root / "arg") == 3  # path > env
     assert _n_train(str(root / "arg")) == 3
     assert _n_train() == 4  # env > system
-    assert _n_train(root / "empty") == 4  # a path without the files falls through to the next place
+    with pytest.raises(fm.DatasetNotFoundError, match="empty' does not exist"):  # a given path never falls back
+        _n_train(root / "empty")
     monkeypatch.delenv(fm.ENV_VAR)
     assert _n_train() == 5  # system > cache
     monkeypatch.setattr(fm, "SYSTEM_DIR", str(root / "no-system"))
@@ -207,11 +208,14 @@ def test_env_may_name_a_data_root(isolated, monkeypatch):
     assert _n_train() == 4
 
 
-def test_incomplete_directory_is_skipped(isolated):
+def test_incomplete_directory_is_an_error_when_given_skipped_when_searched(isolated, monkeypatch):
     write_dataset(isolated / "arg", 3)
     os.remove(isolated / "arg" / "t10k-labels-idx1-ubyte.gz")
     write_dataset(fm.SYSTEM_DIR, 5)
-    assert _n_train(isolated / "arg") == 5
+    with pytest.raises(fm.DatasetNotFoundError, match="arg' lacks t10k-labels-idx1-ubyte"):
+        _n_train(isolated / "arg")
+    monkeypatch.setenv(fm.ENV_VAR, str(isolated / "arg"))
+    assert _n_train() == 5
 
 
 def test_synthetic_contents(isolated):
@@ -267,12 +271,13 @@ def test_memory_cache(isolated, monkeypatch):
 def test_offline_without_data_explains_how_to_get_it(isolated):
     for kwargs in ({}, {"allow_download": False}):
         with pytest.raises(fm.DatasetNotFoundError) as info:
-            fm.load_data(isolated / "nothing-here", **kwargs)
+            fm.load_data(**kwargs)
         assert isinstance(info.value, FileNotFoundError)
         message = str(info.value)
-        for needed in ("path=", fm.ENV_VAR, "apt-get install dataset-fashion-mnist", fm.cache_dir(),
-                       str(isolated / "nothing-here"), fm.SYSTEM_DIR):
+        for needed in ("path=", fm.ENV_VAR, "apt-get install dataset-fashion-mnist", fm.cache_dir(), fm.SYSTEM_DIR):
             assert needed in message, needed
+    with pytest.raises(fm.DatasetNotFoundError, match="nothing-here' does not exist"):
+        fm.load_data(isolated / "nothing-here")
     with pytest.raises(fm.DatasetNotFoundError, match="(?s)download failed.*no-mirror"):  # names the failed URL
         fm.load_data()
     assert not os.path.exists(fm.cache_dir()) or os.listdir(fm.cache_dir()) == []

@@ -228,3 +228,55 @@ def test_hand_written_file_without_digest_loads(tmp_path):
     path.write_bytes(_safetensors_with({"format": "convnet", "format_version": "1", "config": '{"a": 1}', "x": "y"}))
     config, tensors, meta = load_model_file(path)
     assert config == {"a": 1} and meta == {"x": "y"} and tensors["w"].shape == (2,)
+
+
+# ----------------------------------------------------------------------------------------------- kill -9
+SAVE_FOREVER = """
+from convnet import serialization
+serialization._O_TMPFILE = serialization._O_TMPFILE if {tmpfile} else None
+model = convnet.Sequential([layers.Input((1024,)), layers.Dense(1024), layers.Dense(1024, activation="softmax")])
+model.compile()  # weights and Adam's state: a 25 MB file, about 0.1 s a save
+model.save("m.cnet")
+open("ready", "w").close()
+while True:
+    model.save("m.cnet")
+"""
+
+
+@pytest.mark.parametrize("tmpfile", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_kill_9_during_save(tmp_path, tmpfile):
+    """SIGKILL at random moments of saves onto one path: the last complete file always loads, and no
+    temporary is left (with O_TMPFILE none can be; with named temporaries the next save removes it)."""
+    import random
+    import signal
+    import time
+
+    import probe
+
+    import convnet
+
+    context, rng = probe._forkserver(), random.Random(12)
+    kills = 10
+    for _ in range(kills):
+        if os.path.exists(tmp_path / "ready"):
+            os.remove(tmp_path / "ready")
+        parent, child = context.Pipe(duplex=False)
+        saver = context.Process(target=probe._run_child, args=(SAVE_FOREVER.format(tmpfile=tmpfile), str(tmp_path), child),
+                                daemon=True)
+        saver.start()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(tmp_path / "ready"):
+            assert saver.is_alive() and time.monotonic() < deadline, parent.recv() if parent.poll(1) else "no report"
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.3))  # within the next few saves
+        os.kill(saver.pid, signal.SIGKILL)
+        saver.join()
+        model = convnet.load_model(tmp_path / "m.cnet", device="cpu")
+        assert model.count_params() == 1024 * 1024 * 2 + 2048
+        left = sorted(set(os.listdir(tmp_path)) - {"m.cnet", "ready"})
+        if tmpfile:
+            assert left == []
+        else:
+            assert all(serialization._temporary_pattern("m.cnet").fullmatch(name) for name in left), left
+            model.save(tmp_path / "m.cnet")  # named temporaries: the next save removes what a kill left
+            assert sorted(os.listdir(tmp_path)) == ["m.cnet", "ready"]

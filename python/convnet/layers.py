@@ -12,6 +12,7 @@ True
 """
 import inspect
 import re
+import reprlib
 import weakref
 from collections import defaultdict
 
@@ -184,7 +185,14 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """The layer get_config() described. A config from a file may be anything: ValueError naming the
+        layer class and the key for an unknown key or a value of the wrong kind (also the layer's own
+        TypeErrors and ValueErrors)."""
+        _check_config(cls, config)
+        try:
+            return cls(**config)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{cls.__name__} config: {e}") from None
 
     def add_weight(self, *args, **kwargs):
         raise TypeError(f"{self.name} ({type(self).__name__}): add_weight() is not supported (weights live in the "
@@ -347,6 +355,49 @@ def checked_weights(where, names, shapes, weights):
     return arrays
 
 
+def _init_arguments(cls):
+    """{name: default} of the keyword arguments cls(...) takes: its __init__'s, and those of the
+    __init__s its **kwargs reach up the MRO (the first default found wins, as in a call)."""
+    arguments = {}
+    for c in cls.__mro__:
+        if "__init__" not in vars(c):
+            continue
+        params = inspect.signature(c.__init__).parameters.values()
+        for p in params:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                arguments.setdefault(p.name, p.default)
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return arguments
+
+
+def _flat_value(value):
+    """A built-in layer's config value: None, a bool, a number, a string, or a list of numbers; its ints
+    fit in int64, the C++ core's integer."""
+    if isinstance(value, list):
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) and _flat_value(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -2**63 <= value < 2**63
+    return value is None or isinstance(value, (bool, float, str))
+
+
+def _check_config(cls, config):
+    """ValueError naming the class unless `config` is a dict; for a built-in layer also naming the key
+    unless each is an argument the class takes with a flat value (_flat_value; a bool where the default
+    is one). A custom layer's config may hold anything its __init__ takes: cls(**config) checks it."""
+    where = f"{cls.__name__} config"
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(config).__name__}")
+    if cls.__module__ != __name__:
+        return
+    arguments = _init_arguments(cls)
+    for key, value in config.items():
+        if key not in arguments:
+            raise ValueError(f"{where}: unknown key {key!r}; expected some of {', '.join(map(repr, sorted(arguments)))}")
+        if not _flat_value(value) or (isinstance(arguments[key], bool) and not isinstance(value, bool)):
+            raise ValueError(f"{where}: key {key!r} got {reprlib.repr(value)}, not a value the layer takes")
+
+
 def _require_own_config(layer):
     """Keras' rule: a layer whose __init__ takes arguments of its own defines get_config() returning them."""
     cls = type(layer)
@@ -373,7 +424,13 @@ class InputLayer(Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(tuple(config["shape"]), name=config["name"])
+        _check_config(cls, config)
+        if not isinstance(config.get("shape"), list):
+            raise ValueError(f"InputLayer config: key 'shape' expected a list of ints, got {reprlib.repr(config.get('shape'))}")
+        try:
+            return cls(tuple(config["shape"]), name=config.get("name"))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"InputLayer config: {e}") from None
 
 
 def _input_shape(shape, where):

@@ -12,6 +12,7 @@ the models' creation order, so two threads never wait for each other."""
 import functools
 import itertools
 import math
+import reprlib
 import threading
 import time
 
@@ -851,7 +852,7 @@ class Model(Layer):
         config["frozen"] = [leaf.key for leaf in self._flat[1:] if not leaf.layer.trainable]
         if self._optimizer is not None:
             config["compile"] = {"optimizer": self._optimizer.get_config(), "loss": self._loss.get_config()}
-        save_model_file(str(path), config, self._state())
+        save_model_file(path, config, self._state(), where="save")
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"
@@ -1038,66 +1039,165 @@ def _chunks(n, batch_size):
 
 
 _MODELS = {"Model": Model, "Sequential": Sequential}
+_REQUIRED = object()
 
 
-def _layer_from_entry(entry, custom_objects):
-    if entry["class_name"] in _MODELS:
-        return model_from_config(entry["config"], custom_objects)
-    return layers_mod.get(entry["class_name"], custom_objects).from_config(entry["config"])
+def _get(config, key, kinds, where, default=_REQUIRED):
+    """config[key] (`default` when absent), of one of the types `kinds`: a config read from a file may
+    hold anything, so ValueError naming `where` and the key otherwise (bool is no int here)."""
+    if key not in config:
+        if default is _REQUIRED:
+            raise ValueError(f"{where}: missing key {key!r}")
+        return default
+    value = config[key]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ValueError(f"{where}: key {key!r} expected {names}, got {reprlib.repr(value)}")
+    return value
 
 
-def _functional_from_config(config, input_layer, input_tensor, custom_objects):
+def _entry_parts(entry, where):
+    """(class name, config) of a layer entry of a model config."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected a layer entry (a JSON object), got {reprlib.repr(entry)}")
+    return _get(entry, "class_name", (str,), where), _get(entry, "config", (dict,), where)
+
+
+def _layer_from_entry(entry, custom_objects, where):
+    class_name, config = _entry_parts(entry, where)
+    if class_name in _MODELS:
+        return model_from_config(config, custom_objects, f"{where} ({class_name})")
+    try:
+        return layers_mod.get(class_name, custom_objects).from_config(config)
+    except (TypeError, ValueError, KeyError, IndexError) as e:  # (a custom layer's from_config may raise more)
+        raise ValueError(f"{where} ({config.get('name')!r}): {e}") from None
+
+
+def _functional_from_config(config, input_layer, input_tensor, custom_objects, where):
     """A functional Model from its config: each entry calls its layer (made at its first call) on the
     outputs it names as [layer name, call index] (a bare name, in files before shared layers, is call 0)."""
-    key = lambda ref: (ref, 0) if isinstance(ref, str) else tuple(ref)
     tensors, made = {(input_layer.name, 0): input_tensor}, {}
     calls = {}
-    for entry in config["layers"]:
-        name = entry["config"]["name"]
+
+    def tensor(ref, at):
+        valid = isinstance(ref, str) or (isinstance(ref, list) and len(ref) == 2 and isinstance(ref[0], str)
+                                         and isinstance(ref[1], int) and not isinstance(ref[1], bool))
+        key = (ref, 0) if isinstance(ref, str) else tuple(ref) if valid else None
+        if key not in tensors:
+            raise ValueError(f"{at}: expected the output of an earlier layer as [layer name, call index], got "
+                             f"{reprlib.repr(ref)}")
+        return tensors[key]
+
+    for i, entry in enumerate(config["layers"]):
+        at = f"{where}: layers[{i}]"
+        name = _get(_entry_parts(entry, at)[1], "name", (str,), at)
         if name not in made:
-            made[name] = _layer_from_entry(entry, custom_objects)
-        parents = [tensors[key(ref)] for ref in entry["inbound"]]
+            made[name] = _layer_from_entry(entry, custom_objects, at)
+        inbound = _get(entry, "inbound", (list,), at)
+        parents = [tensor(ref, f"{at} ({name!r}) inbound") for ref in inbound]
+        if not parents:
+            raise ValueError(f"{at} ({name!r}): key 'inbound' expected at least one input, got []")
         k = calls.get(name, 0)
         calls[name] = k + 1
-        tensors[(name, k)] = made[name](parents if len(parents) > 1 else parents[0])
-    last = config["layers"][-1]["config"]["name"] if config["layers"] else None
-    outputs = [tensors[key(ref)] for ref in config.get("outputs", [[last, calls.get(last, 1) - 1]])]
+        try:
+            tensors[(name, k)] = made[name](parents if len(parents) > 1 else parents[0])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{at} ({name!r}): {e}") from None
+    last = config["layers"][-1]["config"]["name"]
+    refs = _get(config, "outputs", (list,), where, [[last, calls[last] - 1]])
+    if not refs:
+        raise ValueError(f"{where}: key 'outputs' expected at least one output, got []")
+    outputs = [tensor(ref, f"{where}: outputs") for ref in refs]
     return Model(input_tensor, outputs, name=config.get("name"))
 
 
-def model_from_config(config, custom_objects=None):
+def model_from_config(config, custom_objects=None, where="model_from_config"):
     """Rebuilds a model (fresh weights) from Model.get_config(). custom_objects: {class name: class}
-    for custom layers (registered ones are found without it)."""
+    for custom layers (registered ones are found without it). A config that is not one raises
+    ValueError naming `where`, the entry (layers[i]) and the key."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: model config expected a JSON object, got {reprlib.repr(config)}")
+    class_name = _get(config, "class_name", (str,), where, "Model")
+    if class_name not in _MODELS:
+        raise ValueError(f"{where}: key 'class_name' expected 'Model' or 'Sequential', got {class_name!r}")
+    name = _get(config, "name", (str, type(None)), where, None)
+    entries = _get(config, "layers", (list,), where)
+    input_config = _get(config, "input", (dict, type(None)), where, None)
+    trainable = _get(config, "trainable", (bool,), where, True)
     try:
-        input_layer = InputLayer.from_config(config["input"]) if config.get("input") is not None else None
-        inputs = [input_layer._make_output([])] if input_layer is not None else []
-        if config.get("class_name") == "Sequential":
-            stack = [_layer_from_entry(entry, custom_objects) for entry in config["layers"]]
-            model = Sequential(inputs + stack, name=config.get("name"))
+        input_layer = InputLayer.from_config(input_config) if input_config is not None else None
+    except ValueError as e:
+        raise ValueError(f"{where}: input: {e}") from None
+    inputs = [input_layer._make_output([])] if input_layer is not None else []
+    try:
+        if class_name == "Sequential":
+            stack = [_layer_from_entry(entry, custom_objects, f"{where}: layers[{i}]") for i, entry in enumerate(entries)]
+            model = Sequential(inputs + stack, name=name)
+        elif input_layer is None or not entries:
+            raise ValueError("a functional Model expected an 'input' and at least one layer, got "
+                             f"{'no input' if input_layer is None else 'no layers'}")
         else:
-            model = _functional_from_config(config, input_layer, inputs[0], custom_objects)
-    except (KeyError, TypeError, IndexError, AttributeError) as e:
-        raise ValueError(f"model config is incomplete or malformed ({type(e).__name__}: {e})") from None
-    model._trainable = bool(config.get("trainable", True))
+            model = _functional_from_config(config, input_layer, inputs[0], custom_objects, where)
+    except (TypeError, ValueError) as e:
+        raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
+    model._trainable = trainable
     return model
 
 
 def load_model(path, device="auto", custom_objects=None):
     """Loads a model saved by Model.save: architecture, weights, and (when compiled) optimizer state,
-    so that training resumes exactly. device: where to put it ('auto', 'cpu', 'cuda' or 'cuda:N');
-    custom_objects: {class name: class} for custom layers not decorated with @convnet.layers.register."""
-    from .serialization import load_model_file
+    so that training resumes exactly. path: str, bytes or os.PathLike; device: where to put it ('auto',
+    'cpu', 'cuda' or 'cuda:N'); custom_objects: {class name: class} for custom layers not decorated with
+    @convnet.layers.register. A file that does not hold a valid model raises ValueError naming the path
+    and what is wrong (OSError when it cannot be read)."""
+    from .serialization import as_path, load_model_file
 
-    config, tensors, _ = load_model_file(str(path))
-    model = model_from_config(config, custom_objects)
-    model._seed = int(config.get("seed", model._seed))  # dropout masks continue as they would have
-    model._device = _resolve_device(device, "load_model")
-    model._build(model._device)
-    if "frozen" in config:
-        for leaf in model._flat[1:]:
-            leaf.layer.trainable = leaf.key not in config["frozen"]
-    if "compile" in config:
-        model.compile(optimizers_mod.get(config["compile"]["optimizer"]), losses_mod.get(config["compile"]["loss"]),
-                      device=model._device)
-    model._load_state(tensors, f"load_model({path!r})")
+    path = as_path(path, "load_model")
+    device = _resolve_device(device, "load_model")
+    config, tensors, _ = load_model_file(path, where="load_model")
+    where = "model config"
+    try:
+        model = model_from_config(config, custom_objects, where)
+        if not model.built:
+            raise ValueError(f"{where}: the saved model has no input or no layers")
+        seed = _get(config, "seed", (int,), where, model._seed)
+        if not 0 <= seed < 2**63:
+            raise ValueError(f"{where}: key 'seed' expected an int in [0, 2**63), got {seed}")
+        frozen = _get(config, "frozen", (list,), where, None)
+        compiled = _get(config, "compile", (dict,), where, None)
+        model._seed = seed  # dropout masks continue as they would have
+        model._device = device
+        model._build(device)
+        if frozen is not None:
+            for leaf in model._flat[1:]:
+                leaf.layer.trainable = leaf.key not in frozen
+        if compiled is not None:
+            at = f"{where}: compile"
+            try:
+                optimizer = optimizers_mod.get(_get(compiled, "optimizer", (dict, str), at))
+                loss = losses_mod.get(_get(compiled, "loss", (dict, str), at))
+                model.compile(optimizer, loss, device=device)
+            except (TypeError, ValueError) as e:
+                raise ValueError(e if str(e).startswith(at) else f"{at}: {e}") from None
+        _check_tensors(tensors, model._state())
+        model._load_state(tensors, "tensors")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"load_model: convnet model file '{path}': {e}") from None
+    except RecursionError:
+        raise ValueError(f"load_model: convnet model file '{path}': {where} is nested too deeply") from None
     return model
+
+
+def _check_tensors(found, expected):
+    """ValueError naming the tensor unless the file's tensors are the model's (names, dtypes, shapes); a
+    file without optimizer state loads into a compiled model with fresh optimizer state."""
+    if not any(name.startswith("optimizer/") for name in found):
+        expected = {k: v for k, v in expected.items() if not k.startswith("optimizer/")}
+    for name in sorted(set(found) | set(expected)):
+        if name not in found or name not in expected:
+            raise ValueError(f"tensors: {'missing' if name not in found else 'unexpected'} tensor {name!r} "
+                             f"(the model config's weights: {', '.join(sorted(expected))})")
+        a, b = found[name], expected[name]
+        if a.dtype != b.dtype or a.shape != b.shape:
+            raise ValueError(f"tensors: tensor {name!r} expected {b.dtype} of shape {b.shape}, got {a.dtype} "
+                             f"of shape {a.shape}")

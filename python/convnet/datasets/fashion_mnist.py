@@ -3,15 +3,15 @@
 :func:`load_data` returns ``(x_train, y_train), (x_test, y_test)``: uint8 images of shape (N, 28, 28) and
 int64 labels of shape (N,), N = 60,000 and 10,000; ``CLASS_NAMES[label]`` names a label.
 
-Where the files come from, first match wins (a directory matches when it holds all four files
-train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
-each raw or gzipped with a .gz suffix):
+Where the files come from: the ``path`` argument when given (a directory that does not hold all four
+files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
+each raw or gzipped with a .gz suffix, is an error naming it, never a fall back to another copy); else
+the first of these that holds them:
 
-1. the ``path`` argument;
-2. the ``CONVNET_DATA`` environment variable (that directory, or its ``fashion-mnist`` subdirectory);
-3. ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu: ``apt-get install dataset-fashion-mnist``);
-4. the user cache ``$XDG_CACHE_HOME/convnet/fashion-mnist`` (default ``~/.cache/convnet/fashion-mnist``);
-5. otherwise the .gz files are downloaded into that cache (urllib, from :data:`BASE_URLS` in order),
+1. the ``CONVNET_DATA`` environment variable (that directory, or its ``fashion-mnist`` subdirectory);
+2. ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu: ``apt-get install dataset-fashion-mnist``);
+3. the user cache ``$XDG_CACHE_HOME/convnet/fashion-mnist`` (default ``~/.cache/convnet/fashion-mnist``);
+4. otherwise the .gz files are downloaded into that cache (urllib, from :data:`BASE_URLS` in order),
    each one checked against a hard-coded SHA-256 before it is written (atomically) to the cache.
 
 The SHA-256 digests are of the *decompressed* IDX files. Debian's package recompressed the upstream
@@ -39,6 +39,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..serialization import as_path, atomic_write_bytes
 from .idx import read_idx
 
 __all__ = [
@@ -125,11 +126,27 @@ def _holds_all(directory: Optional[str]) -> bool:
     return bool(directory) and os.path.isdir(directory) and all(_file_in(directory, n) for n in FILES)
 
 
-def _candidates(path=None) -> List[Tuple[str, Optional[str]]]:
-    """(description, directory or None) in search order."""
+def _given_dir(path) -> str:
+    """The directory the caller named, absolute; DatasetNotFoundError naming it and what it lacks unless
+    it holds all four files (a directory given explicitly never falls back to another copy)."""
+    directory = as_path(path, "fashion_mnist.load_data")
+    if not os.path.isdir(directory):
+        problem = "is not a directory" if os.path.exists(directory) else "does not exist"
+    else:
+        missing = [n for n in FILES if not _file_in(directory, n)]
+        if not missing:
+            return os.path.abspath(directory)
+        problem = "lacks " + ", ".join(missing) + " (each raw or .gz)"
+    raise DatasetNotFoundError(
+        f"Fashion-MNIST data directory '{directory}' {problem}; pass a directory holding the four files "
+        f"{', '.join(FILES)}, or no directory to search the usual places (${ENV_VAR}, {SYSTEM_DIR}, {cache_dir()})"
+    )
+
+
+def _candidates() -> List[Tuple[str, Optional[str]]]:
+    """(description, directory or None) in the default search order."""
     env = os.environ.get(ENV_VAR) or None
-    out = [("path argument", os.fspath(path) if path is not None else None)]
-    out.append((f"${ENV_VAR}", env))
+    out = [(f"${ENV_VAR}", env)]
     if env:
         out.append((f"${ENV_VAR}/fashion-mnist", os.path.join(env, "fashion-mnist")))
     out.append(("system copy", SYSTEM_DIR))
@@ -138,8 +155,11 @@ def _candidates(path=None) -> List[Tuple[str, Optional[str]]]:
 
 
 def find_data_dir(path=None) -> Optional[str]:
-    """The first directory in the search order that holds all four files, or None (no download)."""
-    for _, directory in _candidates(path):
+    """``path`` when given (DatasetNotFoundError naming it unless it holds all four files), else the
+    first directory in the search order that holds them, or None (no download)."""
+    if path is not None:
+        return _given_dir(path)
+    for _, directory in _candidates():
         if _holds_all(directory):
             return os.path.abspath(directory)
     return None
@@ -188,13 +208,7 @@ def download(directory=None) -> str:
     corrupted download leaves nothing behind. Raises DatasetNotFoundError when a file cannot be fetched
     from any of BASE_URLS, ChecksumError when what was fetched does not match.
     """
-    return _download(directory, None)
-
-
-def _download(directory, path) -> str:
-    from ..serialization import atomic_write_bytes
-
-    directory = os.path.abspath(os.fspath(directory) if directory is not None else cache_dir())
+    directory = os.path.abspath(as_path(directory, "fashion_mnist.download") if directory is not None else cache_dir())
     for name in FILES:
         if _file_in(directory, name):
             continue
@@ -217,13 +231,13 @@ def _download(directory, path) -> str:
         else:
             if mismatch is not None:
                 raise mismatch
-            raise DatasetNotFoundError(_not_found_message(path, failures))
+            raise DatasetNotFoundError(_not_found_message(failures))
     return directory
 
 
-def _not_found_message(path, failures: List[str]) -> str:
+def _not_found_message(failures: List[str]) -> str:
     looked = []
-    for desc, directory in _candidates(path):
+    for desc, directory in _candidates():
         looked.append(f"  {desc}: {directory if directory else '(not set)'}")
     lines = [
         "Fashion-MNIST not found: no directory holds the four files "
@@ -304,7 +318,7 @@ def load_data(path=None, *, allow_download: bool = True):
     directory = find_data_dir(path)
     if directory is None:
         if not allow_download:
-            raise DatasetNotFoundError(_not_found_message(path, []))
-        directory = _download(cache_dir(), path)
+            raise DatasetNotFoundError(_not_found_message([]))
+        directory = download(cache_dir())
     (x_train, y_train), (x_test, y_test) = _load_cached(directory, _stamp(directory))
     return (x_train.copy(), y_train.copy()), (x_test.copy(), y_test.copy())
