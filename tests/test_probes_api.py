@@ -231,7 +231,7 @@ assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), w)), "trained b
     model("checkpoint_unbalanced_brace", "convnet.callbacks.ModelCheckpoint('m-{epoch.cnet')", ValueError,
           r"not a valid format string"),
     model("checkpoint_not_a_path", "convnet.callbacks.ModelCheckpoint(123)", TypeError,
-          r"ModelCheckpoint: argument 'filepath' expected a path, got int"),
+          r"ModelCheckpoint: argument 'filepath' expected str, bytes or os.PathLike, got int"),
     model("checkpoint_monitor_missing",
           "m.fit(x, y, verbose=0, callbacks=[convnet.callbacks.ModelCheckpoint('m.cnet', save_best_only=True)])",
           ValueError, r"'val_loss' is not logged"),

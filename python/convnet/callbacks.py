@@ -1,10 +1,11 @@
 """Callbacks for Model.fit, with Keras' names: EarlyStopping, ModelCheckpoint, LearningRateScheduler
 (with step_decay and cosine_decay schedules), History."""
 import math
-import os
 import string
 
 import numpy as np
+
+from . import serialization
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "step_decay",
            "cosine_decay"]
@@ -105,11 +106,8 @@ class ModelCheckpoint(Callback):
     does not log, or a monitored metric it does not log, is a ValueError before training starts."""
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto"):
-        if isinstance(filepath, bytes):
-            filepath = os.fsdecode(filepath)
-        if not isinstance(filepath, (str, os.PathLike)):
-            raise TypeError(f"ModelCheckpoint: argument 'filepath' expected a path, got {type(filepath).__name__}")
-        self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, bool(save_best_only)
+        self.filepath = serialization.as_path(filepath, "ModelCheckpoint", "filepath")
+        self.monitor, self.save_best_only = monitor, bool(save_best_only)
         try:
             self._fields = {field for _, field, _, _ in string.Formatter().parse(self.filepath) if field is not None}
         except ValueError as e:

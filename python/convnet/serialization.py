@@ -74,15 +74,16 @@ def _tensors_digest(arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def as_path(path, where: str) -> str:
+def as_path(path, where: str, argument: str = "path") -> str:
     """A path argument (str, bytes or os.PathLike) as str, decoded as the OS does; TypeError naming
-    `where` for anything else, ValueError for an empty path or one with a NUL byte."""
+    `where` and `argument` for anything else, ValueError for an empty path or one with a NUL byte."""
     try:
         path = os.fsdecode(os.fspath(path))
     except TypeError:
-        raise TypeError(f"{where}: argument 'path' expected str, bytes or os.PathLike, got {type(path).__name__}") from None
+        raise TypeError(f"{where}: argument '{argument}' expected str, bytes or os.PathLike, "
+                        f"got {type(path).__name__}") from None
     if not path or "\0" in path:
-        raise ValueError(f"{where}: argument 'path' expected a non-empty path without NUL bytes, got {path!r}")
+        raise ValueError(f"{where}: argument '{argument}' expected a non-empty path without NUL bytes, got {path!r}")
     return path
 
 
