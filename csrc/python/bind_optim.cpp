@@ -43,6 +43,9 @@ std::pair<double, double> as_betas(py::handle obj, const char* op) {
   if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) || py::len(obj) != 2)
     throw TypeError(arg_message(op, "betas", "a pair of floats (beta1, beta2)", std::string(py::str(py::repr(obj)))));
   py::sequence s = obj.cast<py::sequence>();
+  for (py::handle b : s)
+    if (py::isinstance<py::bool_>(b) || !(py::isinstance<py::float_>(b) || PyIndex_Check(b.ptr())))
+      throw TypeError(arg_message(op, "betas", "a pair of floats (beta1, beta2)", std::string(py::str(py::repr(obj)))));
   return {s[0].cast<double>(), s[1].cast<double>()};
 }
 
