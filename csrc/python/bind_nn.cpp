@@ -56,7 +56,7 @@ nn::NodeSpec spec_from_dict(const py::dict& d) {
     if (key == "name" || v.is_none()) continue;
     try {
       if (key == "op") s.kind = v.cast<std::string>();
-      else if (key == "inputs") s.inputs = node_indices(v, s.name, "inputs");
+      else if (key == "inputs") s.inputs = node_indices(v, layer_op(s.name), "inputs");
       else if (key == "trainable") s.trainable = v.cast<bool>();
       else if (key == "shares") s.shares = static_cast<int>(as_int(v, layer_op(s.name).c_str(), "shares", -1, INT_MAX));
       else s.params[key] = param_value(v, s.name, key);
