@@ -39,6 +39,9 @@ PROBES = [
     raises("tensor_object_array", "convnet.tensor(np.array([object()]))", TypeError, r"tensor"),
     ok("from_numpy_non_contiguous", "a = np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2]\n"
        "assert np.array_equal(np.asarray(convnet.from_numpy(a)), a)"),
+    raises("from_numpy_huge_broadcast", "convnet.from_numpy(np.broadcast_to(np.float32(1), (2**31, 3)))", MemoryError, r"Unable to allocate"),
+    raises("linear_backward_huge_broadcast", "ops.linear_backward(np.ones((0, 2**31), np.float32), np.ones((0, 3), np.float32), "
+           "np.broadcast_to(np.float32(1), (2**31, 3)), None)", MemoryError, r"Unable to allocate"),
     ok("from_numpy_unaligned", "b = np.zeros(17, np.uint8)[1:].view(np.float32); assert np.asarray(convnet.from_numpy(b)).shape == (4,)"),
     ok("from_numpy_big_endian", "a = np.arange(4, dtype='>f4'); assert np.array_equal(np.asarray(ops.relu(a)), a)"),
     ok("from_numpy_0d", "t = convnet.from_numpy(np.array(3.0, np.float32)); assert t.shape == () and t.numel() == 1"),
