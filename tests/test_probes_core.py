@@ -75,6 +75,14 @@ PROBES = [
     ok("train_steps_huge_counts", MODEL + "s = g.train_steps(x, y, np.arange(3), 2**62, 2**62, 2**63 - 1); assert s.steps == 0\n"
        "s = g.train_steps(x, y, np.arange(3), 0, 2**63 - 1, 2**63 - 1); assert s.steps == 1"),
     raises("train_steps_x_not_tensor", MODEL + "g.train_steps('x', y, np.arange(3), 0, 1, 3)", TypeError, r"fit: argument 'x' expected a Tensor"),
+    raises("evaluate_label_out_of_range", "m = convnet.Sequential([layers.Input((4,)), layers.Dense(3, activation='softmax')])\n"
+           "m.compile('sgd', 'sparse_categorical_crossentropy')\n"
+           "m._graph.evaluate(convnet.tensor(np.ones((3, 4), np.float32)), convnet.tensor(np.array([0, 1, 10**12])), 3)",
+           ValueError, r"cross_entropy: argument 'target' expected class indices in \[0, 3\), got label 1000000000000"),
+    raises("train_steps_label_negative", "m = convnet.Sequential([layers.Input((4,)), layers.Dense(3, activation='softmax')])\n"
+           "m.compile('sgd', 'sparse_categorical_crossentropy')\n"
+           "m._graph.train_steps(convnet.tensor(np.ones((3, 4), np.float32)), convnet.tensor(np.array([0, -1, 2])), "
+           "np.arange(3), 0, 1, 3)", ValueError, r"cross_entropy: argument 'target' expected class indices"),
     raises("predict_batch_negative", MODEL + "g.predict(x, -1)", ValueError, r"predict: argument 'batch_size' expected an int in \[1, "),
     ok("predict_batch_huge", MODEL + "assert g.predict(x, 2**63 - 1)[0].shape == (3, 3)"),
     raises("evaluate_batch_2p63", MODEL + "g.evaluate(x, y, 2**63)", ValueError, r"evaluate: argument 'batch_size'"),

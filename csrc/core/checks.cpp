@@ -25,12 +25,13 @@ int64_t checked_numel(const std::string& op, const std::string& what, const Shap
   for (int64_t s : shape) {
     CONVNET_CHECK_VALUE(s >= 0, op, what, "non-negative sizes", shape_str(shape));
     if (__builtin_mul_overflow(n, s, &n))
-      throw ValueError(op + ": " + what + " " + shape_str(shape) + " is too large: its element count does not fit in 64 bits");
+      throw ValueError(op + ": " + what + " " + shape_str(shape) +
+                       " is too large: its element count does not fit in 64 bits");
   }
   int64_t bytes;
   if (__builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &bytes))
-    throw ValueError(op + ": " + what + " " + shape_str(shape) + " is too large: " + std::to_string(n) + " elements of " +
-                     std::to_string(elem_size) + " bytes do not fit in 64 bits");
+    throw ValueError(op + ": " + what + " " + shape_str(shape) + " is too large: " + std::to_string(n) +
+                     " elements of " + std::to_string(elem_size) + " bytes do not fit in 64 bits");
   return n;
 }
 

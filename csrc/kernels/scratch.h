@@ -20,7 +20,8 @@ struct Scratch {
       const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
       data = static_cast<float*>(std::aligned_alloc(64, bytes));
       capacity = data ? bytes / sizeof(float) : 0;
-      if (!data) throw OutOfMemoryError("out of memory allocating " + std::to_string(bytes) + " bytes of kernel workspace on cpu");
+      if (!data)
+        throw OutOfMemoryError("out of memory allocating " + std::to_string(bytes) + " bytes of kernel workspace on cpu");
     }
     return data;
   }

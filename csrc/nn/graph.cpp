@@ -148,7 +148,8 @@ void Graph::build() {
       }
     if (own > most) most = own, largest = i, shapes = own_shapes;
   }
-  named(largest, shapes + ": " + std::to_string(most) + " of the model's " + std::to_string(n_params) + " parameters", [&] {
+  const std::string share = std::to_string(most) + " of the model's " + std::to_string(n_params) + " parameters";
+  named(largest, shapes + ": " + share, [&] {
     params_ = Tensor::zeros({n_params}, DType::Float32, device_);
     grads_ = Tensor::zeros({n_params}, DType::Float32, device_);
   });

@@ -667,7 +667,8 @@ Shape conv2d_output_shape(const Tensor& x, const Tensor& w, const Tensor* b, con
                       "a kernel extent dilation*(k-1)+1 no larger than the padded input " + pair_str(Hp, Wp),
                       "extent " + pair_str(eh, ew) + " of kernel " + pair_str(w.size(2), w.size(3)));
   // The CPU kernels work on a zero-padded copy of each image: it must have a size, too.
-  checked_output_shape(op, {C_in, Hp, Wp}, "the padded input for x " + shape_str(x.shape()) + " and padding " + padding_str(p));
+  checked_output_shape(op, {C_in, Hp, Wp},
+                       "the padded input for x " + shape_str(x.shape()) + " and padding " + padding_str(p));
   const Shape out{x.size(0), C_out, (Hp - eh) / p.stride_h + 1, (Wp - ew) / p.stride_w + 1};
   checked_output_shape(op, out, "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", stride " +
                                     pair_str(p.stride_h, p.stride_w) + ", padding " + padding_str(p) + ", dilation " +

@@ -127,7 +127,8 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("flat_grads", &Graph::flat_grads)
       .def_property_readonly("flat_buffers", &Graph::flat_buffers, "Batch-norm running statistics")
       .def("buffer", [](const Graph& g, py::object index) {
-             return g.buffer_view(static_cast<int>(as_int(index, "buffer", "index", 0, int64_t(g.buffers().size()) - 1)));
+             const int64_t last = int64_t(g.buffers().size()) - 1;
+             return g.buffer_view(static_cast<int>(as_int(index, "buffer", "index", 0, last)));
            }, py::arg("index"), "A buffer's window of flat_buffers (shares memory)")
       .def("running_stats", [](const Graph& g, py::object node_index) {
              const int64_t node = as_int(node_index, "running_stats", "node");
@@ -161,8 +162,10 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("cuda_graph_replays", &Graph::cuda_graph_replays,
                              "Training steps run by replaying the captured CUDA graph (0 on the CPU)")
       .def("optimizer_state", &Graph::optimizer_state, "(name, flat tensor) of each optimizer state buffer")
-      .def("set_loss", [](Graph& g, const std::string& kind, py::object output, bool from_logits, float label_smoothing) {
-             const int o = static_cast<int>(as_int(output, "compile", "loss output", 0, int64_t(g.outputs().size()) - 1));
+      .def("set_loss", [](Graph& g, const std::string& kind, py::object output, bool from_logits,
+                          float label_smoothing) {
+             const int64_t last = int64_t(g.outputs().size()) - 1;
+             const int o = static_cast<int>(as_int(output, "compile", "loss output", 0, last));
              g.set_loss(loss_config(kind, o, from_logits, label_smoothing));
            }, py::arg("kind"), py::arg("output") = 0, py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f,
            "The loss (cross_entropy, binary_cross_entropy, mean_squared_error) and the output it is attached to")
@@ -170,7 +173,8 @@ void bind_nn(py::module_& m) {
                              py::object n_batches, py::object batch_size) {
              Tensor tx = data_tensor(x, "fit", "x"), ty = data_tensor(y, "fit", "y");
              Tensor to = as_tensor(order, "fit", "order", DType::Int64);
-             const int64_t first = as_int(first_batch, "fit", "first_batch", 0), n = as_int(n_batches, "fit", "n_batches", 0);
+             const int64_t first = as_int(first_batch, "fit", "first_batch", 0);
+             const int64_t n = as_int(n_batches, "fit", "n_batches", 0);
              const int64_t batch = as_int(batch_size, "fit", "batch_size", 1);
              py::gil_scoped_release nogil;
              return g.train_steps(tx, ty, to, first, n, batch);

@@ -93,7 +93,8 @@ void bind_optim(py::module_& ops) {
   bind_adam(ops, "adamw_step", true, 0.01f,
             "One torch.optim.AdamW update (decoupled weight decay), in place like adam_step.");
   ops.def("rmsprop_step", [](py::object param, py::object grad, py::object square_avg, py::object momentum_buffer,
-                             py::object grad_avg, py::object step, double lr, double alpha, double eps, double weight_decay,
+                             py::object grad_avg, py::object step, double lr, double alpha, double eps,
+                             double weight_decay,
                              double momentum, bool centered) {
             const char* op = "rmsprop_step";
             Tensor p = as_inplace(param, op, "param");

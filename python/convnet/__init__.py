@@ -10,5 +10,6 @@ from . import callbacks, cuda, datasets, initializers, layers, losses, ops, opti
 from .models import Model, Sequential, load_model, set_random_seed
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "OutOfMemoryError", "tensor", "from_numpy", "zeros", "cuda", "ops", "layers", "losses", "optimizers", "callbacks",
-           "initializers", "datasets", "zoo", "Model", "Sequential", "load_model", "set_random_seed", "__version__"]
+__all__ = ["Tensor", "OutOfMemoryError", "tensor", "from_numpy", "zeros", "cuda", "ops", "layers", "losses", "optimizers",
+           "callbacks", "initializers", "datasets", "zoo", "Model", "Sequential", "load_model", "set_random_seed",
+           "__version__"]
