@@ -95,6 +95,7 @@ PROBES = [
     raises("graph_seed_negative", "convnet._core.nn.Graph([{'op': 'input', 'name': 'in', 'shape': [2]}], [0], seed=-1)", ValueError, r"Model: argument 'seed' expected an int in \[0, 2\*\*64\), got -1"),
     raises("graph_seed_2p64", "convnet._core.nn.Graph([{'op': 'input', 'name': 'in', 'shape': [2]}], [0], seed=2**64)", ValueError, r"Model: argument 'seed'"),
     raises("graph_outputs_huge", "convnet._core.nn.Graph([{'op': 'input', 'name': 'in', 'shape': [2]}], [2**40])", ValueError, r"Model: argument 'outputs' expected a value that fits in 32 bits"),
+    raises("graph_nodes_not_list", "convnet._core.nn.Graph(5, [0])", TypeError, r"Model: argument 'nodes' expected a list of dicts, got an object of type int"),
     raises("graph_node_not_dict", "convnet._core.nn.Graph([3], [0])", TypeError, r"Model: argument 'nodes' expected a list of dicts"),
     raises("graph_inputs_huge", "convnet._core.nn.Graph([{'op': 'input', 'name': 'in', 'shape': [2]}, {'op': 'relu', 'name': 'r', 'inputs': [2**40]}], [1])", ValueError, r"layer 'r'.*'inputs'"),
     raises("permutation_seed_negative", "convnet._core.nn.permutation(3, -1)", ValueError, r"permutation: argument 'seed'"),

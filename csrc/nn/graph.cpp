@@ -663,7 +663,8 @@ static Tensor identity_order(int64_t rows, Device device) {
 }
 
 // Every index in order must be a row of the data: the gathers read x[order[i]] unchecked. A CPU
-// order is checked here, element by element.
+// order is checked here, element by element; a CUDA order is not read back (that would make the host
+// wait at every chunk of steps): it must come from nn.permutation or another trusted source.
 void Graph::check_order(const char* what, const Tensor& order, int64_t rows) const {
   if (order.is_cuda()) return;
   const int64_t* o = order.data<int64_t>();

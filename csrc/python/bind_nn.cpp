@@ -100,7 +100,10 @@ void bind_nn(py::module_& m) {
   py::module_ nn_mod = m.def_submodule("nn", "The graph executor and trainer");
   using nn::Graph;
   py::class_<Graph>(nn_mod, "Graph", "A model's nodes, flat parameters and buffers, and its training step")
-      .def(py::init([](py::list nodes, py::object outputs, const std::string& device, py::object seed) {
+      .def(py::init([](py::object nodes, py::object outputs, const std::string& device, py::object seed) {
+             if (!py::isinstance<py::list>(nodes) && !py::isinstance<py::tuple>(nodes))
+               throw TypeError(arg_message("Model", "nodes", "a list of dicts",
+                                           std::string("an object of type ") + Py_TYPE(nodes.ptr())->tp_name));
              std::vector<nn::NodeSpec> specs;
              for (py::handle n : nodes) {
                if (!py::isinstance<py::dict>(n))
