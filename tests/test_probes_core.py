@@ -7,7 +7,7 @@ from probe import check, ok, parametrize, raises
 X = "np.ones((1, 1, 4, 4), np.float32)"
 W = "np.ones((1, 1, 3, 3), np.float32)"
 RO = "a = np.ones((2, 3), np.float32); a.flags.writeable = False\n"
-MODEL = ("m = convnet.Sequential([layers.Input((4,)), layers.Dense(3)]); m.compile('sgd', 'mse')\n"
+MODEL = ("m = convnet.Sequential([layers.Input((4,)), layers.Dense(3)]); m.compile('sgd', 'mse', device='cpu')\n"
          "g = m._graph\nx = convnet.tensor(np.ones((3, 4), np.float32)); y = convnet.tensor(np.ones((3, 3), np.float32))\n")
 
 PROBES = [
@@ -76,11 +76,11 @@ PROBES = [
        "s = g.train_steps(x, y, np.arange(3), 0, 2**63 - 1, 2**63 - 1); assert s.steps == 1"),
     raises("train_steps_x_not_tensor", MODEL + "g.train_steps('x', y, np.arange(3), 0, 1, 3)", TypeError, r"fit: argument 'x' expected a Tensor"),
     raises("evaluate_label_out_of_range", "m = convnet.Sequential([layers.Input((4,)), layers.Dense(3, activation='softmax')])\n"
-           "m.compile('sgd', 'sparse_categorical_crossentropy')\n"
+           "m.compile('sgd', 'sparse_categorical_crossentropy', device='cpu')\n"
            "m._graph.evaluate(convnet.tensor(np.ones((3, 4), np.float32)), convnet.tensor(np.array([0, 1, 10**12])), 3)",
            ValueError, r"cross_entropy: argument 'target' expected class indices in \[0, 3\), got label 1000000000000"),
     raises("train_steps_label_negative", "m = convnet.Sequential([layers.Input((4,)), layers.Dense(3, activation='softmax')])\n"
-           "m.compile('sgd', 'sparse_categorical_crossentropy')\n"
+           "m.compile('sgd', 'sparse_categorical_crossentropy', device='cpu')\n"
            "m._graph.train_steps(convnet.tensor(np.ones((3, 4), np.float32)), convnet.tensor(np.array([0, -1, 2])), "
            "np.arange(3), 0, 1, 3)", ValueError, r"cross_entropy: argument 'target' expected class indices"),
     raises("predict_batch_negative", MODEL + "g.predict(x, -1)", ValueError, r"predict: argument 'batch_size' expected an int in \[1, "),
