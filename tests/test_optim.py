@@ -124,7 +124,7 @@ def test_inplace_argument_type_errors():
                   np.zeros(8, np.float32)[::2], g, lr=0.1)
     ro = np.zeros(4, np.float32)
     ro.flags.writeable = False
-    assert_raises(TypeError, ["sgd_step", "'param'", "read-only"], ops.sgd_step, ro, g, lr=0.1)
+    assert_raises(ValueError, ["sgd_step", "'param'", "read-only"], ops.sgd_step, ro, g, lr=0.1)
     assert_raises(TypeError, ["sgd_step", "'momentum_buffer'", "float64"], ops.sgd_step, p, g, np.zeros(4),
                   lr=0.1, momentum=0.9)
     assert_raises(TypeError, ["adam_step", "'exp_avg'", "float64"], ops.adam_step, p, g, np.zeros(4), p.copy(),

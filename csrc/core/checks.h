@@ -7,6 +7,27 @@
 
 namespace convnet {
 
+// Checked size arithmetic: every element count and byte size in the core (tensors, ops' output
+// shapes, node kinds, file loaders) is computed by these, so no product of sizes wraps around.
+// `op` names the caller and `what` the quantity in the ValueError, e.g. "conv2d", "output shape".
+int64_t checked_mul(int64_t a, int64_t b, const std::string& op, const std::string& what);
+int64_t checked_add(int64_t a, int64_t b, const std::string& op, const std::string& what);
+// The product of the sizes of `shape`: each >= 0, the product and its bytes at `elem_size` bytes
+// per element within int64 (ValueError naming op, what and the shape otherwise).
+int64_t checked_numel(const std::string& op, const std::string& what, const Shape& shape, size_t elem_size = 1);
+// checked_numel * dtype_size(dtype), in bytes.
+int64_t checked_nbytes(const std::string& op, const std::string& what, const Shape& shape, DType dtype);
+// An op's output shape, checked to fit in memory as float32 (or `dtype`): ValueError naming op,
+// the shape and `from` (the arguments it came from) otherwise. Returns the shape.
+const Shape& checked_output_shape(const std::string& op, const Shape& shape, const std::string& from,
+                                  DType dtype = DType::Float32);
+// A Python-sized integer narrowed to int (32 bits) for the kernels' parameters.
+int checked_int(int64_t v, const std::string& op, const std::string& arg);
+
+// Memory that is written by an op (in-place updates, outputs) must be writable: a tensor viewing a
+// read-only numpy array or memory map is a ValueError ("... is read-only").
+void check_writable(const std::string& op, const std::string& arg, const Tensor& t);
+
 // dtype must be `want` (TypeError otherwise).
 void check_dtype(const std::string& op, const std::string& arg, const Tensor& t, DType want);
 // Rank must be `rank`; `layout` names the axes, e.g. "(N, C, H, W)".
@@ -28,7 +49,7 @@ void check_step_value(const std::string& op, const std::string& arg, const Tenso
                       const Tensor& like);
 void check_same_device(const std::string& op, const std::string& arg, const Tensor& t,
                        const std::string& ref_arg, const Tensor& ref);
-// An output buffer given by the caller: defined, float32, exactly `want`, on ref's device.
+// An output buffer given by the caller: defined, float32, exactly `want`, on ref's device, writable.
 void check_output(const std::string& op, const std::string& arg, const Tensor& t, const Shape& want,
                   const Tensor& ref, DType dtype = DType::Float32);
 

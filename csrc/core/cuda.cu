@@ -94,10 +94,12 @@ void* malloc(size_t nbytes, int index) {
   cudaError_t err = cudaMalloc(&p, nbytes);
   if (err != cudaSuccess) {
     cudaGetLastError();
-    throw DeviceError(std::string(err == cudaErrorMemoryAllocation ? "cuda: out of memory allocating "
-                                                                   : "cuda: cannot allocate ") +
-                      std::to_string(nbytes) + " bytes on cuda:" + std::to_string(index) + " (" +
-                      cudaGetErrorString(err) + ")");
+    const std::string message = std::string(err == cudaErrorMemoryAllocation ? "cuda: out of memory allocating "
+                                                                             : "cuda: cannot allocate ") +
+                                std::to_string(nbytes) + " bytes on cuda:" + std::to_string(index) + " (" +
+                                cudaGetErrorString(err) + ")";
+    if (err == cudaErrorMemoryAllocation) throw OutOfMemoryError(message);
+    throw DeviceError(message);
   }
   std::lock_guard<std::mutex> lock(memory_mutex);
   counts.now += nbytes;

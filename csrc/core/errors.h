@@ -1,7 +1,7 @@
 // Errors for people. Every argument check in an op's contract throws one of these, with a
 // message that names the op (or layer), the argument, what was expected and what came.
 // The Python bindings map ValueError -> ValueError, TypeError -> TypeError and
-// DeviceError -> RuntimeError; nothing in the core aborts the process.
+// DeviceError -> RuntimeError (OutOfMemoryError -> convnet.OutOfMemoryError); nothing in the core aborts the process.
 #pragma once
 #include <cstdint>
 #include <sstream>
@@ -20,6 +20,11 @@ struct TypeError : std::invalid_argument {
 // Device, driver, memory and I/O failures (RuntimeError in Python).
 struct DeviceError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+// An allocation the device could not satisfy (convnet.OutOfMemoryError in Python: both a
+// MemoryError and a RuntimeError).
+struct OutOfMemoryError : DeviceError {
+  using DeviceError::DeviceError;
 };
 
 // "(2, 3, 28, 28)"

@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/checks.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -25,36 +27,29 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
-}
+int64_t shape_numel(const Shape& shape) { return checked_numel("Tensor", "shape", shape); }
 
-Storage::Storage(void* data_, size_t nbytes_, Device device_, std::function<void(void*)> deleter_)
-    : data(data_), nbytes(nbytes_), device(device_), deleter(std::move(deleter_)) {}
+Storage::Storage(void* data_, size_t nbytes_, Device device_, std::function<void(void*)> deleter_, bool read_only_)
+    : data(data_), nbytes(nbytes_), device(device_), deleter(std::move(deleter_)), read_only(read_only_) {}
 
 Storage::~Storage() {
   if (deleter) deleter(data);
 }
 
-static void check_shape(const Shape& shape) {
-  for (int64_t s : shape)
-    CONVNET_CHECK_VALUE(s >= 0, "Tensor", "shape", "non-negative sizes", shape_str(shape));
-}
-
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  check_shape(shape);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
-  t.numel_ = shape_numel(shape);
-  size_t nbytes = t.nbytes();
+  // Byte sizes up to 2^63 - 64, so that the rounding up to 64 bytes below cannot wrap either.
+  const int64_t nbytes = checked_add(checked_nbytes("Tensor", "shape", shape, dtype), 63, "Tensor", "allocation") - 63;
+  t.numel_ = nbytes / static_cast<int64_t>(dtype_size(dtype));
   // Never a null pointer, so that empty tensors still have an address numpy accepts.
-  size_t alloc = nbytes ? nbytes : 64;
+  size_t alloc = nbytes ? static_cast<size_t>(nbytes) : 64;
   if (device.type == DeviceType::CPU) {
     void* p = std::aligned_alloc(64, (alloc + 63) / 64 * 64);
-    if (!p) throw DeviceError("Tensor: out of memory allocating " + std::to_string(nbytes) + " bytes on cpu");
+    if (!p)
+      throw OutOfMemoryError("Tensor: out of memory allocating " + std::to_string(nbytes) + " bytes on cpu for shape " +
+                             shape_str(shape));
     t.storage_ = std::make_shared<Storage>(p, nbytes, device, [](void* q) { std::free(q); });
   } else {
     cuda::require(device, "Tensor");
@@ -72,13 +67,12 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, Device device,
-                         std::function<void(void*)> release) {
-  check_shape(shape);
+                         std::function<void(void*)> release, bool read_only) {
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
-  t.numel_ = shape_numel(shape);
-  t.storage_ = std::make_shared<Storage>(data, t.nbytes(), device, std::move(release));
+  t.numel_ = checked_numel("Tensor", "shape", shape, dtype_size(dtype));
+  t.storage_ = std::make_shared<Storage>(data, t.nbytes(), device, std::move(release), read_only);
   return t;
 }
 
@@ -101,17 +95,33 @@ Shape Tensor::strides() const {
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
-  CONVNET_CHECK_VALUE(shape_numel(shape) == numel_, "reshape", "shape",
-                      "a shape with " + std::to_string(numel_) + " elements (from " + shape_str(shape_) + ")",
-                      shape_str(shape));
+  const std::string expected = "a shape with " + std::to_string(numel_) + " elements (from " + shape_str(shape_) + ")";
+  Shape resolved = shape;
+  int64_t unknown = -1, known = 1;  // the axis of the -1, the product of the other sizes
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && unknown < 0) {
+      unknown = static_cast<int64_t>(i);
+      continue;
+    }
+    CONVNET_CHECK_VALUE(shape[i] >= 0, "reshape", "shape", expected + ": sizes >= 0 and at most one -1",
+                        shape_str(shape));
+    known = checked_mul(known, shape[i], "reshape", "shape " + shape_str(shape));
+  }
+  if (unknown >= 0) {
+    // -1 is numel / (product of the others), which must divide exactly (and 0 others leave it open).
+    CONVNET_CHECK_VALUE(known > 0 && numel_ % known == 0, "reshape", "shape", expected, shape_str(shape));
+    resolved[unknown] = numel_ / known;
+    known = numel_;
+  }
+  CONVNET_CHECK_VALUE(known == numel_, "reshape", "shape", expected, shape_str(shape));
   Tensor t = *this;
-  t.shape_ = shape;
+  t.shape_ = resolved;
   return t;
 }
 
 Tensor Tensor::view(int64_t offset, const Shape& shape) const {
-  int64_t n = shape_numel(shape);
-  CONVNET_CHECK_VALUE(offset >= 0 && n >= 0 && offset + n <= numel_, "view", "offset",
+  const int64_t n = checked_numel("view", "shape", shape);
+  CONVNET_CHECK_VALUE(offset >= 0 && offset <= numel_ && n <= numel_ - offset, "view", "offset",
                       "a window inside " + std::to_string(numel_) + " elements",
                       std::to_string(offset) + " + " + std::to_string(n) + " elements");
   Tensor t = *this;
@@ -148,6 +158,7 @@ Tensor Tensor::from_values(const std::vector<float>& values, Device device) {
 }
 
 void Tensor::copy_from(const Tensor& src) {
+  check_writable("Tensor.copy_", "self", *this);
   CONVNET_CHECK_VALUE(src.dtype_ == dtype_ && src.numel_ == numel_, "copy_from", "src",
                       std::string(dtype_name(dtype_)) + " tensor with " + std::to_string(numel_) + " elements",
                       std::string(dtype_name(src.dtype_)) + " tensor of shape " + shape_str(src.shape_));
@@ -159,6 +170,7 @@ void Tensor::copy_from(const Tensor& src) {
 }
 
 void Tensor::fill(double value) {
+  check_writable("Tensor.fill", "self", *this);
   if (numel_ == 0) return;
   if (is_cuda()) {
     if (value == 0.0 && !std::signbit(value)) {  // all-zero bits in every dtype: a memset, no wait

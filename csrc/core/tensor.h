@@ -28,7 +28,8 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   std::function<void(void*)> deleter;
-  Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
+  bool read_only = false;
+  Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter, bool read_only = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -44,8 +45,10 @@ class Tensor {
   static Tensor from_values(const std::vector<int64_t>& values, Device device);
   static Tensor from_values(const std::vector<float>& values, Device device);
   // Wraps memory owned elsewhere; `release` is called once the last Tensor sharing it is gone.
+  // `read_only` memory (a read-only numpy array, a memory map opened with mode 'r') is never
+  // written: copy_from, fill and every op's output and in-place argument refuse it.
   static Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device,
-                          std::function<void(void*)> release);
+                          std::function<void(void*)> release, bool read_only = false);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -57,13 +60,15 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device : Device::cpu(); }
   bool is_cuda() const { return device().type == DeviceType::CUDA; }
+  bool read_only() const { return storage_ && storage_->read_only; }
 
   void* raw_data() const {
     return storage_ ? static_cast<char*>(storage_->data) + offset_ * dtype_size(dtype_) : nullptr;
   }
   template <typename T> T* data() const { return static_cast<T*>(raw_data()); }
 
-  // Same memory, new shape (the element count must match).
+  // Same memory, new shape, by numpy's rules: sizes >= 0 and at most one -1 (the size that makes
+  // the element count match); the element count must match (ValueError otherwise).
   Tensor reshape(const Shape& shape) const;
   // A contiguous piece of this tensor's memory: `shape` elements starting at flat element
   // `offset`. Used to give each layer's parameters a window into one flat buffer.
@@ -86,6 +91,7 @@ class Tensor {
   int64_t offset_ = 0;  // in elements, into storage_
 };
 
+// The element count of a shape, checked (checked_numel of core/checks.h, named "Tensor").
 int64_t shape_numel(const Shape& shape);
 
 }  // namespace convnet

@@ -4,7 +4,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdlib>
-#include <new>
+#include <string>
+
+#include "core/errors.h"
 
 namespace convnet {
 namespace cpu_kernels {
@@ -18,7 +20,8 @@ struct Scratch {
       const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
       data = static_cast<float*>(std::aligned_alloc(64, bytes));
       capacity = data ? bytes / sizeof(float) : 0;
-      if (!data) throw std::bad_alloc();
+      if (!data)
+        throw OutOfMemoryError("out of memory allocating " + std::to_string(bytes) + " bytes of kernel workspace on cpu");
     }
     return data;
   }

@@ -51,6 +51,21 @@ std::string Graph::where(int node) const {
   return "layer '" + specs_[node].name + "' (" + specs_[node].kind + ")";
 }
 
+// Runs `f`, its errors (checks, too-large sizes, failed allocations) prefixed with where(node) and
+// `context` (what was being sized), keeping their kind.
+void Graph::named(int node, const std::string& context, const std::function<void()>& f) const {
+  const std::string prefix = where(node) + (context.empty() ? "" : " (" + context + ")") + ": ";
+  try {
+    f();
+  } catch (const TypeError& e) {
+    throw TypeError(prefix + e.what());
+  } catch (const ValueError& e) {
+    throw ValueError(prefix + e.what());
+  } catch (const OutOfMemoryError& e) {
+    throw OutOfMemoryError(prefix + e.what());
+  }
+}
+
 // Node i's kind from the table, its parameters parsed, its inputs' shapes checked, and what it
 // declares placed: parameters in the flat parameter buffer, buffers in the flat buffer (or, for a
 // node that shares an earlier node's, that node's, checked to be the same).
@@ -81,7 +96,8 @@ void Graph::build_node(int i, int64_t& n_params, int64_t& n_buffers) {
     for (size_t k = 0; k < declared.size(); ++k) {
       if (s.shares < 0) {
         info.push_back({i, declared[k].name, total, declared[k].shape});
-        total += shape_numel(declared[k].shape);
+        total = checked_add(total, checked_numel("Model", what, declared[k].shape, sizeof(float)), "Model",
+                            std::string(what) + "s in all");
         slots.push_back(static_cast<int>(info.size()) - 1);
         continue;
       }
@@ -114,20 +130,29 @@ void Graph::build() {
   CONVNET_CHECK_VALUE(!specs_.empty(), "Model", "layers", "an input node first", "no nodes");
   nodes_.resize(specs_.size());
   int64_t n_params = 0, n_buffers = 0;
-  for (int i = 0; i < size(); ++i) {
-    try {
-      build_node(i, n_params, n_buffers);
-    } catch (const TypeError& e) {
-      throw TypeError(where(i) + ": " + e.what());
-    } catch (const ValueError& e) {
-      throw ValueError(where(i) + ": " + e.what());
-    }
-  }
+  for (int i = 0; i < size(); ++i) named(i, "", [&] { build_node(i, n_params, n_buffers); });
   CONVNET_CHECK_VALUE(!outputs_.empty(), "Model", "outputs", "at least one output node", "none");
   for (int o : outputs_)
     CONVNET_CHECK_VALUE(o > 0 && o < size(), "Model", "outputs", "indices of nodes after the input", std::to_string(o));
-  params_ = Tensor::zeros({n_params}, DType::Float32, device_);
-  grads_ = Tensor::zeros({n_params}, DType::Float32, device_);
+  // Too many parameters to hold: the error names the layer with the most.
+  int largest = 0;
+  int64_t most = -1;
+  std::string shapes;  // the largest layer's parameter shapes
+  for (int i = 0; i < size(); ++i) {
+    int64_t own = 0;
+    std::string own_shapes;
+    if (specs_[i].shares < 0)
+      for (int p : nodes_[i].params) {
+        own += shape_numel(param_info_[p].shape);
+        own_shapes += (own_shapes.empty() ? "" : ", ") + param_info_[p].name + " " + shape_str(param_info_[p].shape);
+      }
+    if (own > most) most = own, largest = i, shapes = own_shapes;
+  }
+  const std::string share = std::to_string(most) + " of the model's " + std::to_string(n_params) + " parameters";
+  named(largest, shapes + ": " + share, [&] {
+    params_ = Tensor::zeros({n_params}, DType::Float32, device_);
+    grads_ = Tensor::zeros({n_params}, DType::Float32, device_);
+  });
   // Room for one node's parameter gradients, where a layer called twice adds its second part (every
   // call of a layer declares the same parameters, so a sharing node's own size is the group's).
   int64_t shared_grads = 0;
@@ -308,18 +333,21 @@ void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const
 void Graph::ensure_capacity(int64_t batch) {
   if (batch <= capacity_) return;
   int64_t scratch = 0;
-  for (NodeState& node : nodes_) {
+  for (int i = 0; i < size(); ++i) {
+    NodeState& node = nodes_[i];
     const Shape shape = with_batch(batch, node.out_shape);
-    scratch = std::max(scratch, shape_numel(shape));
-    if (!node.kind->aliases_input()) node.z_full = Tensor::empty(shape, DType::Float32, device_);
-    if (!node.act.none()) {
-      node.y_full = Tensor::empty(shape, DType::Float32, device_);
-      node.dz_full = Tensor::empty(shape, DType::Float32, device_);
-    }
-    node.dy_full = Tensor::empty(shape, DType::Float32, device_);
-    node.sample_work_full.clear();
-    for (const NodeDecl::Entry& e : node.sample_decl)
-      node.sample_work_full.push_back(Tensor::empty(with_batch(batch, e.shape), e.dtype, device_));
+    named(i, "a batch of " + std::to_string(batch) + ": output " + shape_str(shape), [&] {
+      scratch = std::max(scratch, checked_numel("Model", "output", shape, sizeof(float)));
+      if (!node.kind->aliases_input()) node.z_full = Tensor::empty(shape, DType::Float32, device_);
+      if (!node.act.none()) {
+        node.y_full = Tensor::empty(shape, DType::Float32, device_);
+        node.dz_full = Tensor::empty(shape, DType::Float32, device_);
+      }
+      node.dy_full = Tensor::empty(shape, DType::Float32, device_);
+      node.sample_work_full.clear();
+      for (const NodeDecl::Entry& e : node.sample_decl)
+        node.sample_work_full.push_back(Tensor::empty(with_batch(batch, e.shape), e.dtype, device_));
+    });
   }
   scratch_full_ = Tensor::empty({scratch}, DType::Float32, device_);
   labels_full_ = Tensor();  // reallocated for the label kind by the caller
@@ -593,7 +621,7 @@ void Graph::run_captured_step(const Tensor& x, const Tensor& y, const Tensor& or
 StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& given_order, int64_t begin,
                              int64_t end, int64_t batch_size, bool training) {
   if (device_.type == DeviceType::CUDA) cuda::use_device(device_.index);  // the device a capture records
-  ensure_capacity(std::min(batch_size, x.size(0)));
+  ensure_capacity(batch_size);
   ensure_labels(y);
   if (training) {  // into the graph's own buffer: a captured step holds its address
     if (!order_.defined() || order_.numel() != given_order.numel()) {
@@ -634,6 +662,17 @@ static Tensor identity_order(int64_t rows, Device device) {
   return order.to(device);
 }
 
+// Every index in order must be a row of the data: the gathers read x[order[i]] unchecked. A CPU
+// order is checked here, element by element; a CUDA order is not read back (that would make the host
+// wait at every chunk of steps): it must come from nn.permutation or another trusted source.
+void Graph::check_order(const char* what, const Tensor& order, int64_t rows) const {
+  if (order.is_cuda()) return;
+  const int64_t* o = order.data<int64_t>();
+  for (int64_t i = 0; i < order.numel(); ++i)
+    CONVNET_CHECK_VALUE(o[i] >= 0 && o[i] < rows, what, "order", "row indices in [0, " + std::to_string(rows) + ")",
+                        std::to_string(o[i]) + " at position " + std::to_string(i));
+}
+
 StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
                              int64_t n_batches, int64_t batch_size) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -646,8 +685,13 @@ StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& ord
   check_shape("fit", "order", order, {x.size(0)});
   check_same_device("fit", "order", order, "x", x);
   const int64_t rows = x.size(0);
-  const int64_t begin = std::min(rows, first_batch * batch_size);
-  return run_batches(x, y, order, begin, std::min(rows, begin + n_batches * batch_size), batch_size, true);
+  check_order("fit", order, rows);
+  batch_size = std::min(batch_size, rows);  // a batch larger than the data is all of it
+  // Batches [first_batch, first_batch + n_batches) clipped to the data; the products are only
+  // formed where they cannot pass `rows` (so never overflow).
+  const int64_t begin = first_batch > rows / batch_size ? rows : std::min(rows, first_batch * batch_size);
+  const int64_t end = n_batches > (rows - begin) / batch_size ? rows : begin + n_batches * batch_size;
+  return run_batches(x, y, order, begin, end, batch_size, true);
 }
 
 StepStats Graph::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
@@ -655,7 +699,7 @@ StepStats Graph::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) 
   require_loss("evaluate");
   check_data("evaluate", x, &y);
   CONVNET_CHECK_VALUE(batch_size > 0, "evaluate", "batch_size", "a positive integer", std::to_string(batch_size));
-  return run_batches(x, y, identity_order(x.size(0), device_), 0, x.size(0), batch_size, false);
+  return run_batches(x, y, identity_order(x.size(0), device_), 0, x.size(0), std::min(batch_size, x.size(0)), false);
 }
 
 
@@ -664,10 +708,13 @@ std::vector<Tensor> Graph::predict(const Tensor& x, int64_t batch_size) {
   check_data("predict", x, nullptr);
   CONVNET_CHECK_VALUE(batch_size > 0, "predict", "batch_size", "a positive integer", std::to_string(batch_size));
   const int64_t rows = x.size(0);
+  batch_size = std::min(batch_size, rows);
   const Tensor order = identity_order(rows, device_);
   std::vector<Tensor> out;
-  for (int o : outputs_) out.push_back(Tensor::empty(with_batch(rows, nodes_[o].out_shape), DType::Float32, device_));
-  ensure_capacity(std::min(batch_size, rows));
+  for (int o : outputs_)
+    named(o, "the predictions for " + std::to_string(rows) + " rows",
+          [&] { out.push_back(Tensor::empty(with_batch(rows, nodes_[o].out_shape), DType::Float32, device_)); });
+  ensure_capacity(batch_size);
   for (int64_t start = 0; start < rows; start += batch_size) {
     const int64_t n = std::min(batch_size, rows - start);
     bind_batch(n);
@@ -688,9 +735,10 @@ Tensor Graph::input_gradients(const Tensor& x, const Tensor& y, int64_t batch_si
   check_data("input_gradients", x, &y);
   CONVNET_CHECK_VALUE(batch_size > 0, "input_gradients", "batch_size", "a positive integer", std::to_string(batch_size));
   const int64_t rows = x.size(0);
+  batch_size = std::min(batch_size, rows);
   const Tensor order = identity_order(rows, device_);
   Tensor out = Tensor::empty(with_batch(rows, nodes_[0].out_shape), DType::Float32, device_);
-  ensure_capacity(std::min(batch_size, rows));
+  ensure_capacity(batch_size);
   ensure_labels(y);
   input_grad_wanted_ = true;
   try {

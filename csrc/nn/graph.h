@@ -154,6 +154,10 @@ class Graph {
                         int64_t batch_size, bool training);
   void input_grad(int node, int k, const std::function<void(Tensor*)>& write, bool call_without);
   std::string where(int node) const;
+  // Runs f with its errors prefixed by where(node) and `context`.
+  void named(int node, const std::string& context, const std::function<void()>& f) const;
+  // Every value of a CPU `order` indexes one of `rows` rows (ValueError naming `what` otherwise).
+  void check_order(const char* what, const Tensor& order, int64_t rows) const;
   uint64_t node_seed(int node) const;
   Tensor seed_of(int node) const { return step_ints_.view(node, {1}); }  // node >= 1
   Tensor batch_start() const { return step_ints_.view(0, {1}); }

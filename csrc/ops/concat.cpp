@@ -47,9 +47,9 @@ static Shape concat_shape(const char* op, const char* arg, const std::vector<Sha
                                    "shape " + want + "): the N and trailing dims of '" + arg + "[0]'",
                                    "shape " + shape_str(s)));
     }
-    out[1] += s[1];
+    out[1] = checked_add(out[1], s[1], op, "the output channels");
   }
-  return out;
+  return checked_output_shape(op, out, "the inputs' shapes");
 }
 
 Shape concat_output_shape(const std::vector<const Tensor*>& inputs) {
@@ -65,7 +65,7 @@ Shape concat_output_shape(const std::vector<const Tensor*>& inputs) {
 }
 
 // Elements per channel S = d2 * d3 * ... of a (N, C, d2, ...) shape.
-static int64_t channel_size(const Shape& s) { return shape_numel(s) / (s[0] * s[1]); }
+static int64_t channel_size(const Shape& s) { return checked_numel("concat", "shape", s) / (s[0] * s[1]); }
 
 void concat_forward(Tensor& y, const std::vector<const Tensor*>& inputs) {
   const Shape y_shape = concat_output_shape(inputs);  // first: it checks there are inputs

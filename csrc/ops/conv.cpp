@@ -626,13 +626,16 @@ static Conv2dGeometry geometry(const Tensor& x, const Tensor& w, const Conv2dPar
           p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h, p.dilation_w, p.groups};
 }
 
+static std::string padding_str(const Conv2dParams& p) {
+  return "(" + std::to_string(p.pad_top) + ", " + std::to_string(p.pad_left) + ", " + std::to_string(p.pad_bottom) +
+         ", " + std::to_string(p.pad_right) + ")";
+}
+
 static void check_params(const char* op, const Conv2dParams& p) {
   CONVNET_CHECK_VALUE(p.stride_h >= 1 && p.stride_w >= 1, op, "stride", "positive values",
                       pair_str(p.stride_h, p.stride_w));
   CONVNET_CHECK_VALUE(p.pad_top >= 0 && p.pad_left >= 0 && p.pad_bottom >= 0 && p.pad_right >= 0, op, "padding",
-                      "non-negative values (top, left, bottom, right)",
-                      "(" + std::to_string(p.pad_top) + ", " + std::to_string(p.pad_left) + ", " +
-                          std::to_string(p.pad_bottom) + ", " + std::to_string(p.pad_right) + ")");
+                      "non-negative values (top, left, bottom, right)", padding_str(p));
   CONVNET_CHECK_VALUE(p.dilation_h >= 1 && p.dilation_w >= 1, op, "dilation", "values >= 1",
                       pair_str(p.dilation_h, p.dilation_w));
   CONVNET_CHECK_VALUE(p.groups >= 1, op, "groups", "a positive int", std::to_string(p.groups));
@@ -663,7 +666,14 @@ Shape conv2d_output_shape(const Tensor& x, const Tensor& w, const Tensor* b, con
   CONVNET_CHECK_VALUE(eh <= Hp && ew <= Wp, op, "w",
                       "a kernel extent dilation*(k-1)+1 no larger than the padded input " + pair_str(Hp, Wp),
                       "extent " + pair_str(eh, ew) + " of kernel " + pair_str(w.size(2), w.size(3)));
-  return {x.size(0), C_out, (Hp - eh) / p.stride_h + 1, (Wp - ew) / p.stride_w + 1};
+  // The CPU kernels work on a zero-padded copy of each image: it must have a size, too.
+  checked_output_shape(op, {C_in, Hp, Wp},
+                       "the padded input for x " + shape_str(x.shape()) + " and padding " + padding_str(p));
+  const Shape out{x.size(0), C_out, (Hp - eh) / p.stride_h + 1, (Wp - ew) / p.stride_w + 1};
+  checked_output_shape(op, out, "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", stride " +
+                                    pair_str(p.stride_h, p.stride_w) + ", padding " + padding_str(p) + ", dilation " +
+                                    pair_str(p.dilation_h, p.dilation_w));
+  return out;
 }
 
 void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p) {
@@ -701,7 +711,13 @@ Conv2dParams conv2d_same_padding(Conv2dParams p, int kernel_h, int kernel_w) {
                       pair_str(p.dilation_h, p.dilation_w));
   CONVNET_CHECK_VALUE(kernel_h >= 1 && kernel_w >= 1, "conv2d", "w", "a kernel of positive size",
                       pair_str(kernel_h, kernel_w));
-  const int th = p.dilation_h * (kernel_h - 1), tw = p.dilation_w * (kernel_w - 1);
+  // The total padding dilation*(k-1) of each axis must fit the kernels' int.
+  const int64_t th64 = int64_t(p.dilation_h) * (kernel_h - 1), tw64 = int64_t(p.dilation_w) * (kernel_w - 1);
+  CONVNET_CHECK_VALUE(th64 <= INT32_MAX && tw64 <= INT32_MAX, "conv2d", "padding",
+                      "'same' with a total padding dilation*(kernel-1) below 2**31",
+                      "'same' with dilation " + pair_str(p.dilation_h, p.dilation_w) + " and kernel " +
+                          pair_str(kernel_h, kernel_w) + ": " + pair_str(th64, tw64));
+  const int th = static_cast<int>(th64), tw = static_cast<int>(tw64);
   p.pad_top = th / 2;
   p.pad_bottom = th - th / 2;
   p.pad_left = tw / 2;

@@ -48,7 +48,8 @@ Shape linear_output_shape(const Tensor& x, const Tensor& w, const Tensor* b) {
     check_shape("linear", "b", *b, {w.size(0)});
     check_same_device("linear", "b", *b, "x", x);
   }
-  return {x.size(0), w.size(0)};
+  return checked_output_shape("linear", {x.size(0), w.size(0)},
+                              "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()));
 }
 
 void linear_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b) {

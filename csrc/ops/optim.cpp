@@ -68,9 +68,11 @@ std::string num(double v) {
   return s.str();
 }
 
-// param: float32; grad and every state buffer: float32, param's shape and device.
+// param: float32; grad and every state buffer: float32, param's shape and device; param and the
+// state (updated in place) writable.
 void check_param_grad(const char* op, const Tensor& param, const Tensor& grad) {
   check_dtype(op, "param", param, DType::Float32);
+  check_writable(op, "param", param);
   check_dtype(op, "grad", grad, DType::Float32);
   check_same_shape(op, "grad", grad, "param", param);
   check_same_device(op, "grad", grad, "param", param);
@@ -80,6 +82,7 @@ void check_state(const char* op, const char* arg, const Tensor* state, const Ten
   CONVNET_CHECK_VALUE(state && state->defined(), op, arg,
                       "a float32 tensor of shape " + shape_str(param.shape()) + " " + when, "None");
   check_dtype(op, arg, *state, DType::Float32);
+  check_writable(op, arg, *state);
   check_same_shape(op, arg, *state, "param", param);
   check_same_device(op, arg, *state, "param", param);
 }

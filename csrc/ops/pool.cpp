@@ -201,7 +201,7 @@ Shape pool2d_output_shape(const Tensor& x, const Pool2dParams& p) { return pool2
 Shape pool2d_contract(const std::string& op, const Tensor& x, const Pool2dParams& p) {
   check_float_input(op, "x", x, 4, "(N, C, H, W)");
   auto hw = pool2d_out_hw(op, x.size(2), x.size(3), p);
-  return {x.size(0), x.size(1), hw.first, hw.second};
+  return checked_output_shape(op, {x.size(0), x.size(1), hw.first, hw.second}, "x " + shape_str(x.shape()));
 }
 
 void pool2d_forward(Tensor& y, Tensor* index, const Tensor& x, const Pool2dParams& p) {

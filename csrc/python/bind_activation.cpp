@@ -50,13 +50,15 @@ static void def_activation(py::module_& ops, ops::Activation kind, const char* p
 static void def_softmax(py::module_& ops, bool log, const char* doc, const char* backward_doc) {
   const std::string name = log ? "log_softmax" : "softmax";
   const std::string backward_name = name + "_backward";
-  ops.def(name.c_str(), [log, name](py::object x, int axis) {
+  ops.def(name.c_str(), [log, name](py::object x, py::object axis_obj) {
             Tensor tx = as_tensor(x, name.c_str(), "x");
+            const int axis = static_cast<int>(bindings::as_int(axis_obj, name.c_str(), "axis", INT_MIN, INT_MAX));
             py::gil_scoped_release nogil;
             return log ? ops::log_softmax(tx, axis) : ops::softmax(tx, axis);
           }, py::arg("x"), py::arg("axis") = -1, doc);
-  ops.def(backward_name.c_str(), [log, backward_name](py::object grad_out, py::object x, int axis) {
+  ops.def(backward_name.c_str(), [log, backward_name](py::object grad_out, py::object x, py::object axis_obj) {
             const char* op = backward_name.c_str();
+            const int axis = static_cast<int>(bindings::as_int(axis_obj, op, "axis", INT_MIN, INT_MAX));
             Tensor dy = as_tensor(grad_out, op, "grad_out");
             Tensor tx = as_tensor(x, op, "x");
             const Shape shape = ops::softmax_contract(op, "x", tx, axis);

@@ -12,7 +12,10 @@ using bindings::as_tensor;
 // A shift range in pixels: an int k means [-k, k], a pair (lo, hi) means [lo, hi].
 static std::pair<int, int> shift_range(py::handle obj, const char* op, const char* arg) {
   auto [lo, hi] = bindings::int_pair(obj, op, arg);
-  if (!py::isinstance<py::tuple>(obj) && !py::isinstance<py::list>(obj)) lo = -hi;
+  if (!py::isinstance<py::tuple>(obj) && !py::isinstance<py::list>(obj)) {
+    CONVNET_CHECK_VALUE(hi >= 0, op, arg, "an int k >= 0 (the range [-k, k]) or a pair (lo, hi)", std::to_string(hi));
+    lo = -hi;
+  }
   return {lo, hi};
 }
 

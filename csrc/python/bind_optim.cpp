@@ -30,7 +30,6 @@ Tensor as_inplace(py::handle obj, const char* op, const char* arg) {
   if (!a.dtype().equal(py::dtype::of<float>())) problem = "an array of dtype " + std::string(py::str(a.dtype()));
   else if (!(a.flags() & py::array::c_style)) problem = "a non-contiguous array";
   else if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) problem = "an unaligned array";
-  else if (!a.writeable()) problem = "a read-only array";
   if (!problem.empty()) throw TypeError(arg_message(op, arg, expected, problem + " (a copy would lose the update)"));
   return bindings::tensor_from_numpy(a);
 }
@@ -44,6 +43,9 @@ std::pair<double, double> as_betas(py::handle obj, const char* op) {
   if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) || py::len(obj) != 2)
     throw TypeError(arg_message(op, "betas", "a pair of floats (beta1, beta2)", std::string(py::str(py::repr(obj)))));
   py::sequence s = obj.cast<py::sequence>();
+  for (py::handle b : s)
+    if (py::isinstance<py::bool_>(b) || !(py::isinstance<py::float_>(b) || PyIndex_Check(b.ptr())))
+      throw TypeError(arg_message(op, "betas", "a pair of floats (beta1, beta2)", std::string(py::str(py::repr(obj)))));
   return {s[0].cast<double>(), s[1].cast<double>()};
 }
 
@@ -51,15 +53,16 @@ Tensor* ptr(Tensor& t) { return t.defined() ? &t : nullptr; }
 
 void bind_adam(py::module_& ops, const char* name, bool decoupled, double default_wd, const char* doc) {
   ops.def(name, [name, decoupled](py::object param, py::object grad, py::object exp_avg, py::object exp_avg_sq,
-                                  int64_t step, double lr, py::object betas, double eps, double weight_decay) {
+                                  py::object step, double lr, py::object betas, double eps, double weight_decay) {
             Tensor p = as_inplace(param, name, "param");
             Tensor g = as_tensor(grad, name, "grad");
             Tensor m = as_inplace(exp_avg, name, "exp_avg");
             Tensor v = as_inplace(exp_avg_sq, name, "exp_avg_sq");
             auto b = as_betas(betas, name);
             ops::AdamParams hp{lr, b.first, b.second, eps, weight_decay, decoupled};
+            const int64_t t = bindings::as_int(step, name, "step");
             py::gil_scoped_release nogil;
-            ops::adam_step(p, g, m, v, step, hp);
+            ops::adam_step(p, g, m, v, t, hp);
           }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(),
           py::arg("step"), py::arg("lr") = 1e-3f, py::arg("betas") = py::make_tuple(0.9, 0.999),
           py::arg("eps") = 1e-8f, py::arg("weight_decay") = default_wd, doc);
@@ -69,14 +72,15 @@ void bind_adam(py::module_& ops, const char* name, bool decoupled, double defaul
 
 void bind_optim(py::module_& ops) {
   ops.def("sgd_step", [](py::object param, py::object grad, py::object momentum_buffer, double lr, double momentum,
-                         double dampening, double weight_decay, bool nesterov, int64_t step) {
+                         double dampening, double weight_decay, bool nesterov, py::object step) {
             const char* op = "sgd_step";
             Tensor p = as_inplace(param, op, "param");
             Tensor g = as_tensor(grad, op, "grad");
             Tensor buf = as_inplace_optional(momentum_buffer, op, "momentum_buffer");
             ops::SGDParams hp{lr, momentum, dampening, weight_decay, nesterov};
+            const int64_t t = bindings::as_int(step, op, "step");
             py::gil_scoped_release nogil;
-            ops::sgd_step(p, g, ptr(buf), step, hp);
+            ops::sgd_step(p, g, ptr(buf), t, hp);
           }, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer") = py::none(), py::kw_only(), py::arg("lr"),
           py::arg("momentum") = 0.0f, py::arg("dampening") = 0.0f, py::arg("weight_decay") = 0.0f,
           py::arg("nesterov") = false, py::arg("step") = 1,
@@ -89,7 +93,8 @@ void bind_optim(py::module_& ops) {
   bind_adam(ops, "adamw_step", true, 0.01f,
             "One torch.optim.AdamW update (decoupled weight decay), in place like adam_step.");
   ops.def("rmsprop_step", [](py::object param, py::object grad, py::object square_avg, py::object momentum_buffer,
-                             py::object grad_avg, int64_t step, double lr, double alpha, double eps, double weight_decay,
+                             py::object grad_avg, py::object step, double lr, double alpha, double eps,
+                             double weight_decay,
                              double momentum, bool centered) {
             const char* op = "rmsprop_step";
             Tensor p = as_inplace(param, op, "param");
@@ -98,8 +103,9 @@ void bind_optim(py::module_& ops) {
             Tensor buf = as_inplace_optional(momentum_buffer, op, "momentum_buffer");
             Tensor ga = as_inplace_optional(grad_avg, op, "grad_avg");
             ops::RMSpropParams hp{lr, alpha, eps, weight_decay, momentum, centered};
+            const int64_t t = bindings::as_int(step, op, "step");
             py::gil_scoped_release nogil;
-            ops::rmsprop_step(p, g, sa, ptr(buf), ptr(ga), step, hp);
+            ops::rmsprop_step(p, g, sa, ptr(buf), ptr(ga), t, hp);
           }, py::arg("param"), py::arg("grad"), py::arg("square_avg"), py::arg("momentum_buffer") = py::none(),
           py::arg("grad_avg") = py::none(), py::kw_only(), py::arg("step"), py::arg("lr") = 0.01f,
           py::arg("alpha") = 0.99f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.0f, py::arg("momentum") = 0.0f,

@@ -1,4 +1,5 @@
 // Tensor, devices and numpy interop.
+#include "core/checks.h"
 #include "python/common.h"
 
 namespace convnet {
@@ -35,7 +36,9 @@ static py::array tensor_to_numpy(const Tensor& t, py::handle base) {
   py::object owner = host.shares_storage(t) ? py::reinterpret_borrow<py::object>(base) : py::cast(host);
   Shape strides = host.strides();
   for (auto& s : strides) s *= static_cast<int64_t>(dtype_size(host.dtype()));
-  return py::array(numpy_dtype(host.dtype()), host.shape(), strides, host.raw_data(), owner);
+  py::array a(numpy_dtype(host.dtype()), host.shape(), strides, host.raw_data(), owner);
+  if (host.read_only()) a.attr("flags").attr("writeable") = false;  // a view of read-only memory stays read-only
+  return a;
 }
 
 void bind_tensor(py::module_& m) {
@@ -50,7 +53,7 @@ void bind_tensor(py::module_& m) {
                              : t.dtype() == DType::Int64 ? py::format_descriptor<int64_t>::format()
                                                           : py::format_descriptor<uint8_t>::format();
         return py::buffer_info(t.raw_data(), static_cast<py::ssize_t>(dtype_size(t.dtype())), format, t.dim(),
-                               t.shape(), strides);
+                               t.shape(), strides, t.read_only());
       })
       .def_property_readonly("shape", [](const Tensor& t) { return shape_tuple(t.shape()); }, "The shape, a tuple")
       .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); },
@@ -76,12 +79,9 @@ void bind_tensor(py::module_& m) {
              return t.to(d);
            }, py::arg("device"), "A copy on `device` ('cpu', 'cuda', 'cuda:N'); itself when already there")
       .def("reshape", [](const Tensor& t, py::args shape) {
-             Shape s;
-             py::sequence seq = (shape.size() == 1 && !py::isinstance<py::int_>(shape[0])) ? shape[0].cast<py::sequence>()
-                                                                                         : py::sequence(shape);
-             for (auto v : seq) s.push_back(v.cast<int64_t>());
-             return t.reshape(s);
-           }, "Same memory, new shape")
+             const bool one_sequence = shape.size() == 1 && py::isinstance<py::sequence>(shape[0]);
+             return t.reshape(bindings::as_int_list(one_sequence ? shape[0] : shape, "reshape", "shape"));
+           }, "Same memory, new shape (numpy's rules: sizes >= 0, at most one -1)")
       .def("clone", &Tensor::clone)
       .def("copy_", [](Tensor& t, py::object src) {
              Tensor s = bindings::as_tensor(src, "Tensor.copy_", "src", t.dtype());
@@ -115,8 +115,11 @@ void bind_tensor(py::module_& m) {
         }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = "cpu",
         "A new Tensor holding a copy of `data` (array-like or Tensor). Without dtype, as torch.tensor: "
         "integers become int64 (uint8 arrays stay uint8), anything else float32");
-  m.def("zeros", [](std::vector<int64_t> shape, py::object dtype, const std::string& device) {
-          return Tensor::zeros(shape, parse_dtype(dtype), Device::parse(device, "zeros"));
+  m.def("zeros", [](py::object shape, py::object dtype, const std::string& device) {
+          const Shape s = bindings::as_int_list(shape, "zeros", "shape");
+          const DType dt = parse_dtype(dtype);
+          checked_nbytes("zeros", "shape", s, dt);
+          return Tensor::zeros(s, dt, Device::parse(device, "zeros"));
         }, py::arg("shape"), py::arg("dtype") = py::none(), py::arg("device") = "cpu");
 
   py::module_ cuda = m.def_submodule("cuda", "CUDA devices");

@@ -31,15 +31,17 @@ Tensor tensor_from_numpy(py::array array) {
                            " is not supported (float32, int64 or uint8)");
   const bool contiguous = (array.flags() & py::array::c_style) != 0;
   const bool aligned = (array.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
-  if (!contiguous || !aligned) array = py::array::ensure(array, py::array::c_style | py::array::forcecast);
+  // A copy; numpy's own errors (a MemoryError for a huge broadcast view) propagate.
+  if (!contiguous || !aligned) array = py::array(py::module_::import("numpy").attr("ascontiguousarray")(array));
   Shape shape(array.shape(), array.shape() + array.ndim());
   // The Tensor keeps a reference to the array; releasing it needs the GIL, which a kernel
   // running with the GIL released may not hold.
   auto* owner = new py::object(array);
+  // A read-only array (flags.writeable False, a memory map opened with mode 'r') stays read-only.
   return Tensor::from_blob(const_cast<void*>(array.data()), shape, *dt, Device::cpu(), [owner](void*) {
     py::gil_scoped_acquire gil;
     delete owner;
-  });
+  }, !array.writeable());
 }
 
 Tensor as_tensor(py::handle obj, const char* op, const char* arg, DType want) {
@@ -80,23 +82,42 @@ std::optional<Tensor> as_optional_tensor(py::handle obj, const char* op, const c
   return as_tensor(obj, op, arg, want);
 }
 
-static int as_int(py::handle obj, const char* op, const char* arg) {
-  if (py::isinstance<py::bool_>(obj) || !py::isinstance<py::int_>(obj))
-    throw TypeError(arg_message(op, arg, "an int or a pair of ints",
-                                std::string(py::str(py::repr(obj)))));
-  long long v = obj.cast<long long>();
-  if (v > INT32_MAX || v < INT32_MIN) throw ValueError(arg_message(op, arg, "a value that fits in 32 bits", std::to_string(v)));
-  return static_cast<int>(v);
+static std::string repr_of(py::handle obj) { return std::string(py::str(py::repr(obj))); }
+
+int64_t as_int(py::handle obj, const char* op, const char* arg, int64_t lo, int64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  if (py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
+    throw TypeError(arg_message(op, arg, "an int in " + range,
+                                repr_of(obj) + " of type " + std::string(Py_TYPE(obj.ptr())->tp_name)));
+  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  if (!v) throw py::error_already_set();
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow || x < lo || x > hi) throw ValueError(arg_message(op, arg, "an int in " + range, repr_of(v)));
+  return x;
+}
+
+Shape as_int_list(py::handle obj, const char* op, const char* arg) {
+  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj))
+    throw TypeError(arg_message(op, arg, "a sequence of ints", repr_of(obj)));
+  Shape out;
+  for (py::handle v : obj.cast<py::sequence>()) out.push_back(as_int(v, op, arg));
+  return out;
 }
 
 std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg) {
+  const char* expected = "an int or a pair of ints";
+  auto one = [&](py::handle v) {
+    if (py::isinstance<py::bool_>(v) || !PyIndex_Check(v.ptr()))
+      throw TypeError(arg_message(op, arg, expected, repr_of(obj)));
+    return static_cast<int>(as_int(v, op, arg, INT_MIN, INT_MAX));
+  };
   if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
     py::sequence seq = obj.cast<py::sequence>();
-    if (seq.size() != 2)
-      throw ValueError(arg_message(op, arg, "an int or a pair of ints", std::string(py::str(py::repr(obj)))));
-    return {as_int(seq[0], op, arg), as_int(seq[1], op, arg)};
+    if (seq.size() != 2) throw ValueError(arg_message(op, arg, expected, repr_of(obj)));
+    return {one(seq[0]), one(seq[1])};
   }
-  int v = as_int(obj, op, arg);
+  const int v = one(obj);
   return {v, v};
 }
 

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <climits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,7 +27,12 @@ std::optional<Tensor> as_optional_tensor(py::handle obj, const char* op, const c
 // A CPU tensor sharing the memory of a numpy array of a supported dtype (float32, int64, uint8),
 // keeping the array alive.
 Tensor tensor_from_numpy(py::array array);
-// int or pair of ints -> (h, w); TypeError naming op and arg otherwise.
+// Every integer argument from Python goes through as_int: a Python int (or numpy integer; not a
+// bool, float or str: TypeError) in [lo, hi] (ValueError otherwise), each naming op and arg.
+int64_t as_int(py::handle obj, const char* op, const char* arg, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX);
+// A shape: a sequence of ints (any size here; checked by the op, e.g. >= 0).
+Shape as_int_list(py::handle obj, const char* op, const char* arg);
+// int or pair of ints (32 bits each) -> (h, w); TypeError / ValueError naming op and arg otherwise.
 std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg);
 // A random seed: a Python int in [0, 2^64) (TypeError / ValueError naming op and 'seed' otherwise).
 uint64_t as_seed(py::handle obj, const char* op);

@@ -5,9 +5,17 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convnet's C++ core: tensors, CNN ops (forward and backward) and the trainer";
 
+  // convnet.OutOfMemoryError: a MemoryError (what Python raises when memory runs out) that is also
+  // a RuntimeError (what device failures are), like torch.OutOfMemoryError.
+  static PyObject* out_of_memory = PyErr_NewExceptionWithDoc(
+      "convnet._core.OutOfMemoryError", "A tensor or buffer the device (cpu or cuda:N) could not allocate",
+      py::make_tuple(py::handle(PyExc_MemoryError), py::handle(PyExc_RuntimeError)).release().ptr(), nullptr);
+  m.attr("OutOfMemoryError") = py::handle(out_of_memory);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const convnet::OutOfMemoryError& e) {
+      PyErr_SetString(out_of_memory, e.what());
     } catch (const convnet::TypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const convnet::ValueError& e) {

@@ -39,7 +39,7 @@ class Conv2dNode final : public Node {
     int64_t out_channels = out_channels_, groups = groups_;
     if (depth_multiplier_ > 0) {
       groups = in[0];
-      out_channels = in[0] * depth_multiplier_;
+      out_channels = checked_mul(in[0], depth_multiplier_, "DepthwiseConv2D", "output channels");
     }
     CONVNET_CHECK_VALUE(out_channels > 0 && out_channels <= INT32_MAX && groups > 0 && in[0] % groups == 0, "Conv2D",
                         "filters/groups", "positive filters and groups dividing the " + std::to_string(in[0]) + " input channels",
@@ -47,7 +47,7 @@ class Conv2dNode final : public Node {
     p_.groups = static_cast<int>(groups);
     if (same_) p_ = ops::conv2d_same_padding(p_, kernel_h_, kernel_w_);
     const Shape w_shape{out_channels, in[0] / groups, kernel_h_, kernel_w_};
-    const Tensor w = Tensor::empty(w_shape), b = Tensor::empty({out_channels});
+    const Tensor w = shape_only(w_shape), b = shape_only({out_channels});
     const Shape out = drop_batch(ops::conv2d_output_shape(one_sample(in), w, use_bias_ ? &b : nullptr, p_));
     weight_ = decl.param("weight", w_shape);
     if (use_bias_) bias_ = decl.param("bias", {out_channels});

@@ -12,7 +12,7 @@ class FlattenNode final : public Node {
   explicit FlattenNode(ParamReader&) {}
   Shape build(const std::vector<Shape>& inputs, NodeDecl&) override {
     expect_inputs("Flatten", inputs, 1);
-    return {shape_numel(inputs[0])};
+    return {checked_numel("Flatten", "input", inputs[0])};
   }
   void forward(const NodeRun&) override {}
   void backward(const NodeRun& run) override {

@@ -11,7 +11,8 @@ class InputNode final : public Node {
   explicit InputNode(ParamReader& r) : shape_(r.ints("shape")) {}
   Shape build(const std::vector<Shape>& inputs, NodeDecl&) override {
     expect_inputs("Input", inputs, 0);
-    CONVNET_CHECK_VALUE(!shape_.empty() && shape_numel(shape_) > 0, "Input", "shape", "positive sizes", shape_str(shape_));
+    const bool positive = !shape_.empty() && checked_numel("Input", "shape", shape_, sizeof(float)) > 0;
+    CONVNET_CHECK_VALUE(positive, "Input", "shape", "positive sizes", shape_str(shape_));
     return shape_;
   }
   void forward(const NodeRun&) override {}

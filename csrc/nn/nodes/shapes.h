@@ -17,8 +17,13 @@ inline Shape with_batch(int64_t n, const Shape& shape) {
   s.insert(s.end(), shape.begin(), shape.end());
   return s;
 }
-// A batch of one sample of `shape`, to ask an op's contract for its output shape.
-inline Tensor one_sample(const Shape& shape) { return Tensor::empty(with_batch(1, shape)); }
+// A float32 tensor with a shape and no memory, to ask an op's contract (which reads shapes, never
+// data) for an output shape without allocating what a layer's shapes would take.
+inline Tensor shape_only(const Shape& shape) {
+  return Tensor::from_blob(nullptr, shape, DType::Float32, Device::cpu(), nullptr);
+}
+// A batch of one sample of `shape`, likewise.
+inline Tensor one_sample(const Shape& shape) { return shape_only(with_batch(1, shape)); }
 inline Shape drop_batch(const Shape& batched) { return Shape(batched.begin() + 1, batched.end()); }
 
 inline void expect_inputs(const char* layer, const std::vector<Shape>& inputs, size_t n) {
