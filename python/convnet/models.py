@@ -1185,6 +1185,8 @@ def load_model(path, device="auto", custom_objects=None):
         raise ValueError(f"load_model: convnet model file '{path}': {e}") from None
     except RecursionError:
         raise ValueError(f"load_model: convnet model file '{path}': {where} is nested too deeply") from None
+    except MemoryError as e:  # a model too large for this machine (convnet.OutOfMemoryError names the layer)
+        raise type(e)(f"load_model: convnet model file '{path}': {e}") from None
     return model
 
 
