@@ -312,3 +312,22 @@ def test_captured_steps_follow_schedules_short_batches_and_recaptures(data):
     # captured, 2..6 replayed; epoch 2 the same again (validation at batch 128 regrew the buffers);
     # epoch 3: all 6 full steps replayed; the Adam fit: a new capture, 5 replays.
     assert replays == 5 + 5 + 6 + 5
+
+
+@requires_cuda
+@pytest.mark.parametrize("bad", [10**12, -1])
+def test_a_cuda_order_outside_the_data_is_refused_and_changes_nothing(bad):
+    """The private Graph.train_steps with an order on the GPU that holds an index outside the data: the
+    gathers never read outside x (memcheck/ASan), the run's updates are halted, and the error names
+    the index and its position, as on the CPU (where the host checks the order before any step)."""
+    model = convnet.Sequential([L.Input((4,)), L.Dense(3, activation="softmax")])
+    model.compile("sgd", device="cuda")
+    before = model.get_weights()
+    x = convnet.tensor(np.ones((3, 4), np.float32)).to("cuda")
+    y = convnet.tensor(np.zeros(3, np.int64)).to("cuda")
+    order = convnet.tensor(np.array([0, bad, 2], np.int64)).to("cuda")
+    with pytest.raises(ValueError, match=rf"fit: argument 'order' expected row indices in \[0, 3\), got {bad} at position 1"):
+        model._graph.train_steps(x, y, order, 0, 3, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+    model.fit(np.ones((3, 4), np.float32), np.zeros(3, np.int64), verbose=0)  # the graph goes on
+    assert not np.array_equal(model.get_weights()[0], before[0])

@@ -633,6 +633,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
   const Tensor& order = training ? order_ : given_order;
   const ops::LossTotals before_any_batch = ops::LossTotals::start();
   upload(totals_, &before_any_batch);
+  if (order.is_cuda()) ops::check_order(order, x.size(0), totals_);  // a CPU order is checked on the host
   const int64_t first_step = step_;
   for (int64_t start = begin; start < end; start += batch_size) {
     const int64_t n = std::min(batch_size, end - start);
@@ -647,6 +648,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
   }
   const ops::LossTotals t = ops::read_loss_totals(totals_);
   if (training) step_ = first_step + t.steps;  // the updates that were applied
+  if (t.bad_order >= 0) report_bad_order(order, x.size(0), t.bad_order);
   StepStats stats;
   stats.loss_sum = t.loss_sum;
   stats.count = t.count;
@@ -662,15 +664,20 @@ static Tensor identity_order(int64_t rows, Device device) {
   return order.to(device);
 }
 
-// Every index in order must be a row of the data: the gathers read x[order[i]] unchecked. A CPU
-// order is checked here, element by element; a CUDA order is not read back (that would make the host
-// wait at every chunk of steps): it must come from nn.permutation or another trusted source.
+// Every index in order must be a row of the data. A CPU order is checked here, before any step; a
+// CUDA order by ops::check_order in run_batches, which halts the run's updates and is reported after
+// it, when the totals are read (reading the order back here would make the host wait once more).
 void Graph::check_order(const char* what, const Tensor& order, int64_t rows) const {
   if (order.is_cuda()) return;
   const int64_t* o = order.data<int64_t>();
   for (int64_t i = 0; i < order.numel(); ++i)
-    CONVNET_CHECK_VALUE(o[i] >= 0 && o[i] < rows, what, "order", "row indices in [0, " + std::to_string(rows) + ")",
-                        std::to_string(o[i]) + " at position " + std::to_string(i));
+    if (o[i] < 0 || o[i] >= rows) report_bad_order(order, rows, i, what);
+}
+
+void Graph::report_bad_order(const Tensor& order, int64_t rows, int64_t position, const char* what) const {
+  const int64_t value = order.view(position, {1}).to(Device::cpu()).data<int64_t>()[0];
+  throw ValueError(arg_message(what, "order", "row indices in [0, " + std::to_string(rows) + ")",
+                               std::to_string(value) + " at position " + std::to_string(position)));
 }
 
 StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,

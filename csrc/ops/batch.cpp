@@ -9,29 +9,39 @@ namespace convnet {
 
 namespace cpu_kernels {
 CONVNET_CPU_KERNEL
-void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale) {
-  const int64_t* rows = order + *start;
+void gather_rows_u8(float* out, const uint8_t* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n,
+                    int64_t row_size, float scale) {
+  order += *start;
 #pragma omp parallel for schedule(static) if (n * row_size > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* src = x + rows[i] * row_size;
+    const uint8_t* src = x + picked_row(order, i, rows) * row_size;
     float* dst = out + i * row_size;
     for (int64_t j = 0; j < row_size; ++j) dst[j] = static_cast<float>(src[j]) * scale;
   }
 }
 CONVNET_CPU_KERNEL
-void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size) {
-  const int64_t* rows = order + *start;
+void gather_rows_f32(float* out, const float* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n,
+                     int64_t row_size) {
+  order += *start;
 #pragma omp parallel for schedule(static) if (n * row_size > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const float* src = x + rows[i] * row_size;
+    const float* src = x + picked_row(order, i, rows) * row_size;
     float* dst = out + i * row_size;
     for (int64_t j = 0; j < row_size; ++j) dst[j] = src[j];
   }
 }
 CONVNET_CPU_KERNEL
-void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n) {
-  const int64_t* rows = order + *start;
-  for (int64_t i = 0; i < n; ++i) out[i] = x[rows[i]];
+void gather_rows_i64(int64_t* out, const int64_t* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n) {
+  order += *start;
+  for (int64_t i = 0; i < n; ++i) out[i] = x[picked_row(order, i, rows)];
+}
+void check_order(const int64_t* order, int64_t n, int64_t rows, ops::LossTotals* totals) {
+  for (int64_t i = 0; i < n; ++i)
+    if (order[i] < 0 || order[i] >= rows) {
+      totals->bad_order = i;
+      totals->nonfinite_step = 0;
+      return;
+    }
 }
 void fill_permutation(int64_t* order, ops::ShuffleKey key) {
 #pragma omp parallel for schedule(static) if (key.n > 65536)
@@ -50,7 +60,6 @@ static void check_rows(const char* op, const Tensor& src, const Tensor& order, c
                       std::to_string(n));
   check_same_device(op, "order", order, "x", src);
   check_step_value(op, "start", start, DType::Int64, 1, src);
-  // The indices themselves are trusted: they come from permutation() or from the executor.
 }
 
 static Tensor checked_start(const char* op, const Tensor& order, int64_t start, int64_t n) {
@@ -68,11 +77,12 @@ void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tenso
   const int64_t row = n ? out.numel() / n : 0;
   const int64_t* idx = order.data<int64_t>();
   if (x.dtype() == DType::UInt8) {
-    CONVNET_DISPATCH(x, gather_rows_u8, out.data<float>(), x.data<uint8_t>(), idx, start.data<int64_t>(), n, row,
-                     1.0f / 255.0f);
+    CONVNET_DISPATCH(x, gather_rows_u8, out.data<float>(), x.data<uint8_t>(), x.size(0), idx, start.data<int64_t>(), n,
+                     row, 1.0f / 255.0f);
   } else {
     check_dtype("gather_batch", "x", x, DType::Float32);
-    CONVNET_DISPATCH(x, gather_rows_f32, out.data<float>(), x.data<float>(), idx, start.data<int64_t>(), n, row);
+    CONVNET_DISPATCH(x, gather_rows_f32, out.data<float>(), x.data<float>(), x.size(0), idx, start.data<int64_t>(), n,
+                     row);
   }
 }
 
@@ -83,11 +93,13 @@ void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, const Tens
   check_output("gather_labels", "out", out, want, y, y.dtype());
   const int64_t* idx = order.data<int64_t>();
   if (y.dtype() == DType::Int64) {
-    CONVNET_DISPATCH(y, gather_rows_i64, out.data<int64_t>(), y.data<int64_t>(), idx, start.data<int64_t>(), n);
+    CONVNET_DISPATCH(y, gather_rows_i64, out.data<int64_t>(), y.data<int64_t>(), y.size(0), idx, start.data<int64_t>(),
+                     n);
   } else {
     check_dtype("gather_labels", "y", y, DType::Float32);
     const int64_t row = y.numel() / y.size(0);
-    CONVNET_DISPATCH(y, gather_rows_f32, out.data<float>(), y.data<float>(), idx, start.data<int64_t>(), n, row);
+    CONVNET_DISPATCH(y, gather_rows_f32, out.data<float>(), y.data<float>(), y.size(0), idx, start.data<int64_t>(), n,
+                     row);
   }
 }
 
@@ -97,6 +109,15 @@ void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t sta
 
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n) {
   gather_labels(out, y, order, checked_start("gather_labels", order, start, n), n);
+}
+
+void check_order(const Tensor& order, int64_t rows, Tensor& totals) {
+  check_dtype("check_order", "order", order, DType::Int64);
+  check_rank("check_order", "order", order, 1, "(n,)");
+  check_step_value("check_order", "totals", totals, DType::Int64, LossTotals::size(), order);
+  if (order.numel() == 0) return;
+  CONVNET_DISPATCH(order, check_order, order.data<int64_t>(), order.numel(), rows,
+                   reinterpret_cast<LossTotals*>(totals.data<int64_t>()));
 }
 
 ShuffleKey shuffle_key(int64_t n, uint64_t seed) {

@@ -7,13 +7,15 @@
 // Labels likewise: y (N,) int64 or (N, K) float32 -> out (n,) / (n, K).
 // start is a number (checked: start + n <= N), or a (1,) int64 tensor on x's device, read by the
 // kernel so that a captured training step gathers a new batch at each replay; that value is
-// trusted (the executor checks it on the host before it writes it).
+// trusted (the executor checks it on the host before it writes it). An index of order outside
+// [0, N) is read as row 0, so no order reads outside the data; check_order reports it.
 #pragma once
 #include <cstdint>
 
 #include "core/host_device.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "ops/loss.h"
 
 namespace convnet {
 namespace ops {
@@ -22,6 +24,11 @@ void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tenso
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, const Tensor& start, int64_t n);
 void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n);
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n);
+// Marks a run whose order (on any device) holds an index outside [0, rows): totals (ops::LossTotals,
+// on order's device) get bad_order = the position of one such index and nonfinite_step = 0, which
+// halts every update of the run as a non-finite loss does. The executor reads the totals after the
+// run anyway, so a CUDA order is checked without the host waiting for the device once more.
+void check_order(const Tensor& order, int64_t rows, Tensor& totals);
 // A seeded permutation of [0, n), computed in a kernel on the device of `order` (so a GPU run
 // shuffles each epoch without the host): order[i] = shuffled_index(shuffle_key(n, seed), i). The
 // same seed gives the same order on every device and machine.
@@ -60,17 +67,29 @@ inline CONVNET_HOST_DEVICE int64_t shuffled_index(const ops::ShuffleKey& key, in
   return static_cast<int64_t>(v);
 }
 
+// The row of x that order[i] picks: an index outside [0, rows) picks row 0 (check_order reports it).
+inline CONVNET_HOST_DEVICE int64_t picked_row(const int64_t* order, int64_t i, int64_t rows) {
+  const int64_t r = order[i];
+  return r >= 0 && r < rows ? r : 0;
+}
+
 namespace cpu_kernels {
-// out[i] = x[order[*start + i]]; row_size: elements per row; scale: 1/255 for uint8 input
-void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale);
-void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size);
-void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n);
+// out[i] = x[order[*start + i]] (rows: N, x's rows); row_size: elements per row; scale: 1/255 for uint8 input
+void gather_rows_u8(float* out, const uint8_t* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n,
+                    int64_t row_size, float scale);
+void gather_rows_f32(float* out, const float* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n,
+                     int64_t row_size);
+void gather_rows_i64(int64_t* out, const int64_t* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n);
+void check_order(const int64_t* order, int64_t n, int64_t rows, ops::LossTotals* totals);
 void fill_permutation(int64_t* order, ops::ShuffleKey key);  // order[i] = shuffled_index(key, i), i < key.n
 }  // namespace cpu_kernels
 namespace cuda_kernels {
-void gather_rows_u8(float* out, const uint8_t* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size, float scale);
-void gather_rows_f32(float* out, const float* x, const int64_t* order, const int64_t* start, int64_t n, int64_t row_size);
-void gather_rows_i64(int64_t* out, const int64_t* x, const int64_t* order, const int64_t* start, int64_t n);
+void gather_rows_u8(float* out, const uint8_t* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n,
+                    int64_t row_size, float scale);
+void gather_rows_f32(float* out, const float* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n,
+                     int64_t row_size);
+void gather_rows_i64(int64_t* out, const int64_t* x, int64_t rows, const int64_t* order, const int64_t* start, int64_t n);
+void check_order(const int64_t* order, int64_t n, int64_t rows, ops::LossTotals* totals);
 void fill_permutation(int64_t* order, ops::ShuffleKey key);
 }  // namespace cuda_kernels
 

@@ -65,17 +65,18 @@ void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target);  
 void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target);
 Tensor mse_loss(const Tensor& pred, const Tensor& target);  // 0-d
 
-// The totals' memory image: an int64 tensor of 5 elements (LossTotals::size()). `correct` is
-// count_correct's counter (given the slot as a 1-element view), so one copy reads everything.
+// The totals' memory image: an int64 tensor of 6 elements (LossTotals::size()). `correct` is
+// count_correct's counter (given the slot as a 1-element view), so one copy reads everything;
+// `bad_order` is the position of an index outside the data that ops::check_order found (-1: none).
 struct LossTotals {
   double loss_sum;
-  int64_t count, steps, nonfinite_step, correct;
-  static constexpr int64_t size() { return 5; }
+  int64_t count, steps, nonfinite_step, correct, bad_order;
+  static constexpr int64_t size() { return 6; }
   static constexpr int64_t nonfinite_index() { return 3; }  // the element optimizers read as `halt`
   static constexpr int64_t correct_index() { return 4; }
-  static constexpr LossTotals start() { return {0.0, 0, 0, -1, 0}; }  // before any batch
+  static constexpr LossTotals start() { return {0.0, 0, 0, -1, 0, -1}; }  // before any batch
 };
-static_assert(sizeof(LossTotals) == 5 * sizeof(int64_t), "LossTotals is 5 int64 slots");
+static_assert(sizeof(LossTotals) == 6 * sizeof(int64_t), "LossTotals is 6 int64 slots");
 Tensor new_loss_totals(Device device);  // LossTotals::start() in memory
 void track_loss(Tensor& totals, const Tensor& loss, int64_t batch);
 LossTotals read_loss_totals(const Tensor& totals);  // a copy on the host (waits for the device)
