@@ -633,7 +633,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
   const Tensor& order = training ? order_ : given_order;
   const ops::LossTotals before_any_batch = ops::LossTotals::start();
   upload(totals_, &before_any_batch);
-  if (order.is_cuda()) ops::check_order(order, x.size(0), totals_);  // a CPU order is checked on the host
+  ops::check_order(order, x.size(0), totals_);  // a bad index halts the run: reported below
   const int64_t first_step = step_;
   for (int64_t start = begin; start < end; start += batch_size) {
     const int64_t n = std::min(batch_size, end - start);
@@ -664,19 +664,11 @@ static Tensor identity_order(int64_t rows, Device device) {
   return order.to(device);
 }
 
-// Every index in order must be a row of the data. A CPU order is checked here, before any step; a
-// CUDA order by ops::check_order in run_batches, which halts the run's updates and is reported after
-// it, when the totals are read (reading the order back here would make the host wait once more).
-void Graph::check_order(const char* what, const Tensor& order, int64_t rows) const {
-  if (order.is_cuda()) return;
-  const int64_t* o = order.data<int64_t>();
-  for (int64_t i = 0; i < order.numel(); ++i)
-    if (o[i] < 0 || o[i] >= rows) report_bad_order(order, rows, i, what);
-}
-
-void Graph::report_bad_order(const Tensor& order, int64_t rows, int64_t position, const char* what) const {
+// Every index in order must be a row of the data: ops::check_order in run_batches halts a run whose
+// order holds another, and the totals read at its end say where (on a GPU, without a wait of its own).
+void Graph::report_bad_order(const Tensor& order, int64_t rows, int64_t position) const {
   const int64_t value = order.view(position, {1}).to(Device::cpu()).data<int64_t>()[0];
-  throw ValueError(arg_message(what, "order", "row indices in [0, " + std::to_string(rows) + ")",
+  throw ValueError(arg_message("fit", "order", "row indices in [0, " + std::to_string(rows) + ")",
                                std::to_string(value) + " at position " + std::to_string(position)));
 }
 
@@ -692,7 +684,6 @@ StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& ord
   check_shape("fit", "order", order, {x.size(0)});
   check_same_device("fit", "order", order, "x", x);
   const int64_t rows = x.size(0);
-  check_order("fit", order, rows);
   batch_size = std::min(batch_size, rows);  // a batch larger than the data is all of it
   // Batches [first_batch, first_batch + n_batches) clipped to the data; the products are only
   // formed where they cannot pass `rows` (so never overflow).

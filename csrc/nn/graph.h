@@ -157,9 +157,7 @@ class Graph {
   // Runs f with its errors prefixed by where(node) and `context`.
   void named(int node, const std::string& context, const std::function<void()>& f) const;
   // Every value of a CPU `order` indexes one of `rows` rows (ValueError naming `what` otherwise).
-  void check_order(const char* what, const Tensor& order, int64_t rows) const;
-  [[noreturn]] void report_bad_order(const Tensor& order, int64_t rows, int64_t position,
-                                     const char* what = "fit") const;
+  [[noreturn]] void report_bad_order(const Tensor& order, int64_t rows, int64_t position) const;
   uint64_t node_seed(int node) const;
   Tensor seed_of(int node) const { return step_ints_.view(node, {1}); }  // node >= 1
   Tensor batch_start() const { return step_ints_.view(0, {1}); }
