@@ -159,6 +159,8 @@ PROBES = [
     config_probe("config_seed_negative", "c.update(seed=-1)", r"key 'seed' expected an int in \[0, 2\*\*63\), got -1"),
     config_probe("config_frozen_junk", "c.update(frozen=3)", r"key 'frozen' expected list"),
     config_probe("config_compile_missing_optimizer", "c['compile'].pop('optimizer')", r"compile: missing key 'optimizer'"),
+    config_probe("config_compile_unknown_optimizer", "c['compile'].update(optimizer='lbfgs')",
+                 r": compile: unknown optimizer 'lbfgs'"),
     config_probe("config_compile_bad_optimizer_key", "c['compile']['optimizer']['config'].update(bogus=1)", r"bogus"),
     config_probe("config_compile_unknown_loss", "c['compile'].update(loss={'class_name': 'Hinge'})", r"unknown loss 'Hinge'"),
     config_probe("config_compile_list", "c.update(compile=[1])", r"key 'compile' expected dict"),

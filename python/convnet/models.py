@@ -1178,7 +1178,7 @@ def load_model(path, device="auto", custom_objects=None):
                 loss = losses_mod.get(_get(compiled, "loss", (dict, str), at))
                 model.compile(optimizer, loss, device=device)
             except (TypeError, ValueError) as e:
-                raise ValueError(e if str(e).startswith(at) else f"{at}: {e}") from None
+                raise ValueError(f"{at}: {str(e).removeprefix(at + ': ').removeprefix('compile: ')}") from None
         _check_tensors(tensors, model._state())
         model._load_state(tensors, "tensors")
     except (TypeError, ValueError) as e:
