@@ -1,6 +1,7 @@
 """Callbacks for Model.fit, with Keras' names: EarlyStopping, ModelCheckpoint, LearningRateScheduler
 (with step_decay and cosine_decay schedules), History."""
 import math
+import numbers
 import string
 
 import numpy as np
@@ -70,6 +71,10 @@ class EarlyStopping(Callback):
     """Stops training when `monitor` has not improved by min_delta for `patience` epochs."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+            raise ValueError(f"EarlyStopping: argument 'patience' expected an int >= 0 (epochs), got {patience!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta):
+            raise ValueError(f"EarlyStopping: argument 'min_delta' expected a finite number, got {min_delta!r}")
         self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
         self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
         self.restore_best_weights = restore_best_weights
