@@ -18,7 +18,6 @@ Each test module lists its probes and parametrizes one test over them:
 import multiprocessing
 import os
 import re
-import sys
 import tempfile
 from typing import NamedTuple, Optional
 

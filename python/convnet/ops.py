@@ -9,7 +9,6 @@ of the wrong type) is a TypeError naming the op, the argument and the accepted o
 message, which prints every argument's repr (whole arrays).
 """
 import functools
-import re
 
 from ._core import ops as _ops
 
