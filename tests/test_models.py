@@ -331,3 +331,39 @@ def test_validation_split_and_restore_best_weights(data):
     assert abs(model.evaluate(x[300:], y[300:])[1] - expected) < 1e-9
     with pytest.raises(ValueError, match="validation_split"):
         model.fit(x[:3], y[:3], validation_split=0.1, verbose=0)
+
+
+@pytest.mark.parametrize("stack", [
+    [L.Conv2D(2, 3, strides=2, padding=1), L.MaxPool2D(2), L.Conv2D(2, 3, dilation_rate=2)],
+    [L.Conv2D(2, 4, padding="same"), L.AvgPool2D(3, strides=2), L.DepthwiseConv2D(2, padding=1)],
+])
+def test_receptive_field_is_the_set_of_input_pixels_a_unit_depends_on(stack):
+    """Perturbs each input pixel of a 23x23 image in turn: exactly the pixels inside the window that
+    receptive_field reports for unit (i, j) change that unit (random weights, biases: no accidental zero)."""
+    S = 23
+    convnet.set_random_seed(3)
+    model = convnet.Sequential([L.Input((1, S, S))] + stack)
+    field = model.receptive_field(model.layers[-1])
+    x = np.random.default_rng(0).uniform(0.5, 1.0, (1, 1, S, S)).astype(np.float32)
+    pokes = np.repeat(x, S * S, axis=0)
+    pokes.reshape(S * S, -1)[np.arange(S * S), np.arange(S * S)] += 1.0
+    base, poked = model.predict(x), model.predict(pokes)
+    out_h, out_w = base.shape[2:]
+    for i, j in [(0, 0), (out_h - 1, out_w - 1), (out_h // 2, out_w // 2)]:
+        seen = np.abs(poked[:, :, i, j] - base[:, :, i, j]).max(axis=1).reshape(S, S) > 0
+        rows = np.arange(S)[:, None]
+        cols = np.arange(S)[None, :]
+        ch, cw = field.center[0] + i * field.stride[0], field.center[1] + j * field.stride[1]
+        window = (np.abs(rows - ch) <= (field.size[0] - 1) / 2) & (np.abs(cols - cw) <= (field.size[1] - 1) / 2)
+        assert not field.is_global
+        assert (seen <= window).all()  # depends on nothing outside the window
+        assert seen[window].mean() > 0.25  # and on much of it (max pool, strides, dilation leave holes)
+
+
+def test_receptive_field_refuses_what_is_not_a_layer_of_the_model():
+    model = convnet.zoo.seed_cnn()
+    assert model.receptive_field(model.layers[2].name).is_global
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.receptive_field("nope")
+    with pytest.raises(ValueError, match="receptive_field: argument 'layer'"):
+        model.receptive_field(L.Dense(3))

@@ -175,8 +175,8 @@ class Layer:
 
     _weights = ()  # (weight name, node offset within the layer, graph param name, initializer)
     _buffers = ()  # names of non-trainable state read back with get_weights (batch norm)
-    # For the summary: (kernel extent H, kernel extent W, (stride H, stride W)) of a spatial window,
-    # "global" for a layer that sees its whole input, None for one that keeps the receptive field.
+    # For receptive fields: (kernel extent H, kernel extent W, (stride H, stride W), (top pad, left pad))
+    # of a spatial window, "global" for a layer that sees its whole input, None for one that keeps it.
     receptive = None
 
     def get_config(self):
@@ -470,7 +470,8 @@ class _Conv(Layer):
         initializers.get(bias_initializer, where)
         kh = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
         kw = self.dilation_rate[1] * (self.kernel_size[1] - 1) + 1
-        self.receptive = (kh, kw, self.strides)
+        pad = ((kh - 1) // 2, (kw - 1) // 2) if self.padding == "same" else self.padding  # PyTorch's 'same'
+        self.receptive = (kh, kw, self.strides, pad)
 
     def _conv_node(self, **extra):
         node = {"op": "conv2d", "kernel_size": self.kernel_size, "strides": self.strides,
@@ -589,7 +590,7 @@ class _Pool(Layer):
         self.pool_size = _pair(pool_size, self.name, "pool_size")
         self.strides = self.pool_size if strides is None else _pair(strides, self.name, "strides")
         self.padding = _padding(padding, self.name, pool=True)
-        self.receptive = (self.pool_size[0], self.pool_size[1], self.strides)
+        self.receptive = (self.pool_size[0], self.pool_size[1], self.strides, self.padding)
 
     def _nodes(self):
         return [{"op": "pool2d", "mode": self.mode, "pool_size": self.pool_size, "pool_strides": self.strides,

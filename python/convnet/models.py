@@ -15,6 +15,7 @@ import math
 import reprlib
 import threading
 import time
+from typing import NamedTuple, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -58,6 +59,16 @@ class _Leaf:
 
     def __init__(self, layer, inputs, key, label):
         self.layer, self.inputs, self.key, self.label = layer, inputs, key, label
+
+
+class ReceptiveField(NamedTuple):
+    """The input window one unit of a layer's output sees (Model.receptive_field): its size and the
+    stride between units in input pixels (rows, cols), the centre of unit (0, 0) in input coordinates,
+    and whether the unit sees the whole input (after Flatten, Dense or global pooling)."""
+    size: Tuple[int, int]
+    stride: Tuple[int, int]
+    center: Tuple[float, float]
+    is_global: bool
 
 
 def _weight_specs(layer):
@@ -745,6 +756,44 @@ class Model(Layer):
             raise FloatingPointError("train_on_batch: the loss became NaN or infinite; the weights were not updated")
         return s.loss_sum / s.count
 
+    # -- receptive fields --------------------------------------------------------------------------
+    def _receptive_fields(self):
+        """One ReceptiveField per leaf of the inlined graph, composed layer by layer: a window of extent
+        k, stride s and padding p grows the field by (k - 1) * jump, multiplies the jump (the input
+        distance between neighbouring units) by s and moves the first unit's centre by
+        ((k - 1) / 2 - p) * jump. A merge takes its widest input; a flat output sees everything."""
+        h, w = self.input_shape[-2:]
+        whole = ReceptiveField((h, w), (h, w), ((h - 1) / 2, (w - 1) / 2), True)
+        fields = [ReceptiveField((1, 1), (1, 1), (0.0, 0.0), False)]
+        for leaf in self._flat[1:]:
+            layer, parents = leaf.layer, [fields[i] for i in leaf.inputs]
+            field = max(parents, key=lambda f: (f.is_global, f.size))
+            out_shape = self._graph.output_shape(self._node_ids_of(layer)[-1])
+            if field.is_global or layer.receptive == "global" or len(out_shape) != 3:
+                field = whole
+            elif layer.receptive is not None:
+                kh, kw, stride, pad = layer.receptive
+                (fh, fw), (jh, jw), (ch, cw) = field.size, field.stride, field.center
+                field = ReceptiveField((fh + (kh - 1) * jh, fw + (kw - 1) * jw), (jh * stride[0], jw * stride[1]),
+                                       (ch + ((kh - 1) / 2 - pad[0]) * jh, cw + ((kw - 1) / 2 - pad[1]) * jw), False)
+            fields.append(field)
+        return fields
+
+    @_synced
+    def receptive_field(self, layer):
+        """How much of the input one unit of `layer`'s output sees (`layer` a name or a layer of this
+        model; a shared layer: its first call). Returns ReceptiveField(size, stride, center, is_global):
+        unit (i, j) of the output sees the input window of `size` (rows, cols) pixels centred on
+        (center[0] + i * stride[0], center[1] + j * stride[1]), clipped to the image where the window
+        reaches into padding. The summary's "Receptive field" and "Stride" columns."""
+        self._require_built("receptive_field")
+        target = self.get_layer(layer) if isinstance(layer, str) else layer
+        for leaf, field in zip(self._flat, self._receptive_fields()):
+            if leaf.layer is target:
+                return field
+        raise ValueError(f"{self.name}.receptive_field: argument 'layer' expected a layer of this model or its "
+                         f"name, got {target!r}")
+
     # -- summary -----------------------------------------------------------------------------------
     @_synced
     def summary(self, print_fn=print):
@@ -753,25 +802,13 @@ class Model(Layer):
         listed by their path (outer/inner)."""
         self._require_built("summary")
         rows = [("Layer (type)", "Output shape", "Param #", "Receptive field", "Stride")]
-        field = [((1, 1), (1, 1))]
         rows.append((f"{self._flat[0].label} (InputLayer)", str((None,) + tuple(self.input_shape)), "0", "1x1", "1x1"))
         trainable = frozen = 0
         counted = set()
-        for leaf in self._flat[1:]:
+        fmt = (lambda field, v: "global" if field.is_global else f"{v[0]}x{v[1]}")
+        for leaf, field in zip(self._flat[1:], self._receptive_fields()[1:]):
             layer = leaf.layer
-            parents = [field[i] for i in leaf.inputs]
-            rf = max((p[0] for p in parents if p[0] != "global"), default=(1, 1))
-            jump = max((p[1] for p in parents if p[1] != "global"), default=(1, 1))
-            if any(p[0] == "global" for p in parents) or layer.receptive == "global":
-                rf = jump = "global"
-            elif layer.receptive is not None:
-                kh, kw, (sh, sw) = layer.receptive
-                rf = (rf[0] + (kh - 1) * jump[0], rf[1] + (kw - 1) * jump[1])
-                jump = (jump[0] * sh, jump[1] * sw)
             out_shape = (None,) + tuple(self._graph.output_shape(self._node_ids_of(layer)[-1]))
-            if len(out_shape) != 4 and rf != "global":
-                rf = jump = "global"  # a flat output has seen the whole input
-            field.append((rf, jump))
             sizes = [] if id(layer) in counted else [int(np.prod(t.shape)) for t in self._layer_tensors(layer)]
             counted.add(id(layer))
             n_weights = sum(sizes[:len(_weight_specs(layer))])
@@ -781,9 +818,8 @@ class Model(Layer):
             else:
                 frozen += n_weights
             frozen += n_buffers
-            fmt = (lambda v: "global" if v == "global" else f"{v[0]}x{v[1]}")
             rows.append((f"{leaf.label} ({type(layer).__name__})", str(out_shape), f"{n_weights + n_buffers:,}",
-                         fmt(rf), fmt(jump)))
+                         fmt(field, field.size), fmt(field, field.stride)))
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(5)]
         line = "-" * sum(widths)
         print_fn(f'Model: "{self.name}"')
