@@ -367,3 +367,18 @@ def test_receptive_field_refuses_what_is_not_a_layer_of_the_model():
         model.receptive_field("nope")
     with pytest.raises(ValueError, match="receptive_field: argument 'layer'"):
         model.receptive_field(L.Dense(3))
+
+
+def test_the_training_history_is_kept_in_the_model_file(tmp_path):
+    model = convnet.Sequential([L.Input((1, 6, 6)), L.Flatten(), L.Dense(3, activation="softmax")])
+    model.compile(metrics=["accuracy"])
+    assert model.history is None
+    x, y = np.random.default_rng(0).random((20, 1, 6, 6), np.float32), np.arange(20) % 3
+    model.fit(x, y, epochs=3, verbose=0, validation_split=0.25)
+    model.save(tmp_path / "m.cnet")
+    loaded = convnet.load_model(tmp_path / "m.cnet")
+    assert loaded.history.epoch == [0, 1, 2]
+    assert loaded.history.history == pytest.approx(model.history.history)
+    assert set(loaded.history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    convnet.Sequential([L.Input((2,)), L.Dense(1)]).save(tmp_path / "fresh.cnet")
+    assert convnet.load_model(tmp_path / "fresh.cnet").history is None

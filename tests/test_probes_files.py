@@ -145,6 +145,13 @@ PROBES = [
     model_probe("load_config_a_list", "with_header(metadata(config='[1]')); load()", ValueError,
                 r"'m\.cnet'.*'config' metadata expected a JSON object, got list"),
     # ------------------------------------------------------------------------------ model files: configs
+    config_probe("config_history_not_object", "c.update(history=[1])", r"key 'history' expected dict"),
+    config_probe("config_history_epoch_junk", "c.update(history={'epoch': 'x', 'logs': {}})",
+                 r"history: key 'epoch' expected a list of ints"),
+    config_probe("config_history_logs_short", "c.update(history={'epoch': [0, 1], 'logs': {'loss': [0.5]}})",
+                 r"history: logs\['loss'\] expected 2 numbers"),
+    config_probe("config_history_logs_strings", "c.update(history={'epoch': [0], 'logs': {'loss': ['a']}})",
+                 r"history: logs\['loss'\] expected 1 numbers"),
     config_probe("config_empty_layers", "c.update(layers=[])", r"no input or no layers"),
     config_probe("config_no_input", "c.update(input=None)", r"no input or no layers"),
     config_probe("config_layers_not_list", "c.update(layers={'a': 1})", r"key 'layers' expected list, got \{'a': 1\}"),

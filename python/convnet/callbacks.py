@@ -52,6 +52,30 @@ class History(Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
 
+    def get_config(self):
+        """The epochs and logs as JSON values (model files keep them; a non-finite value becomes null)."""
+        finite = lambda v: float(v) if math.isfinite(v) else None
+        return {"epoch": list(self.epoch), "logs": {k: [finite(v) for v in vs] for k, vs in self.history.items()}}
+
+    @classmethod
+    def from_config(cls, config, where):
+        """The History that get_config described; ValueError naming `where` for anything else."""
+        epoch, logs = config.get("epoch") if isinstance(config, dict) else None, \
+            config.get("logs") if isinstance(config, dict) else None
+        if not isinstance(epoch, list) or not all(isinstance(e, int) and not isinstance(e, bool) for e in epoch):
+            raise ValueError(f"{where}: key 'epoch' expected a list of ints, got {epoch!r:.80}")
+        if not isinstance(logs, dict):
+            raise ValueError(f"{where}: key 'logs' expected an object of metric lists, got {logs!r:.80}")
+        number = (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))
+        for key, values in logs.items():
+            if not isinstance(values, list) or len(values) != len(epoch) or not all(map(number, values)):
+                raise ValueError(f"{where}: logs[{key!r}] expected {len(epoch)} numbers (one per epoch), "
+                                 f"got {values!r:.80}")
+        history = cls()
+        history.epoch = list(epoch)
+        history.history = {k: [math.nan if v is None else float(v) for v in vs] for k, vs in logs.items()}
+        return history
+
 
 def _monitor_mode(monitor, mode, where):
     if mode not in ("auto", "min", "max"):

@@ -147,6 +147,7 @@ class Model(Layer):
             raise TypeError(f"{self.name} ({type(self).__name__}): a Model subclass with call() is not supported; "
                             "subclass convnet.layers.Layer with call() instead and use it in a Sequential or Model")
         self.stop_training = False
+        self.history = None  # the History of the last fit (kept in model files)
         self._lock = threading.RLock()
         self._rank = next(_ranks)
         self._built = None
@@ -879,8 +880,8 @@ class Model(Layer):
 
     @_synced
     def save(self, path):
-        """Writes the architecture (JSON), weights and optimizer state (safetensors) to one file,
-        atomically: an interrupted save leaves any previous file intact."""
+        """Writes the architecture and the last fit's history (JSON), weights and optimizer state
+        (safetensors) to one file, atomically: an interrupted save leaves any previous file intact."""
         from .serialization import save_model_file
 
         self._require_built("save")
@@ -888,6 +889,8 @@ class Model(Layer):
         config["frozen"] = [leaf.key for leaf in self._flat[1:] if not leaf.layer.trainable]
         if self._optimizer is not None:
             config["compile"] = {"optimizer": self._optimizer.get_config(), "loss": self._loss.get_config()}
+        if self.history is not None:
+            config["history"] = self.history.get_config()
         save_model_file(path, config, self._state(), where="save")
 
     def __repr__(self):
@@ -1201,6 +1204,9 @@ def load_model(path, device="auto", custom_objects=None):
             raise ValueError(f"{where}: key 'seed' expected an int in [0, 2**63), got {seed}")
         frozen = _get(config, "frozen", (list,), where, None)
         compiled = _get(config, "compile", (dict,), where, None)
+        history = _get(config, "history", (dict,), where, None)
+        if history is not None:
+            model.history = callbacks_mod.History.from_config(history, f"{where}: history")
         model._seed = seed  # dropout masks continue as they would have
         model._device = device
         model._build(device)
