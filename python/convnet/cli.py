@@ -1,4 +1,4 @@
-"""The command line: convnet train | evaluate | summary | predict (also `python -m convnet`)."""
+"""The command line: convnet train | evaluate | summary | predict | attack | report (also `python -m convnet`)."""
 import argparse
 import os
 import sys
@@ -22,6 +22,17 @@ def _count(low):
     return parse
 
 
+def _epsilons(text):
+    """An argparse type: comma-separated attack sizes, each a finite number >= 0."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.05,0.1, got {text!r}") from None
+    if not all(np.isfinite(v) and v >= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers >= 0, got {text!r}")
+    return values
+
+
 def _parser():
     from . import zoo
 
@@ -43,6 +54,7 @@ def _parser():
                    help="a quick run: the first N training images and the first N test images only")
     t.add_argument("--data", default=None, help="directory holding the Fashion-MNIST IDX files")
     t.add_argument("--out", default=None, help="save the trained model here (e.g. model.cnet)")
+    t.add_argument("--report", default=None, metavar="DIR", help="then write the HTML report into DIR")
     e = sub.add_parser("evaluate", help="test loss and accuracy of a saved model")
     e.add_argument("model")
     e.add_argument("--device", default="auto")
@@ -55,6 +67,21 @@ def _parser():
     r.add_argument("--index", type=_count(0), default=0, help="index of the test image")
     r.add_argument("--device", default="auto")
     r.add_argument("--data", default=None)
+    a = sub.add_parser("attack", help="a saved model's test accuracy under FGSM and PGD attacks")
+    a.add_argument("model")
+    a.add_argument("--epsilon", type=_epsilons, default=[0.0, 0.05, 0.1],
+                   help="comma-separated L-infinity sizes, pixels in [0, 1] (default 0,0.05,0.1)")
+    a.add_argument("--steps", type=_count(1), default=10, help="PGD steps")
+    a.add_argument("--limit", type=_count(1), default=1000, help="the first N test images (default 1000)")
+    a.add_argument("--device", default="auto")
+    a.add_argument("--data", default=None)
+    g = sub.add_parser("report", help="write a saved model's HTML report (DIR/index.html and its PNGs)")
+    g.add_argument("model")
+    g.add_argument("--out", required=True, metavar="DIR")
+    g.add_argument("--epsilon", type=_epsilons, default=[0.05, 0.1], help="the robustness table's sizes")
+    g.add_argument("--limit", type=_count(1), default=None, help="the first N test images only")
+    g.add_argument("--device", default="auto")
+    g.add_argument("--data", default=None)
     return p
 
 
@@ -84,6 +111,25 @@ def _check_writable(path):
         raise ValueError(f"--out {path!r}: cannot write in directory {directory!r} ({e.strerror})") from None
 
 
+def _check_report_dir(path):
+    """Fails now, before any work, where the report could not be written in `path`."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"report directory {path!r} is a file; expected a directory (created if missing)")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"report directory {path!r}: its parent {parent!r} does not exist")
+
+
+def _classifier(path, device, command):
+    import convnet
+
+    model = convnet.load_model(path, device=device)
+    if model.optimizer is None or not model._has_accuracy:
+        raise ValueError(f"{path!r} holds a model without a classification loss (saved uncompiled, or with "
+                         f"mean_squared_error): {command} needs one")
+    return model
+
+
 def _run(args):
     import convnet
     from convnet import zoo
@@ -95,6 +141,8 @@ def _run(args):
         return 0
     if args.command == "train" and args.out:
         _check_writable(args.out)
+    if getattr(args, "report", None) or args.command == "report":
+        _check_report_dir(args.report if args.command == "train" else args.out)
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
     if args.command == "train":
         convnet.set_random_seed(args.seed)
@@ -121,6 +169,8 @@ def _run(args):
         if args.out:
             model.save(args.out)
             print(f"Saved to {args.out}")
+        if args.report:
+            print(f"Report: {convnet.report.write(model, x_test, y_test, args.report)}")
     elif args.command == "evaluate":
         model = convnet.load_model(args.model, device=args.device)
         if args.limit:
@@ -130,6 +180,15 @@ def _run(args):
         result = model.evaluate(x_test, y_test)
         loss, acc = result if isinstance(result, tuple) else (result, None)
         print(f"Test loss {loss:.4f}" + (f", test accuracy {acc:.4f}" if acc is not None else ""))
+    elif args.command in ("attack", "report"):
+        model = _classifier(args.model, args.device, args.command)
+        x_test, y_test = x_test[:args.limit], y_test[:args.limit]
+        if args.command == "report":
+            print(f"Report: {convnet.report.write(model, x_test, y_test, args.out, epsilons=args.epsilon)}")
+        else:
+            print(f"{args.model}: accuracy on {len(x_test)} test images under L-infinity attacks "
+                  f"(PGD: {args.steps} steps)")
+            print(convnet.report.robustness_table(model, x_test, y_test, args.epsilon, steps=args.steps)[1])
     elif args.command == "predict":
         model = convnet.load_model(args.model, device=args.device)
         if not 0 <= args.index < len(x_test):
