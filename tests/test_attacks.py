@@ -250,3 +250,7 @@ def test_fgsm_on_the_gpu_matches_the_cpu(trained, data):
     differ = on_cpu != on_gpu
     assert differ.mean() < 1e-3 and np.abs(on_cpu - on_gpu).max() <= 0.2 + BALL_TOL
     assert np.abs(attacks.pgd(gpu, x, y, 0.1, steps=2, seed=0) - scaled(x)).max() <= 0.1 + BALL_TOL
+    before = gpu.get_weights()
+    history = gpu.fit(data[0][:40], data[1][:40], batch_size=16, verbose=0, adversarial=dict(epsilon=0.1))
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.array_equal(before[0], gpu.get_weights()[0])

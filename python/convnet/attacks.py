@@ -165,7 +165,7 @@ class _TrainingAttack:
         _check_range(x, self.low, self.high, self.where, "x", "argument 'adversarial' entry 'clip'")
         rng = np.random.default_rng(seed)
         rows = {}  # the order tensor of the current epoch, as numpy (read once per epoch)
-        arange = {}
+        buffers = {}  # rows -> (x, y, order) on the model's device, reused: a GPU step keeps its CUDA graph
 
         def train_steps(tx, ty, order, first, count, batch_size):
             if rows.get("order") is not order:
@@ -175,10 +175,14 @@ class _TrainingAttack:
                 idx = rows["rows"][step * batch_size:(step + 1) * batch_size]
                 adv = _perturb(model, _scaled(x[idx]), y[idx], self.epsilon, self.alpha, self.steps,
                                rng if self.random_start else None, self.low, self.high, batch_size)
-                if len(idx) not in arange:
-                    arange[len(idx)] = model._tensor(np.arange(len(idx), dtype=np.int64))
-                s = model._graph.train_steps(model._tensor(adv), model._tensor(y[idx]), arange[len(idx)], 0, 1,
-                                             len(idx))
+                n = len(idx)
+                if n not in buffers:
+                    host = np.zeros_like(adv), np.zeros_like(y[idx]), np.arange(n, dtype=np.int64)
+                    buffers[n] = tuple(model._tensor(a) for a in host) + (host,)  # (on the CPU: views of host)
+                bx, by, in_order, _ = buffers[n]
+                bx.copy_(adv)
+                by.copy_(y[idx])
+                s = model._graph.train_steps(bx, by, in_order, 0, 1, n)
                 if s.nonfinite_step >= 0:
                     total.nonfinite_step = step - first
                     return total
