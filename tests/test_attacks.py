@@ -92,6 +92,19 @@ def test_pgd_is_deterministic_under_its_seed_and_convnets(trained, data):
     np.testing.assert_array_equal(b, attacks.pgd(trained, x, y, 0.1, steps=2))
 
 
+def test_attacks_without_a_random_start_leave_convnets_seed_source_alone(trained, data):
+    """Only a random start draws from the seed source, so fgsm does not change the weights that a
+    model created after it gets from set_random_seed."""
+    x, y = data[2][:8], data[3][:8]
+    convnet.set_random_seed(1)
+    expected = convnet.zoo.seed_cnn().get_weights()[0]
+    convnet.set_random_seed(1)
+    attacks.fgsm(trained, x, y, 0.1)
+    attacks.robustness(trained, x, y, [0.1])
+    attacks.pgd(trained, x, y, 0.1, steps=1, random_start=False)
+    np.testing.assert_array_equal(convnet.zoo.seed_cnn().get_weights()[0], expected)
+
+
 def test_pgd_without_random_start_and_one_full_step_is_fgsm(trained, data):
     x, y = data[2][:64], data[3][:64]
     np.testing.assert_array_equal(attacks.pgd(trained, x, y, 0.1, alpha=0.1, steps=1, random_start=False),

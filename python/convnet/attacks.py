@@ -73,7 +73,7 @@ def pgd(model, x, y, epsilon, alpha=None, steps=10, random_start=True, seed=None
     _check_model(model, where)
     epsilon = _check_epsilon(epsilon, where)
     alpha, steps, random_start = _pgd_options(alpha, steps, random_start, where)
-    seed = _next_seed() if seed is None else _check_int("seed", seed, 0, where)
+    seed = _seed(seed, random_start, where)
     low, high = _check_clip(clip, where)
     batch_size = _check_int("batch_size", batch_size, 1, where)
     shape, x0, y = _inputs(model, x, y, low, high, where)
@@ -110,8 +110,7 @@ def robustness(model, x, y, epsilons, method="fgsm", batch_size=256, **kwargs):
     if method == "pgd":
         alpha, steps, random_start = _pgd_options(kwargs.get("alpha"), kwargs.get("steps", 10),
                                                   kwargs.get("random_start", True), where)
-    seed = kwargs.get("seed")
-    seed = _next_seed() if seed is None else _check_int("seed", seed, 0, where)
+    seed = _seed(kwargs.get("seed"), random_start, where)
     low, high = _check_clip(kwargs.get("clip", (0.0, 1.0)), where)
     batch_size = _check_int("batch_size", batch_size, 1, where)
     _, x0, y = _inputs(model, x, y, low, high, where)
@@ -283,6 +282,13 @@ def _pgd_options(alpha, steps, random_start, where, arg=_argument):
         raise ValueError(f"{where}: {arg('steps')} expected an int >= 1, got {steps!r}")
     alpha = None if alpha is None else _check_alpha(alpha, where, arg("alpha"))
     return alpha, int(steps), _check_bool(random_start, where, arg("random_start"))
+
+
+def _seed(seed, random_start, where):
+    """The random start's seed, checked; None draws one from convnet's seed source only where it is used."""
+    if seed is not None:
+        return _check_int("seed", seed, 0, where)
+    return _next_seed() if random_start else None
 
 
 def _check_number(value, where, arg):
