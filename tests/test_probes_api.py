@@ -318,7 +318,37 @@ convnet.Model(a, layers.Dense(2)(b))""", ValueError, r"do not depend on the give
     raises("dropout_rate_one", "layers.Dropout(1.0)", ValueError, r"rate"),
 ]
 
-PROBES = WEIGHTS + LEARNING_RATE + IMAGES + FIT + CALLBACKS + STRUCTURE
+ATTACKS = [
+    model("fgsm_epsilon_negative", "convnet.attacks.fgsm(m, x, y, -0.1)", ValueError,
+          r"fgsm: argument 'epsilon' expected a finite number >= 0, got -0.1"),
+    model("fgsm_epsilon_nan", "convnet.attacks.fgsm(m, x, y, float('nan'))", ValueError, r"fgsm: argument 'epsilon'"),
+    model("fgsm_epsilon_beyond_float32", "convnet.attacks.fgsm(m, x, y, 1e300, clip=None)", ValueError,
+          r"fgsm: argument 'epsilon' .*beyond float32"),
+    model("fgsm_epsilon_string", "convnet.attacks.fgsm(m, x, y, '0.1')", TypeError, r"fgsm: argument 'epsilon'"),
+    model("fgsm_wrong_shape", "convnet.attacks.fgsm(m, np.zeros((2, 1, 5, 5), np.float32), y[:2], 0.1)", ValueError,
+          r"fgsm: argument 'x' expected samples of shape \(1, 4, 4\)"),
+    model("fgsm_length_mismatch", "convnet.attacks.fgsm(m, x, y[:3], 0.1)", ValueError, r"fgsm: x and y have different lengths"),
+    model("fgsm_outside_clip", "convnet.attacks.fgsm(m, x * 300, y, 0.1)", ValueError, r"fgsm: argument 'x' expected values"),
+    model("fgsm_before_compile", "convnet.attacks.fgsm(convnet.zoo.seed_cnn(), x, y, 0.1)", RuntimeError,
+          r"fgsm: model 'seed_cnn' is not compiled"),
+    model("fgsm_not_a_model", "convnet.attacks.fgsm(m.predict, x, y, 0.1)", TypeError, r"fgsm: argument 'model'"),
+    model("fgsm_huge_epsilon_stays_in_clip", "a = convnet.attacks.fgsm(m, x, y, 1e30); assert 0 <= a.min() <= a.max() <= 1"),
+    model("pgd_steps_zero", "convnet.attacks.pgd(m, x, y, 0.1, steps=0)", ValueError, r"pgd: argument 'steps' expected an int >= 1"),
+    model("pgd_alpha_zero", "convnet.attacks.pgd(m, x, y, 0.1, alpha=0)", ValueError, r"pgd: argument 'alpha'"),
+    model("pgd_clip_reversed", "convnet.attacks.pgd(m, x, y, 0.1, clip=(1, 0))", ValueError, r"pgd: argument 'clip'"),
+    model("pgd_in_the_ball", "a = convnet.attacks.pgd(m, x, y, 0.1, seed=0); assert np.abs(a - x).max() <= 0.1 + 1e-6"),
+    model("robustness_unknown_argument", "convnet.attacks.robustness(m, x, y, [0.1], steps=2)", TypeError,
+          r"robustness: unknown argument 'steps'"),
+    model("robustness_without_accuracy", "m.compile(loss='mean_squared_error', optimizer='sgd', device='cpu'); "
+          "convnet.attacks.robustness(m, x, np.zeros((8, 2), np.float32), [0.1])", ValueError, r"robustness: .*no accuracy"),
+    model("fit_adversarial_unknown_key", "m.fit(x, y, verbose=0, adversarial=dict(epsilon=0.1, eps=1))", ValueError,
+          r"fit: argument 'adversarial' has an unknown key 'eps'"),
+    model("fit_adversarial_not_a_dict", "m.fit(x, y, verbose=0, adversarial=0.1)", TypeError,
+          r"fit: argument 'adversarial' expected a dict"),
+    model("fit_adversarial_pgd", "m.fit(x, y, verbose=0, adversarial=dict(epsilon=0.1, method='pgd', steps=2))"),
+]
+
+PROBES = WEIGHTS + LEARNING_RATE + IMAGES + FIT + CALLBACKS + STRUCTURE + ATTACKS
 
 
 @parametrize(PROBES)

@@ -589,10 +589,19 @@ class Model(Layer):
     # -- training ----------------------------------------------------------------------------------
     @_synced
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, seed=None, initial_epoch=0):
+            validation_data=None, shuffle=True, seed=None, initial_epoch=0, adversarial=None):
         """Trains for `epochs`; returns a History. x: (N, C, H, W) or (N, H, W) images (uint8 scaled to
-        [0, 1] in C++); y: integer labels (N,) or one-hot rows (N, classes)."""
+        [0, 1] in C++); y: integer labels (N,) or one-hot rows (N, classes).
+
+        adversarial: None, or adversarial training (Madry et al. 2018): dict(epsilon=0.1, method="fgsm")
+        or dict(epsilon=0.1, method="pgd", alpha=None, steps=10, random_start=True), both with an
+        optional clip=(0.0, 1.0) (see convnet.attacks). Each step trains on the attack's examples of
+        its batch (the same shuffled batches), made against the current weights; the logged loss and
+        accuracy are those of the adversarial batches. One step then costs one (FGSM) or `steps` (PGD)
+        extra backward passes, and Python makes each step's call into C++."""
         self._require_compiled("fit")
+        from . import attacks as attacks_mod  # attacks imports this module
+        adversarial = attacks_mod._training_attack(adversarial, "fit")
         batch_size = _check_int("batch_size", batch_size, 1, "fit")
         epochs = _check_int("epochs", epochs, 0, "fit")
         initial_epoch = _check_int("initial_epoch", initial_epoch, 0, "fit")
@@ -624,6 +633,8 @@ class Model(Layer):
             vx = self._images(validation_data[0], "fit (validation_data)")
             val = (self._tensor(vx), self._tensor(self._targets(validation_data[1], len(vx), "fit (validation_data)")))
         tx, ty = self._tensor(x), self._tensor(y)
+        train_steps = self._graph.train_steps if adversarial is None else \
+            adversarial.steps_function(self, x, y, seed + initial_epoch)
         history = callbacks_mod.History()
         cbs.insert(0, history)
         self.history = history
@@ -651,7 +662,7 @@ class Model(Layer):
             loss_sum = correct = count = 0
             start = time.perf_counter()
             for first in range(0, steps, chunk):
-                s = self._graph.train_steps(tx, ty, order, first, min(chunk, steps - first), batch_size)
+                s = train_steps(tx, ty, order, first, min(chunk, steps - first), batch_size)
                 if s.nonfinite_step >= 0:
                     bar.close()
                     raise FloatingPointError(
