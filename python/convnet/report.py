@@ -124,5 +124,5 @@ def _robustness(model, x, y, out, epsilons, pgd_steps):
         "Adversarial robustness",
         f"<p>Accuracy on the first {len(x)} test images under L-infinity attacks of size epsilon (pixels in "
         f"[0, 1]): FGSM (one signed-gradient step) and PGD ({pgd_steps} steps, random start).</p>",
-        f"<table><tr><th>epsilon</th>" + "".join(f"<th>{m.upper()}</th>" for m in table) + f"</tr>{rows}</table>",
+        "<table><tr><th>epsilon</th>" + "".join(f"<th>{m.upper()}</th>" for m in table) + f"</tr>{rows}</table>",
         _image("adversarial.png", f"FGSM examples at epsilon {max(epsilons):g}"))
