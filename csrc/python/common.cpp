@@ -31,8 +31,10 @@ Tensor tensor_from_numpy(py::array array) {
                            " is not supported (float32, int64 or uint8)");
   const bool contiguous = (array.flags() & py::array::c_style) != 0;
   const bool aligned = (array.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
-  // A copy; numpy's own errors (a MemoryError for a huge broadcast view) propagate.
-  if (!contiguous || !aligned) array = py::array(py::module_::import("numpy").attr("ascontiguousarray")(array));
+  // A copy (np.require: ascontiguousarray alone keeps a contiguous array misaligned); numpy's own
+  // errors (a MemoryError for a huge broadcast view) propagate.
+  if (!contiguous || !aligned)
+    array = py::array(py::module_::import("numpy").attr("require")(array, py::none(), py::make_tuple("C", "A")));
   Shape shape(array.shape(), array.shape() + array.ndim());
   // The Tensor keeps a reference to the array; releasing it needs the GIL, which a kernel
   // running with the GIL released may not hold.
