@@ -6,10 +6,10 @@
 ((2, 3), 'float32')
 """
 from ._core import OutOfMemoryError, Tensor, from_numpy, tensor, zeros
-from . import attacks, callbacks, cuda, datasets, initializers, layers, losses, ops, optimizers, zoo
+from . import attacks, callbacks, cuda, datasets, initializers, layers, losses, metrics, ops, optimizers, plot, report, zoo
 from .models import Model, Sequential, load_model, set_random_seed
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "OutOfMemoryError", "tensor", "from_numpy", "zeros", "attacks", "cuda", "ops", "layers", "losses", "optimizers",
-           "callbacks", "initializers", "datasets", "zoo", "Model", "Sequential", "load_model", "set_random_seed",
-           "__version__"]
+           "callbacks", "initializers", "datasets", "zoo", "metrics", "plot", "report", "Model", "Sequential", "load_model",
+           "set_random_seed", "__version__"]
