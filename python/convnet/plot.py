@@ -359,9 +359,7 @@ def confusion_matrix(model, x, y, path=None, class_names=None, *, figure=None):
 
 def _cmap(name, bad="white"):
     import matplotlib
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad(bad)
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad=bad)
 
 
 def _kernels(layer, where):
