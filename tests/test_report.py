@@ -116,3 +116,26 @@ def test_robustness_table_text(trained):
     assert set(table) == {"fgsm", "pgd"} and set(table["fgsm"]) == {0.0, 0.05}
     assert text.splitlines()[0].split() == ["epsilon", "FGSM", "accuracy", "PGD", "accuracy"]
     assert np.isclose(float(text.splitlines()[1].split()[1]), table["fgsm"][0.0])
+
+
+@pytest.mark.cuda
+def test_the_report_of_a_model_on_the_gpu(tmp_path):
+    """The whole after-training path on a GPU model: predict, input_gradients, attacks, every plot."""
+    from conftest import cuda_available
+
+    if not cuda_available():
+        pytest.skip("no CUDA GPU visible")
+    from convnet import layers as L
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), rng.integers(0, 10, 64)
+    model = convnet.Sequential([L.Input((1, 28, 28)), L.Conv2D(4, 3, activation="relu"), L.MaxPool2D(2),
+                                L.Flatten(), L.Dense(10, activation="softmax")])
+    model.compile("adam", metrics=["accuracy"], device="cuda")
+    model.fit(x, y, epochs=1, verbose=0)
+    page = convnet.report.write(model, x[:32], y[:32], tmp_path, images=2, attack_limit=16, pgd_steps=2)
+    assert all(src in os.listdir(tmp_path) for src in _links(page).sources)
+    on_gpu = convnet.attacks.fgsm(model, x[:8], y[:8], 0.1)
+    model.to("cpu")
+    on_cpu = convnet.attacks.fgsm(model, x[:8], y[:8], 0.1)
+    assert np.mean(on_gpu != on_cpu) < 0.01  # signs of float32 gradients: a near-zero one may flip
