@@ -250,7 +250,7 @@ convnet.load_model("b.cnet")
           "m.fit(x, y, verbose=0, callbacks=[convnet.callbacks.EarlyStopping()])", ValueError,
           r"EarlyStopping: monitored metric 'val_loss' is not logged by this fit"),
     model("early_stopping_patience_string", "convnet.callbacks.EarlyStopping(patience='3')", ValueError,
-          r"EarlyStopping: argument 'patience' expected an int >= 0 \(epochs\), got '3'"),
+          r"EarlyStopping: argument 'patience' expected an int >= 0, got '3'"),
     model("early_stopping_min_delta_nan", "convnet.callbacks.EarlyStopping(min_delta=float('nan'))", ValueError,
           r"EarlyStopping: argument 'min_delta' expected a finite number"),
     model("early_stopping_bad_mode", "convnet.callbacks.EarlyStopping(mode='up')", ValueError, r"EarlyStopping: .*mode"),

@@ -1,5 +1,7 @@
-"""Callbacks for Model.fit, with Keras' names: EarlyStopping, ModelCheckpoint, LearningRateScheduler
-(with step_decay and cosine_decay schedules), History."""
+"""Callbacks for Model.fit, with Keras' names and behaviour: EarlyStopping, ModelCheckpoint,
+LearningRateScheduler (with step_decay and cosine_decay schedules), ReduceLROnPlateau, CSVLogger,
+TerminateOnNaN, LambdaCallback, History."""
+import csv
 import math
 import numbers
 import string
@@ -9,7 +11,9 @@ import numpy as np
 from . import serialization
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "step_decay",
-           "cosine_decay"]
+           "cosine_decay", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end")
 
 
 class Callback:
@@ -35,6 +39,19 @@ class Callback:
 
     def on_train_end(self, logs=None):
         pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        """After each training step (batch: its index in the epoch), with the epoch's running mean
+        loss and accuracy so far, as in Keras. A callback that overrides a batch hook makes fit run one
+        step per call into C++ (otherwise it runs about 1/50 epoch per call): slower for small batches."""
+
+    @property
+    def watches_batches(self):
+        """Whether fit must call this callback's batch hooks."""
+        return any(getattr(type(self), hook) is not getattr(Callback, hook) for hook in _BATCH_HOOKS)
 
 
 class History(Callback):
@@ -91,24 +108,37 @@ def _improved(value, best, mode, min_delta=0.0):
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
+def _check_logged(monitor, params, where):
+    """A ValueError before training unless fit logs the monitored metric."""
+    logged = (params or {}).get("metrics")
+    if logged is not None and monitor not in logged:
+        raise ValueError(f"{where}: monitored metric {monitor!r} is not logged by this fit (it logs "
+                         f"{', '.join(logged)}); val_* metrics need validation_data or validation_split")
+
+
+def _number(value, where, name, low=-math.inf, high=math.inf, integral=False):
+    """value checked: a finite number (an int where integral) in [low, high]."""
+    kind = numbers.Integral if integral else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or not low <= value <= high:
+        span = "" if (low, high) == (-math.inf, math.inf) else \
+            f" in [{low:g}, {high:g}]" if high < math.inf else f" >= {low:g}"
+        raise ValueError(f"{where}: argument '{name}' expected {'an int' if integral else 'a finite number'}{span}, "
+                         f"got {value!r}")
+    return int(value) if integral else float(value)
+
+
 class EarlyStopping(Callback):
     """Stops training when `monitor` has not improved by min_delta for `patience` epochs."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"EarlyStopping: argument 'patience' expected an int >= 0 (epochs), got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta):
-            raise ValueError(f"EarlyStopping: argument 'min_delta' expected a finite number, got {min_delta!r}")
-        self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
+        patience = _number(patience, "EarlyStopping", "patience", 0, integral=True)
+        self.monitor, self.min_delta, self.patience = monitor, abs(_number(min_delta, "EarlyStopping", "min_delta")), patience
         self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
         self.restore_best_weights = restore_best_weights
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
-        logged = (self.params or {}).get("metrics")
-        if logged is not None and self.monitor not in logged:
-            raise ValueError(f"EarlyStopping: monitored metric {self.monitor!r} is not logged by this fit (it logs "
-                             f"{', '.join(logged)}); val_* metrics need validation_data or validation_split")
+        _check_logged(self.monitor, self.params, "EarlyStopping")
         self.best, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -201,3 +231,126 @@ def step_decay(initial_lr, drop=0.5, every=10):
 def cosine_decay(initial_lr, epochs, min_lr=0.0):
     """A schedule: cosine annealing from initial_lr to min_lr over `epochs`."""
     return lambda epoch, lr=None: min_lr + 0.5 * (initial_lr - min_lr) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by `factor` (< 1) when `monitor` has not improved by min_delta for
+    `patience` epochs, then waits `cooldown` epochs before counting again, never going below min_lr
+    (Keras' ReduceLROnPlateau)."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        where = "ReduceLROnPlateau"
+        self.monitor, self.verbose = monitor, verbose
+        self.factor = _number(factor, where, "factor", 0.0, 1.0)
+        if self.factor == 1.0:
+            raise ValueError(f"{where}: argument 'factor' expected a number < 1 (a reduction), got {factor!r}")
+        self.patience = _number(patience, where, "patience", 0, integral=True)
+        self.cooldown = _number(cooldown, where, "cooldown", 0, integral=True)
+        self.min_delta = abs(_number(min_delta, where, "min_delta"))
+        self.min_lr = _number(min_lr, where, "min_lr", 0.0)
+        self.mode = _monitor_mode(monitor, mode, where)
+
+    def on_train_begin(self, logs=None):
+        _check_logged(self.monitor, self.params, "ReduceLROnPlateau")
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(f"ReduceLROnPlateau: monitored metric {self.monitor!r} is not in the logs")
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if _improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            lr = self.model.learning_rate
+            if self.wait >= self.patience and lr > np.float32(self.min_lr):
+                self.model.learning_rate = max(lr * self.factor, self.min_lr)
+                self.cooldown_counter, self.wait = self.cooldown, 0
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {self.model.learning_rate:.6g}")
+
+
+class CSVLogger(Callback):
+    """Writes one CSV row per epoch: 'epoch' (from 0, as Keras) then the logs' metrics in sorted order,
+    flushed each epoch so that a killed run keeps its rows. append=True continues an existing file
+    (its header is not repeated)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = serialization.as_path(filename, "CSVLogger", "filename")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger: argument 'separator' expected one character, got {separator!r}")
+        self.separator, self.append = separator, bool(append)
+        self._file = self._writer = None
+
+    def on_train_begin(self, logs=None):
+        import os
+
+        header = not (self.append and os.path.isfile(self.filename) and os.path.getsize(self.filename) > 0)
+        self._file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
+        self._writer, self._header = None, header
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, ["epoch"] + sorted(logs), delimiter=self.separator,
+                                          extrasaction="ignore")
+            if self._header:
+                self._writer.writeheader()
+        self._writer.writerow({"epoch": epoch, **logs})
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TerminateOnNaN(Callback):
+    """With it in fit's callbacks, a NaN or infinite loss ends training (the weights as they were
+    before that step, the epoch's logs from the steps before it) instead of raising FloatingPointError."""
+
+
+class LambdaCallback(Callback):
+    """A callback from functions: on_epoch_begin(epoch, logs), on_epoch_end(epoch, logs),
+    on_train_begin(logs), on_train_end(logs), on_train_batch_begin(batch, logs),
+    on_train_batch_end(batch, logs), as Keras' LambdaCallback."""
+
+    _HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end") + _BATCH_HOOKS
+
+    def __init__(self, **hooks):
+        for name, function in hooks.items():
+            if name not in self._HOOKS:
+                raise TypeError(f"LambdaCallback: unknown hook {name!r}; expected {', '.join(self._HOOKS)}")
+            if function is not None and not callable(function):
+                raise TypeError(f"LambdaCallback: argument {name!r} expected a callable, got {function!r}")
+        self._hooks = {k: f for k, f in hooks.items() if f is not None}
+
+    @property
+    def watches_batches(self):
+        return any(hook in self._hooks for hook in _BATCH_HOOKS)
+
+    def _call(self, name, *args):
+        if name in self._hooks:
+            self._hooks[name](*args)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs)

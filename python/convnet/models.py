@@ -647,7 +647,8 @@ class Model(Layer):
         n = len(tx)
         batch_size = min(batch_size, n)
         steps = math.ceil(n / batch_size)
-        chunk = max(1, math.ceil(steps / 50))  # ~50 progress updates per epoch
+        # ~50 progress updates per epoch; one step per C++ call where a callback watches each batch
+        chunk = 1 if any(cb.watches_batches for cb in cbs) else max(1, math.ceil(steps / 50))
         in_order = None if shuffle else _core.from_numpy(np.arange(n, dtype=np.int64)).to(self._graph.device)
         self.stop_training = False
         for cb in cbs:
@@ -659,26 +660,10 @@ class Model(Layer):
             order = _core.nn.permutation(n, seed + epoch, self._graph.device) if shuffle else in_order
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="step", disable=verbose != 1,
                        dynamic_ncols=True, leave=True)
-            loss_sum = correct = count = 0
             start = time.perf_counter()
-            for first in range(0, steps, chunk):
-                s = train_steps(tx, ty, order, first, min(chunk, steps - first), batch_size)
-                if s.nonfinite_step >= 0:
-                    bar.close()
-                    raise FloatingPointError(
-                        f"fit: the loss became NaN or infinite at epoch {epoch + 1}, step {first + s.nonfinite_step + 1}"
-                        f" (learning rate {self.learning_rate:g}); training stopped before that update")
-                loss_sum += s.loss_sum
-                correct += s.correct
-                count += s.count
-                elapsed = time.perf_counter() - start
-                bar.update(s.steps)
-                accuracy = f" accuracy={correct / count:.4f}" if self._has_accuracy else ""
-                bar.set_postfix_str(f"loss={loss_sum / count:.4f}{accuracy} {count / max(elapsed, 1e-9):,.0f} img/s",
-                                    refresh=False)
-            logs = {"loss": loss_sum / count}
-            if self._has_accuracy:
-                logs["accuracy"] = correct / count
+            loss_sum, correct, count = self._epoch_steps(train_steps, (tx, ty, order), steps, chunk, batch_size,
+                                                         epoch, bar, cbs)
+            logs = self._running_logs(loss_sum, correct, count)
             if val is not None:
                 v = self._graph.evaluate(val[0], val[1], min(max(batch_size, 256), len(val[0])))
                 logs["val_loss"] = v.loss_sum / v.count
@@ -700,11 +685,48 @@ class Model(Layer):
             cb.on_train_end()
         return history
 
+    def _epoch_steps(self, train_steps, data, steps, chunk, batch_size, epoch, bar, cbs):
+        """Runs one epoch's steps in C++ calls of `chunk` steps; returns the (loss sum, correct, count)
+        of the steps run. Calls the callbacks' batch hooks (then chunk is 1) and stops at a non-finite
+        loss: a FloatingPointError, or with TerminateOnNaN the end of training."""
+        loss_sum = correct = count = 0
+        start = time.perf_counter()
+        for first in range(0, steps, chunk):
+            for cb in cbs:
+                cb.on_train_batch_begin(first)
+            s = train_steps(*data, first, min(chunk, steps - first), batch_size)
+            if s.nonfinite_step >= 0:
+                bar.close()
+                where = f"epoch {epoch + 1}, step {first + s.nonfinite_step + 1}"
+                if not any(isinstance(cb, callbacks_mod.TerminateOnNaN) for cb in cbs):
+                    raise FloatingPointError(f"fit: the loss became NaN or infinite at {where} (learning rate "
+                                             f"{self.learning_rate:g}); training stopped before that update")
+                print(f"TerminateOnNaN: the loss became NaN or infinite at {where}; training stopped before that "
+                      "update")
+                self.stop_training = True
+                return loss_sum + s.loss_sum, correct + s.correct, count + s.count
+            loss_sum, correct, count = loss_sum + s.loss_sum, correct + s.correct, count + s.count
+            for cb in cbs:
+                cb.on_train_batch_end(first, self._running_logs(loss_sum, correct, count))
+            elapsed = time.perf_counter() - start
+            bar.update(s.steps)
+            accuracy = f" accuracy={correct / count:.4f}" if self._has_accuracy else ""
+            bar.set_postfix_str(f"loss={loss_sum / count:.4f}{accuracy} {count / max(elapsed, 1e-9):,.0f} img/s",
+                                refresh=False)
+        return loss_sum, correct, count
+
+    def _running_logs(self, loss_sum, correct, count):
+        """The epoch's logs so far, as Keras reports them: means over the samples trained on (NaN for none)."""
+        mean = (lambda total: total / count if count else math.nan)
+        return {"loss": mean(loss_sum), **({"accuracy": mean(correct)} if self._has_accuracy else {})}
+
     @_synced
-    def evaluate(self, x, y, batch_size=256, verbose=0):
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False):
         """(loss, accuracy) in inference mode (dropout off, batch norm on running statistics); the loss
-        alone for mean_squared_error."""
+        alone for mean_squared_error; with return_dict=True, {'loss': ..., 'accuracy': ...} as Keras."""
         self._require_compiled("evaluate")
+        if not isinstance(return_dict, (bool, np.bool_)):
+            raise TypeError(f"evaluate: argument 'return_dict' expected True or False, got {return_dict!r}")
         batch_size = _check_int("batch_size", batch_size, 1, "evaluate")
         x = self._images(x, "evaluate")
         y = self._targets(y, len(x), "evaluate")
@@ -713,24 +735,29 @@ class Model(Layer):
         for part in _chunks(len(x), batch_size):
             s = self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size)
             loss_sum, correct, count = loss_sum + s.loss_sum, correct + s.correct, count + s.count
-        loss, acc = loss_sum / count, correct / count
+        logs = self._running_logs(loss_sum, correct, count)
         if verbose:
-            print(f"{count} samples - loss: {loss:.4f}" + (f" - accuracy: {acc:.4f}" if self._has_accuracy else ""))
-        return (loss, acc) if self._has_accuracy else loss
+            print(f"{count} samples - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        return (logs["loss"], logs["accuracy"]) if self._has_accuracy else logs["loss"]
 
     @property
     def _has_accuracy(self):
         return self._loss is not None and self._loss.targets != "values"
 
     @_synced
-    def predict(self, x, batch_size=256):
+    def predict(self, x, batch_size=256, verbose=0):
         """The model's output (class probabilities when it ends in softmax) as a numpy array, in
-        inference mode; a list of arrays, in the model's order, for a model of several outputs."""
+        inference mode; a list of arrays, in the model's order, for a model of several outputs.
+        verbose=1: a progress bar over the chunks of about 4096 samples it runs."""
         batch_size = _check_int("batch_size", batch_size, 1, "predict")
+        if verbose not in (0, 1) or isinstance(verbose, bool):
+            raise ValueError(f"predict: argument 'verbose' expected 0 (silent) or 1 (progress bar), got {verbose!r}")
         x = self._images(x, "predict")
         batch_size = min(batch_size, len(x))
-        parts = [[y.numpy() for y in self._graph.predict(self._tensor(x[part]), batch_size)]
-                 for part in _chunks(len(x), batch_size)]
+        chunks = tqdm(_chunks(len(x), batch_size), desc="predict", unit="chunk", disable=verbose != 1)
+        parts = [[y.numpy() for y in self._graph.predict(self._tensor(x[part]), batch_size)] for part in chunks]
         outputs = [np.concatenate(arrays) if len(arrays) > 1 else arrays[0] for arrays in zip(*parts)]
         return outputs[0] if len(outputs) == 1 else outputs
 
