@@ -129,3 +129,37 @@ def test_evaluate_return_dict_and_predict_verbose(capsys):
     assert "predict" in capsys.readouterr().err
     with pytest.raises(ValueError, match="predict: argument 'verbose' expected 0"):
         model.predict(x, verbose=3)
+
+
+def test_save_weights_and_load_weights_round_trip_and_refuse_another_architecture(tmp_path):
+    model = _model()
+    x, y = _data()
+    model.fit(x, y, epochs=2, verbose=0)
+    model.save_weights(tmp_path / "w.safetensors")
+    other = _model()
+    assert not np.array_equal(other.predict(x), model.predict(x))
+    other.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(other.predict(x), model.predict(x))
+    model.save(tmp_path / "m.cnet")
+    third = convnet.clone_model(model)  # the same layer names
+    third.load_weights(tmp_path / "m.cnet")  # a whole model file's weights, matched by name
+    np.testing.assert_array_equal(third.predict(x), model.predict(x))
+    wide = convnet.Sequential([L.Input((1, 6, 6)), L.Flatten(), L.Dense(4, activation="softmax")])
+    before = wide.get_weights()
+    with pytest.raises(ValueError, match=r"load_weights: .*w\.safetensors' does not hold the weights of .*expected "
+                                         r"float32 of shape \(4,\), got float32 of shape \(3,\)"):
+        wide.load_weights(tmp_path / "w.safetensors")
+    assert all(np.array_equal(a, b) for a, b in zip(before, wide.get_weights()))  # nothing changed
+    with pytest.raises(FileNotFoundError):
+        wide.load_weights(tmp_path / "missing")
+
+
+def test_clone_model_has_the_architecture_and_fresh_weights():
+    model = convnet.zoo.seed_cnn()
+    clone = convnet.clone_model(model)
+    assert [l.name for l in clone.layers] == [l.name for l in model.layers] and clone is not model
+    assert [w.shape for w in clone.get_weights()] == [w.shape for w in model.get_weights()]
+    assert not np.array_equal(clone.get_weights()[0], model.get_weights()[0])
+    assert clone.optimizer is None and clone.layers[0] is not model.layers[0]
+    with pytest.raises(TypeError, match="clone_model: argument 'model' expected a convnet Model"):
+        convnet.clone_model(L.Dense(3))

@@ -348,7 +348,53 @@ ATTACKS = [
     model("fit_adversarial_pgd", "m.fit(x, y, verbose=0, adversarial=dict(epsilon=0.1, method='pgd', steps=2))"),
 ]
 
-PROBES = WEIGHTS + LEARNING_RATE + IMAGES + FIT + CALLBACKS + STRUCTURE + ATTACKS
+AFTER_TRAINING = [
+    model("receptive_field_unknown_name", "m.receptive_field('nope')", ValueError, r"no layer named 'nope'"),
+    model("receptive_field_foreign_layer", "m.receptive_field(layers.Dense(2))", ValueError,
+          r"receptive_field: argument 'layer' expected a layer of this model"),
+    model("metrics_lengths_differ", "convnet.metrics.confusion_matrix([0, 1], [1])", ValueError,
+          r"confusion_matrix: 'y_true' and 'y_pred' expected the same length, got 2 and 1"),
+    model("metrics_float_labels", "convnet.metrics.classification_report([0.5], [0])", TypeError,
+          r"classification_report: argument 'y_true' expected integer class labels"),
+    model("metrics_names_too_few", "convnet.metrics.classification_report([0, 3], [0, 0], ['a'])", ValueError,
+          r"'class_names' expected a name for each label up to 3, got 1 names"),
+    model("metrics_top_k_zero", "convnet.metrics.top_k_accuracy([0], [[1.0, 0.0]], k=0)", ValueError,
+          r"top_k_accuracy: argument 'k' expected an int >= 1, got 0"),
+    model("evaluate_return_dict_junk", "m.evaluate(x, y, return_dict=1)", TypeError,
+          r"evaluate: argument 'return_dict' expected True or False, got 1"),
+    model("predict_verbose_junk", "m.predict(x, verbose='yes')", ValueError,
+          r"predict: argument 'verbose' expected 0 \(silent\) or 1"),
+    model("load_weights_other_architecture", """
+m.save_weights("w.safetensors")
+other = convnet.Sequential([layers.Input((1, 4, 4)), layers.Flatten(), layers.Dense(2, activation="softmax")])
+other.load_weights("w.safetensors")""", ValueError, r"load_weights: 'w\.safetensors' does not hold the weights"),
+    model("load_weights_not_a_file", "m.load_weights('.')", OSError, r"load_weights"),
+    model("load_weights_round_trip", """
+m.fit(x, y, epochs=1, verbose=0)
+m.save_weights("w.safetensors")
+other = convnet.clone_model(m)
+other.load_weights("w.safetensors")
+assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), other.get_weights()))"""),
+    model("clone_model_of_a_layer", "convnet.clone_model(layers.Dense(2))", TypeError,
+          r"clone_model: argument 'model' expected a convnet Model, got Dense"),
+    model("reduce_lr_factor_above_one", "convnet.callbacks.ReduceLROnPlateau(factor=2)", ValueError,
+          r"ReduceLROnPlateau: argument 'factor' expected a finite number in \[0, 1\], got 2"),
+    model("reduce_lr_unlogged_monitor", "m.fit(x, y, verbose=0, callbacks=[convnet.callbacks.ReduceLROnPlateau()])",
+          ValueError, r"ReduceLROnPlateau: monitored metric 'val_loss' is not logged"),
+    model("csv_logger_directory", "m.fit(x, y, verbose=0, callbacks=[convnet.callbacks.CSVLogger('.')])", OSError,
+          r"Is a directory"),
+    model("csv_logger_separator", "convnet.callbacks.CSVLogger('a.csv', separator='')", ValueError,
+          r"CSVLogger: argument 'separator' expected one character"),
+    model("lambda_callback_unknown_hook", "convnet.callbacks.LambdaCallback(on_batch_end=print)", TypeError,
+          r"LambdaCallback: unknown hook 'on_batch_end'"),
+    model("lambda_callback_raising_hook_propagates", """
+def boom(epoch, logs):
+    raise KeyError("from the user's hook")
+m.fit(x, y, verbose=0, callbacks=[convnet.callbacks.LambdaCallback(on_epoch_end=boom)])""", KeyError,
+          r"from the user's hook"),
+]
+
+PROBES = WEIGHTS + LEARNING_RATE + IMAGES + FIT + CALLBACKS + STRUCTURE + ATTACKS + AFTER_TRAINING
 
 
 @parametrize(PROBES)

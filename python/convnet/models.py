@@ -890,11 +890,13 @@ class Model(Layer):
 
     def _state(self):
         """Weights, batch-norm statistics and optimizer state as numpy arrays keyed by name."""
-        state = {f"{leaf.key}/{name}": np.array(tensor.numpy(), copy=True)
-                 for leaf in _unique_leaves(self._flat)
-                 for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer))}
-        state.update(self._optimizer_state())
-        return state
+        return {**self._weights_state(), **self._optimizer_state()}
+
+    def _weights_state(self):
+        """Weights and batch-norm statistics as numpy arrays keyed 'layer key/weight name'."""
+        return {f"{leaf.key}/{name}": np.array(tensor.numpy(), copy=True)
+                for leaf in _unique_leaves(self._flat)
+                for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer))}
 
     def _optimizer_state(self):
         if self._optimizer is None:
@@ -905,10 +907,13 @@ class Model(Layer):
         return state
 
     def _load_state(self, state, where="load"):
+        self._load_weights_state(state, where)
+        self._load_optimizer_state(state, where)
+
+    def _load_weights_state(self, state, where):
         for leaf in _unique_leaves(self._flat):
             for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer)):
                 _load_array(tensor, state, f"{leaf.key}/{name}", "weight", where)
-        self._load_optimizer_state(state, where)
 
     def _load_optimizer_state(self, state, where):
         if self._optimizer is not None and "optimizer/step" in state:
@@ -930,6 +935,45 @@ class Model(Layer):
         if self.history is not None:
             config["history"] = self.history.get_config()
         save_model_file(path, config, self._state(), where="save")
+
+    @_synced
+    def save_weights(self, path):
+        """Writes the weights and batch-norm statistics alone (no architecture, no optimizer state) to a
+        safetensors file, atomically, keyed by layer position and class ('003.Dense/kernel'), so that
+        load_weights fills any model of the same architecture, whatever its layers are named."""
+        from .serialization import save_model_file
+
+        self._require_built("save_weights")
+        save_model_file(path, {"weights_only": True, "model": self.name},
+                        {k: v.numpy().copy() for k, v in self._positional_tensors().items()}, where="save_weights")
+
+    @_synced
+    def load_weights(self, path):
+        """Reads the weights that save_weights wrote (matched by layer position and class) or those of a
+        whole model file (matched by layer name) into this model: a missing, extra or misshapen tensor is
+        a ValueError naming it, and nothing is changed. The optimizer state is left as it is."""
+        from .serialization import as_path, load_model_file
+
+        self._require_built("load_weights")
+        path = as_path(path, "load_weights")
+        config, tensors, _ = load_model_file(path, where="load_weights")
+        if config.get("weights_only") is True:
+            targets = self._positional_tensors()
+        else:
+            targets = {f"{leaf.key}/{name}": tensor for leaf in _unique_leaves(self._flat)
+                       for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer))}
+        weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}
+        try:
+            _check_tensors(weights, {k: t.numpy() for k, t in targets.items()})
+        except ValueError as e:
+            raise ValueError(f"load_weights: '{path}' does not hold the weights of {self.name!r}: {e}") from None
+        for key, tensor in targets.items():
+            _load_array(tensor, weights, key, "weight", "load_weights")
+
+    def _positional_tensors(self):
+        return {f"{i:03d}.{type(leaf.layer).__name__}/{name}": tensor
+                for i, leaf in enumerate(_unique_leaves(self._flat))
+                for name, tensor in zip(leaf.layer.weight_names, self._layer_tensors(leaf.layer))}
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"
@@ -1219,6 +1263,14 @@ def model_from_config(config, custom_objects=None, where="model_from_config"):
         raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
     model._trainable = trainable
     return model
+
+
+def clone_model(model, custom_objects=None):
+    """A new model of the same architecture and layer names with freshly initialised weights, uncompiled
+    (Keras' clone_model): built from model.get_config(), so custom layers need @register or custom_objects."""
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: argument 'model' expected a convnet Model, got {_type_name(model)}")
+    return model_from_config(model.get_config(), custom_objects, "clone_model")
 
 
 def load_model(path, device="auto", custom_objects=None):
