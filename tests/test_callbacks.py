@@ -163,3 +163,19 @@ def test_clone_model_has_the_architecture_and_fresh_weights():
     assert clone.optimizer is None and clone.layers[0] is not model.layers[0]
     with pytest.raises(TypeError, match="clone_model: argument 'model' expected a convnet Model"):
         convnet.clone_model(L.Dense(3))
+
+
+def test_set_num_threads_sets_this_threads_kernel_team():
+    before = convnet.get_num_threads()
+    try:
+        convnet.set_num_threads(1)
+        assert convnet.get_num_threads() == 1
+        model = _model()
+        one = model.predict(_data()[0])
+        convnet.set_num_threads(max(2, before))
+        np.testing.assert_allclose(model.predict(_data()[0]), one, rtol=1e-6)  # the same result with more
+    finally:
+        convnet.set_num_threads(before)
+    for bad, error in ((0, ValueError), (-3, ValueError), (2**40, ValueError), ("2", TypeError), (1.5, TypeError)):
+        with pytest.raises(error, match="set_num_threads: argument 'threads' expected an int in \\[1, "):
+            convnet.set_num_threads(bad)

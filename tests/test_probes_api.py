@@ -385,6 +385,9 @@ assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), other.get_weigh
           r"Is a directory"),
     model("csv_logger_separator", "convnet.callbacks.CSVLogger('a.csv', separator='')", ValueError,
           r"CSVLogger: argument 'separator' expected one character"),
+    model("set_num_threads_zero", "convnet.set_num_threads(0)", ValueError,
+          r"set_num_threads: argument 'threads' expected an int in \[1, 2147483647\], got 0"),
+    model("set_num_threads_bool", "convnet.set_num_threads(True)", TypeError, r"set_num_threads: argument 'threads'"),
     model("lambda_callback_unknown_hook", "convnet.callbacks.LambdaCallback(on_batch_end=print)", TypeError,
           r"LambdaCallback: unknown hook 'on_batch_end'"),
     model("lambda_callback_raising_hook_propagates", """

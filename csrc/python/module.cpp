@@ -1,5 +1,6 @@
 // convnet._core: the pybind11 module. Registers the exception mapping and calls each family's
 // binding function; the bindings themselves live in bind_*.cpp.
+#include "core/threads.h"
 #include "python/common.h"
 
 PYBIND11_MODULE(_core, m) {
@@ -24,6 +25,18 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
   });
+
+  m.def(
+      "set_num_threads",
+      [](py::handle threads) {
+        convnet::set_num_threads(static_cast<int>(
+            convnet::bindings::as_int(threads, "set_num_threads", "threads", 1, INT32_MAX)));
+      },
+      py::arg("threads"),
+      "Sets how many threads the CPU kernels use in calls from this Python thread (OpenMP's "
+      "omp_set_num_threads, as torch.set_num_threads); the default is OMP_NUM_THREADS or the core count.");
+  m.def("get_num_threads", &convnet::get_num_threads,
+        "How many threads the CPU kernels use in calls from this Python thread.");
 
   convnet::bind_tensor(m);
   py::module_ ops = m.def_submodule("ops", "CNN ops: NAME(...) computes the forward pass, "
