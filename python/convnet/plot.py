@@ -525,7 +525,7 @@ def saliency(model, x, y, path=None, *, class_names=None, figure=None):
             _bare(ax)
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("saliency")
-    fig.colorbar(image, ax=axes[1, :], label="|d loss / d pixel|\n/ its maximum", shrink=0.9)
+    fig.colorbar(image, ax=axes, label="|d loss / d pixel|\n/ its maximum", shrink=0.45, anchor=(0.0, 0.0))
     more = f" (the first {n} of {len(x)})" if n < len(x) else ""
     fig.suptitle(f"Saliency of {model.name}: |d loss / d input|, each map scaled to its maximum{more}; a red title "
                  "is a wrong prediction")
@@ -653,7 +653,7 @@ def adversarial(model, x, y, path=None, epsilon=0.1, *, class_names=None, figure
             _bare(ax)
     for ax, label in zip(axes[:, 0], ("clean", "perturbation", "adversarial")):
         ax.set_ylabel(label)
-    fig.colorbar(bar, ax=axes[1, :], label="adversarial - clean", shrink=0.9)
+    fig.colorbar(bar, ax=axes, label="adversarial - clean", shrink=0.3, anchor=(0.0, 0.5))
     changed = int((after != before).sum())
     fig.suptitle(f"FGSM on {model.name}, epsilon = {epsilon:g}: {changed} of {n} predictions changed (red); "
                  f"correct {int((before == labels[:n]).sum())} of {n} clean, {int((after == labels[:n]).sum())} "
