@@ -10,11 +10,13 @@ import convnet
 from convnet import attacks, plot, zoo
 from convnet.datasets import fashion_mnist
 
+DEVICE = "auto"  # where the models run (--device)
+
 
 def trained(x, y, epochs, adversarial=None):
     convnet.set_random_seed(0)
     model = zoo.seed_cnn()
-    model.compile("adam", metrics=["accuracy"])
+    model.compile("adam", metrics=["accuracy"], device=DEVICE)
     model.fit(x, y, epochs=epochs, verbose=0, adversarial=adversarial)
     return model
 
@@ -26,7 +28,10 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=None, help="the first N training images only")
     p.add_argument("--test-limit", type=int, default=1000)
     p.add_argument("--out", default="attack")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = p.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     x_train, y_train = x_train[:args.limit], y_train[:args.limit]
     x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]

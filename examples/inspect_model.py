@@ -13,6 +13,8 @@ import convnet
 from convnet import metrics, plot, zoo
 from convnet.datasets import fashion_mnist
 
+DEVICE = "auto"  # where the models run (--device)
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -20,14 +22,17 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--limit", type=int, default=None, help="the first N training and test images only")
     p.add_argument("--out", default="inspect")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = p.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     x_train, y_train, x_test, y_test = x_train[:args.limit], y_train[:args.limit], x_test[:args.limit], y_test[:args.limit]
     if args.model:
-        model = convnet.load_model(args.model)
+        model = convnet.load_model(args.model, device=DEVICE)
     else:
         model = zoo.seed_cnn()
-        model.compile("adam", metrics=["accuracy"])
+        model.compile("adam", metrics=["accuracy"], device=DEVICE)
         model.fit(x_train, y_train, epochs=args.epochs, validation_data=(x_test, y_test), verbose=2)
     model.summary()
     print(metrics.classification_report(y_test, np.argmax(model.predict(x_test), axis=1), fashion_mnist.CLASS_NAMES))

@@ -26,6 +26,8 @@ NEW_CLASSES = 5  # 5-9, relabelled 0-4
 # far from converged after 30 epochs of a few hundred images (measured: 0.54 against 0.80 test accuracy).
 HEAD_OPTIMIZER = (lambda: convnet.optimizers.Adam(learning_rate=1e-2))
 
+DEVICE = "auto"  # where the models run (--device)
+
 
 def conv_net(name):
     """Two conv blocks and a 128-unit feature layer; the head (layers[-1]) is 5-way."""
@@ -44,7 +46,7 @@ def conv_net(name):
 def pretrain(x, y, epochs, path):
     """Trains conv_net on the images of classes 0-4 and saves it: each recipe loads its own copy."""
     base = conv_net("pretrained")
-    base.compile("adam", metrics=["accuracy"])
+    base.compile("adam", metrics=["accuracy"], device=DEVICE)
     base.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     base.save(path)
     return base
@@ -52,44 +54,44 @@ def pretrain(x, y, epochs, path):
 
 def scratch(path, x, y, epochs):
     model = conv_net("scratch")
-    model.compile("adam", metrics=["accuracy"])
+    model.compile("adam", metrics=["accuracy"], device=DEVICE)
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     return model
 
 
 def features(path, x, y, epochs):
     """Feature extraction: the base's 'features' output computed once, a Dense classifier trained on it."""
-    base = convnet.load_model(path)
+    base = convnet.load_model(path, device=DEVICE)
     extractor = convnet.Model(base.input, base.get_layer("features").output)
     classifier = convnet.Sequential([L.Input((128,)), L.Dense(NEW_CLASSES, activation="softmax")])
-    classifier.compile(HEAD_OPTIMIZER(), metrics=["accuracy"])
+    classifier.compile(HEAD_OPTIMIZER(), metrics=["accuracy"], device=DEVICE)
     classifier.fit(extractor.predict(x), y, epochs=epochs, batch_size=32, verbose=0)
     inputs = L.Input((1, 28, 28))  # the two joined, to evaluate on images
     model = convnet.Model(inputs, classifier(extractor(inputs)))
-    model.compile("adam", metrics=["accuracy"])
+    model.compile("adam", metrics=["accuracy"], device=DEVICE)
     return model
 
 
 def frozen(path, x, y, epochs):
     """The pretrained base (all but its head) frozen inside a new model, augmentation in front."""
-    pretrained = convnet.load_model(path)
+    pretrained = convnet.load_model(path, device=DEVICE)
     base = convnet.Sequential(pretrained.layers[:-1], name="base")
     base.trainable = False
     model = convnet.Sequential([L.Input((1, 28, 28)), L.RandomFlip("horizontal"), L.RandomTranslation(0.1, 0.1),
                                 base, L.Dense(NEW_CLASSES, activation="softmax")])
-    model.compile(HEAD_OPTIMIZER(), metrics=["accuracy"])
+    model.compile(HEAD_OPTIMIZER(), metrics=["accuracy"], device=DEVICE)
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     return model
 
 
 def fine_tune(path, x, y, epochs, last=3):
     """The pretrained network with a new head; all but its last `last` layers frozen (the head counts)."""
-    pretrained = convnet.load_model(path)
+    pretrained = convnet.load_model(path, device=DEVICE)
     model = convnet.Sequential([L.Input((1, 28, 28))] + pretrained.layers[:-1]
                                + [L.Dense(NEW_CLASSES, activation="softmax")])
     for layer in model.layers[:-last]:
         layer.trainable = False
-    model.compile(convnet.optimizers.Adam(learning_rate=3e-4), metrics=["accuracy"])
+    model.compile(convnet.optimizers.Adam(learning_rate=3e-4), metrics=["accuracy"], device=DEVICE)
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     return model
 
@@ -111,7 +113,10 @@ def main(argv=None):
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--seeds", type=int, default=1, help="repeat each recipe with this many draws of the small set")
     p.add_argument("--model", default="pretrained.cnet", help="where the pretrained model is saved")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = p.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
 
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     old_x, old_y = split(x_train, y_train, [0, 1, 2, 3, 4])

@@ -12,7 +12,7 @@ from convnet import callbacks, layers as L
 def _model(lr=0.01):
     convnet.set_random_seed(0)
     model = convnet.Sequential([L.Input((1, 6, 6)), L.Flatten(), L.Dense(3, activation="softmax")])
-    model.compile(convnet.optimizers.SGD(learning_rate=lr), metrics=["accuracy"])
+    model.compile(convnet.optimizers.SGD(learning_rate=lr), metrics=["accuracy"], device="cpu")
     return model
 
 

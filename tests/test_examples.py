@@ -21,7 +21,7 @@ def test_every_example_is_tested():
 
 def test_inspect_model(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    _example("inspect_model").main(["--epochs", "1", "--limit", "600", "--out", str(tmp_path)])
+    _example("inspect_model").main(["--device", "cpu", "--epochs", "1", "--limit", "600", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "Receptive field" in out and "precision" in out
     assert {"confusion_matrix.png", "filters.png", "feature_maps.png", "saliency.png", "receptive_field.png",
@@ -29,14 +29,14 @@ def test_inspect_model(tmp_path, capsys):
 
 
 def test_transfer(tmp_path):
-    results = _example("transfer").main(["--labelled", "50", "--pretrain-limit", "600", "--pretrain-epochs", "1",
+    results = _example("transfer").main(["--device", "cpu", "--labelled", "50", "--pretrain-limit", "600", "--pretrain-epochs", "1",
                                          "--epochs", "2", "--test-limit", "200", "--model", str(tmp_path / "p.cnet")])
     assert all(0 <= acc <= 1 for runs in results.values() for acc, _ in runs)
 
 
 def test_attack(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    results = _example("attack").main(["--epochs", "1", "--limit", "1500", "--test-limit", "200",
+    results = _example("attack").main(["--device", "cpu", "--epochs", "1", "--limit", "1500", "--test-limit", "200",
                                        "--out", str(tmp_path)])
     clean, fgsm, pgd = results["plain"]
     assert fgsm < clean and pgd <= fgsm + 0.02
@@ -45,6 +45,6 @@ def test_attack(tmp_path, capsys):
 
 def test_report(tmp_path):
     pytest.importorskip("matplotlib")
-    page = _example("report").main(["--epochs", "1", "--limit", "600", "--out", str(tmp_path / "r"),
+    page = _example("report").main(["--device", "cpu", "--epochs", "1", "--limit", "600", "--out", str(tmp_path / "r"),
                                     "--save", str(tmp_path / "m.cnet")])
     assert os.path.isfile(page) and os.path.isfile(tmp_path / "m.cnet")

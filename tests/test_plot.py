@@ -22,12 +22,12 @@ def trained():
     (x, y), (xt, yt) = fashion_mnist.load_data()
     convnet.set_random_seed(0)
     seed = convnet.zoo.seed_cnn()
-    seed.compile("adam", metrics=["accuracy"])
+    seed.compile("adam", metrics=["accuracy"], device="cpu")
     seed.fit(x[:3000], y[:3000], epochs=2, verbose=0, validation_data=(xt[:300], yt[:300]))
     small = convnet.Sequential([L.Input((1, 28, 28)), L.Conv2D(4, 3, padding=1, activation="relu"), L.MaxPool2D(2),
                                 L.Conv2D(6, 3, strides=2, padding=1, activation="relu"), L.Flatten(),
                                 L.Dense(10, activation="softmax")], name="small")
-    small.compile("adam", metrics=["accuracy"])
+    small.compile("adam", metrics=["accuracy"], device="cpu")
     small.fit(x[:1000], y[:1000], epochs=1, verbose=0)
     return seed, small, xt[:200], yt[:200]
 

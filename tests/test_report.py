@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
     (x, y), (xt, yt) = fashion_mnist.load_data()
     convnet.set_random_seed(0)
     model = convnet.zoo.seed_cnn()
-    model.compile("adam", metrics=["accuracy"])
+    model.compile("adam", metrics=["accuracy"], device="cpu")
     model.fit(x[:3000], y[:3000], epochs=2, verbose=0, validation_data=(xt[:500], yt[:500]))
     path = tmp_path_factory.mktemp("report") / "seed.cnet"
     model.save(path)
@@ -56,7 +56,7 @@ def trained(tmp_path_factory):
 
 def test_the_report_page_links_only_files_it_wrote_and_has_every_section(trained, tmp_path):
     path, x, y = trained
-    page = convnet.report.write(convnet.load_model(path), x, y, tmp_path / "out", attack_limit=100, pgd_steps=3)
+    page = convnet.report.write(convnet.load_model(path, device="cpu"), x, y, tmp_path / "out", attack_limit=100, pgd_steps=3)
     assert page == os.path.join(str(tmp_path / "out"), "index.html")
     links = _links(page)
     written = set(os.listdir(tmp_path / "out"))
@@ -111,7 +111,7 @@ def test_command_line_errors_are_messages(trained, tmp_path, args, words):
 
 def test_robustness_table_text(trained):
     path, x, y = trained
-    model = convnet.load_model(path)
+    model = convnet.load_model(path, device="cpu")
     table, text = convnet.report.robustness_table(model, x[:50], y[:50], [0.0, 0.05], steps=2)
     assert set(table) == {"fgsm", "pgd"} and set(table["fgsm"]) == {0.0, 0.05}
     assert text.splitlines()[0].split() == ["epsilon", "FGSM", "accuracy", "PGD", "accuracy"]

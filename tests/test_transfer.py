@@ -11,6 +11,8 @@ import convnet
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples"))
 import transfer  # noqa: E402  (examples/transfer.py)
 
+transfer.DEVICE = "cpu"  # the recipes on the CPU (also where an emulated GPU is visible)
+
 
 @pytest.fixture(scope="module")
 def data():
@@ -35,7 +37,7 @@ def _weights_by_layer(model):
 
 
 def _by_name(path):
-    return {layer.name: layer.get_weights() for layer in convnet.load_model(path).layers}
+    return {layer.name: layer.get_weights() for layer in convnet.load_model(path, device="cpu").layers}
 
 
 def test_the_new_classes_are_relabelled_from_zero(data):
@@ -64,12 +66,12 @@ def test_fine_tuning_changes_only_the_unfrozen_layers(data, pretrained):
     changed = [layer.name for layer in trained[:-1] if layer.get_weights()
                and not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), saved[layer.name]))]
     assert changed == [layer.name for layer in trained[:-1] if layer.get_weights()]  # 'features' moved
-    assert model.count_params() == convnet.load_model(pretrained).count_params()  # a head of the same size
+    assert model.count_params() == convnet.load_model(pretrained, device="cpu").count_params()  # a head of the same size
 
 
 def test_feature_extraction_reuses_the_base_and_joins_it_to_the_classifier(data, pretrained):
     model = transfer.features(pretrained, data[2], data[3], epochs=3)
-    base = convnet.load_model(pretrained)
+    base = convnet.load_model(pretrained, device="cpu")
     extractor = convnet.Model(base.input, base.get_layer("features").output)
     assert extractor.predict(data[2][:5]).shape == (5, 128)
     probabilities = model.predict(data[2][:5])
@@ -79,7 +81,7 @@ def test_feature_extraction_reuses_the_base_and_joins_it_to_the_classifier(data,
 
 def test_scratch_and_the_recipes_run_from_the_command_line(pretrained, tmp_path, capsys):
     results = transfer.main(["--labelled", "50", "--pretrain-limit", "500", "--pretrain-epochs", "1", "--epochs", "1",
-                             "--test-limit", "200", "--model", str(tmp_path / "p.cnet")])
+                             "--test-limit", "200", "--model", str(tmp_path / "p.cnet"), "--device", "cpu"])
     assert set(results) == {"scratch", "features", "frozen", "fine_tune"}
     out = capsys.readouterr().out
     assert "50 labelled images of classes 5-9" in out and all(name in out for name in results)
