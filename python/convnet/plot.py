@@ -22,7 +22,6 @@ its rows are probabilities (a softmax output), else the softmax of its output (l
 """
 import io
 import math
-import numbers
 
 import numpy as np
 
@@ -606,21 +605,15 @@ def receptive_field(model, layer, path=None, image=None, *, figure=None):
     return _finish(fig, path, where)
 
 
-def _check_epsilon(epsilon, where):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"{where}: argument 'epsilon' expected a finite number >= 0, got {type(epsilon).__name__}")
-    if not math.isfinite(epsilon) or epsilon < 0:
-        raise ValueError(f"{where}: argument 'epsilon' expected a finite number >= 0, got {epsilon!r}")
-    return float(epsilon)
-
-
 def adversarial(model, x, y, path=None, epsilon=0.1, *, class_names=None, figure=None):
     """FGSM adversarial examples (Goodfellow et al. 2015, convnet.attacks.fgsm) for the first 8 images
     of x: each clean image with its prediction, the perturbation (adversarial - clean, at most
     epsilon per pixel, pixels in [0, 1]) and the adversarial image with its new prediction (red where
     the attack changed it). The model must be compiled (the attack follows its loss's gradient)."""
+    from . import attacks
+
     where = "plot.adversarial"
-    epsilon = _check_epsilon(epsilon, where)
+    epsilon = attacks._check_epsilon(epsilon, where)
     _check_model(model, where, built=False)
     _require_loss(model, where, "the attack")
     x = _images(model, x, where)
@@ -631,7 +624,6 @@ def adversarial(model, x, y, path=None, epsilon=0.1, *, class_names=None, figure
     labels = _labels(y, len(x), k, where)
     if path is not None:
         as_path(path, where)
-    from . import attacks
     y_used = np.asarray(y.numpy() if hasattr(y, "numpy") else y)[:n]
     adv = attacks.fgsm(model, x[:n], y_used, epsilon)
     clean = x[:n].astype(np.float32) / 255 if x.dtype == np.uint8 else x[:n]
