@@ -23,7 +23,8 @@ from . import initializers
 __all__ = [
     "Layer", "Input", "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "AvgPool2D",
     "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
-    "RandomFlip", "RandomTranslation", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
+    "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "RandomErasing",
+    "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
     "Concatenate", "get", "register",
 ]
 
@@ -176,7 +177,8 @@ class Layer:
     _weights = ()  # (weight name, node offset within the layer, graph param name, initializer)
     _buffers = ()  # names of non-trainable state read back with get_weights (batch norm)
     # For receptive fields: (kernel extent H, kernel extent W, (stride H, stride W), (top pad, left pad))
-    # of a spatial window, "global" for a layer that sees its whole input, None for one that keeps it.
+    # of a spatial window, "global" for a layer that sees its whole input, None for one that keeps it;
+    # or a method of the input's per-sample shape returning one of those (RandomCrop's offset).
     receptive = None
 
     def get_config(self):
@@ -775,6 +777,201 @@ class RandomTranslation(_RandomLayer):
         return config
 
 
+_FILL_MODES = ("reflect", "wrap", "nearest", "constant")
+_INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def _choice(value, choices, layer, arg):
+    if value not in choices:
+        raise ValueError(f"{layer}: argument {arg!r} expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _number(value, layer, arg):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+        raise TypeError(f"{layer}: argument {arg!r} expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _pair_of_numbers(value, layer, arg, what):
+    try:
+        a, b = (_number(v, layer, arg) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{layer}: argument {arg!r} expected a pair of {what}, got {value!r}") from None
+    return a, b
+
+
+def _range(value, layer, arg, what, check):
+    """A pair (lo, hi) of numbers with lo <= hi and check(lo) and check(hi) ('what' says what they are)."""
+    lo, hi = _pair_of_numbers(value, layer, arg, what)
+    if not (lo <= hi and check(lo) and check(hi)):
+        raise ValueError(f"{layer}: argument {arg!r} expected a pair lo <= hi of {what}, got {value!r}")
+    return (lo, hi)
+
+
+def _twice(value):
+    """A number f as (f, f); anything else as it is."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    return (value, value) if number else value
+
+
+def _bounds(value, layer, arg, what, check):
+    """Two independent bounds (a, b), each passing check; a number f means (f, f)."""
+    a, b = _pair_of_numbers(_twice(value), layer, arg, what)
+    if not (check(a) and check(b)):
+        raise ValueError(f"{layer}: argument {arg!r} expected {what}, got {value!r}")
+    return (a, b)
+
+
+class _Resampling(_RandomLayer):
+    """RandomRotation and RandomZoom: each training image resampled about its centre (ops.random_affine:
+    pixel centres at integers, the centre at ((W - 1) / 2, (H - 1) / 2)); positions outside the image
+    read by fill_mode: 'reflect' (d c b a | a b c d | d c b a, the edge pixel mirrored too), 'wrap'
+    (a b c d | a b c d), 'nearest' (a a | a b c d | d d) or 'constant' (fill_value); interpolation
+    'bilinear' or 'nearest'. The identity in evaluate and predict. `seed`: see Dropout."""
+
+    def __init__(self, fill_mode, interpolation, seed, fill_value, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.fill_mode = _choice(fill_mode, _FILL_MODES, self.name, "fill_mode")
+        self.interpolation = _choice(interpolation, _INTERPOLATIONS, self.name, "interpolation")
+        self.fill_value = _number(fill_value, self.name, "fill_value")
+
+    def _sampling(self):
+        return {"op": "random_affine", "fill_mode": self.fill_mode, "interpolation": self.interpolation,
+                "fill_value": self.fill_value, "seed": self.seed}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(fill_mode=self.fill_mode, interpolation=self.interpolation, fill_value=self.fill_value)
+        return config
+
+
+class RandomRotation(_Resampling):
+    """Rotates each training image about its centre by an angle uniform in [lo, hi] * 2 pi (Keras
+    3): `factor` f means (-f, f), a pair (lo, hi) fractions of a full turn in [-1, 1]; a positive
+    angle turns the picture counter-clockwise. Sampling and fill: see _Resampling."""
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
+        self.factor = _factor(factor, self.name, "factor")
+
+    def _nodes(self):
+        return [{**self._sampling(), "rotation": self.factor}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(factor=list(self.factor))
+        return config
+
+
+class RandomZoom(_Resampling):
+    """Zooms each training image about its centre by 1 + U(height_factor) vertically and 1 +
+    U(width_factor) horizontally (Keras 3: a positive factor zooms out, a negative one zooms in; f
+    means (-f, f), values in [-1, 1]); width_factor None keeps the aspect ratio (one draw for
+    both). Sampling and fill: see _Resampling."""
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
+        self.height_factor = _factor(height_factor, self.name, "height_factor")
+        self.width_factor = None if width_factor is None else _factor(width_factor, self.name, "width_factor")
+
+    def _nodes(self):
+        return [{**self._sampling(), "zoom_height": self.height_factor, "zoom_width": self.width_factor}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(height_factor=list(self.height_factor),
+                      width_factor=None if self.width_factor is None else list(self.width_factor))
+        return config
+
+
+class RandomCrop(_RandomLayer):
+    """(C, H, W) -> (C, height, width): a window of each training image at an offset uniform over
+    the positions that fit, the central window (offset floor((H - height) / 2), ...) in evaluate and
+    predict (Keras 3; where Keras resizes an input smaller than the crop, this refuses it when the
+    model is built). `seed`: see Dropout."""
+
+    def __init__(self, height, width, seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        for arg, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.name}: argument {arg!r} expected a positive int, got {value!r}")
+        self.height, self.width = int(height), int(width)
+
+    def receptive(self, input_shape):
+        """A 1x1 window at the central crop's offset (Layer.receptive)."""
+        return (1, 1, (1, 1), (-((input_shape[-2] - self.height) // 2), -((input_shape[-1] - self.width) // 2)))
+
+    def _nodes(self):
+        return [{"op": "random_crop", "height": self.height, "width": self.width, "seed": self.seed}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(height=self.height, width=self.width)
+        return config
+
+
+def _value_range(value, layer):
+    return _range(value, layer, "value_range", "numbers (low < high)", lambda v: True)
+
+
+class RandomContrast(_RandomLayer):
+    """Keras 3's RandomContrast: each training image draws c uniform in [1 - lower, 1 + upper]
+    (`factor` f means lower = upper = f; a pair (lower, upper), each in [0, 1]) and each channel
+    becomes (x - mean) * c + mean, the mean over its H x W pixels, clipped to value_range. The
+    identity in evaluate and predict. `seed`: see Dropout."""
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.factor = _bounds(factor, self.name, "factor", "(lower, upper) each in [0, 1]", lambda v: 0 <= v <= 1)
+        self.value_range = _value_range(value_range, self.name)
+        if self.value_range[0] == self.value_range[1]:
+            raise ValueError(f"{self.name}: argument 'value_range' expected low < high, got {value_range!r}")
+
+    def _nodes(self):
+        return [{"op": "random_contrast", "factor": self.factor, "value_range": self.value_range, "seed": self.seed}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(factor=list(self.factor), value_range=list(self.value_range))
+        return config
+
+
+class RandomErasing(_RandomLayer):
+    """Random erasing (Zhong et al. 2017), with keras.layers.RandomErasing's arguments and defaults
+    plus torchvision's `ratio`: each training image, with probability `factor` (a pair (lo, hi): a
+    probability drawn uniformly in it per image), has one rectangle replaced in every channel: its
+    area a fraction of the image uniform in `scale`, its aspect ratio height / width log-uniform in
+    `ratio` (torchvision's geometry, up to 10 tries for a rectangle that fits, else the image is
+    kept), its position uniform. Filled with `fill_value`, or with None values uniform in
+    `value_range` per pixel (Keras draws scaled normal values; its code also draws a single float's
+    probability from [0, factor], where this takes `factor` itself, as its documentation says). The
+    identity in evaluate and predict. `seed`: see Dropout."""
+
+    def __init__(self, factor=1.0, scale=(0.02, 0.33), fill_value=None, value_range=(0, 255), seed=None,
+                 ratio=(0.3, 3.3), **kwargs):
+        super().__init__(seed, **kwargs)
+        self.factor = _range(_twice(factor), self.name, "factor", "probabilities in [0, 1]", lambda v: 0 <= v <= 1)
+        self.scale = _range(scale, self.name, "scale", "area fractions in (0, 1]", lambda v: 0 < v <= 1)
+        self.ratio = _range(ratio, self.name, "ratio", "positive aspect ratios", lambda v: v > 0)
+        self.fill_value = None if fill_value is None else _number(fill_value, self.name, "fill_value")
+        self.value_range = _value_range(value_range, self.name)
+        if self.value_range[0] == self.value_range[1]:
+            raise ValueError(f"{self.name}: argument 'value_range' expected low < high, got {value_range!r}")
+
+    def _nodes(self):
+        return [{"op": "random_erasing", "factor": self.factor, "scale": self.scale, "ratio": self.ratio,
+                 "fill_value": self.fill_value, "value_range": self.value_range, "seed": self.seed}]
+
+    def get_config(self):
+        config = super().get_config()
+        factor = self.factor[0] if self.factor[0] == self.factor[1] else list(self.factor)
+        config.update(factor=factor, scale=list(self.scale), fill_value=self.fill_value,
+                      value_range=list(self.value_range), ratio=list(self.ratio))
+        return config
+
+
 class BatchNormalization(Layer):
     """Batch normalization over channels (axis 1). Keras' momentum: moving = momentum * moving +
     (1 - momentum) * batch statistic. Weights: [gamma, beta, moving_mean, moving_variance]."""
@@ -904,7 +1101,8 @@ class Concatenate(_Merge):
 
 _LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
-    Flatten, Dense, Dropout, RandomFlip, RandomTranslation, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add,
+    Flatten, Dense, Dropout, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomCrop, RandomContrast,
+    RandomErasing, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add,
     Concatenate)}
 
 _REGISTERED = {}

@@ -804,14 +804,19 @@ class Model(Layer):
         h, w = self.input_shape[-2:]
         whole = ReceptiveField((h, w), (h, w), ((h - 1) / 2, (w - 1) / 2), True)
         fields = [ReceptiveField((1, 1), (1, 1), (0.0, 0.0), False)]
+        shapes = [tuple(self.input_shape)]  # each leaf's per-sample output shape
         for leaf in self._flat[1:]:
             layer, parents = leaf.layer, [fields[i] for i in leaf.inputs]
             field = max(parents, key=lambda f: (f.is_global, f.size))
             out_shape = self._graph.output_shape(self._node_ids_of(layer)[-1])
-            if field.is_global or layer.receptive == "global" or len(out_shape) != 3:
+            shapes.append(out_shape)
+            window = layer.receptive
+            if callable(window):  # of the input's shape
+                window = window(shapes[leaf.inputs[0]])
+            if field.is_global or window == "global" or len(out_shape) != 3:
                 field = whole
-            elif layer.receptive is not None:
-                kh, kw, stride, pad = layer.receptive
+            elif window is not None:
+                kh, kw, stride, pad = window
                 (fh, fw), (jh, jw), (ch, cw) = field.size, field.stride, field.center
                 field = ReceptiveField((fh + (kh - 1) * jh, fw + (kw - 1) * jw), (jh * stride[0], jw * stride[1]),
                                        (ch + ((kh - 1) / 2 - pad[0]) * jh, cw + ((kw - 1) / 2 - pad[1]) * jw), False)

@@ -18,6 +18,10 @@ std::unique_ptr<Node> make_activation(ParamReader&);
 std::unique_ptr<Node> make_flatten(ParamReader&);
 std::unique_ptr<Node> make_dropout(ParamReader&);
 std::unique_ptr<Node> make_random_flip_translate(ParamReader&);
+std::unique_ptr<Node> make_random_affine(ParamReader&);
+std::unique_ptr<Node> make_random_crop(ParamReader&);
+std::unique_ptr<Node> make_random_contrast(ParamReader&);
+std::unique_ptr<Node> make_random_erasing(ParamReader&);
 std::unique_ptr<Node> make_add(ParamReader&);
 std::unique_ptr<Node> make_concat(ParamReader&);
 
@@ -39,6 +43,10 @@ constexpr KindEntry kKinds[] = {
     {"flatten", make_flatten},
     {"dropout", make_dropout},
     {"random_flip_translate", make_random_flip_translate},
+    {"random_affine", make_random_affine},
+    {"random_crop", make_random_crop},
+    {"random_contrast", make_random_contrast},
+    {"random_erasing", make_random_erasing},
     {"add", make_add},
     {"concat", make_concat},
 };
