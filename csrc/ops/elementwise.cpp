@@ -1,6 +1,7 @@
 // Elementwise ops: contracts, dispatch and CPU kernels.
 #include "ops/elementwise.h"
 
+#include <cmath>
 #include <string>
 
 #include "core/checks.h"
@@ -14,6 +15,11 @@ CONVNET_CPU_KERNEL
 void add_forward(float* y, const float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+void rescale(float* y, const float* x, int64_t n, float scale, float offset) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) y[i] = scale * x[i] + offset;
 }
 
 CONVNET_CPU_KERNEL
@@ -50,6 +56,31 @@ void add_backward(Tensor* da, Tensor* db, const Tensor& dy) {
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(add_output_shape(a, b), DType::Float32, a.device());
   add_forward(y, a, b);
+  return y;
+}
+
+// ---- rescale ----
+
+Shape rescale_output_shape(const Tensor& x, float scale, float offset) {
+  check_dtype("rescale", "x", x, DType::Float32);
+  CONVNET_CHECK_VALUE(std::isfinite(scale) && std::isfinite(offset), "rescale", "scale/offset", "finite numbers",
+                      std::to_string(scale) + ", " + std::to_string(offset));
+  return x.shape();
+}
+
+void rescale_forward(Tensor& y, const Tensor& x, float scale, float offset) {
+  check_output("rescale", "y", y, rescale_output_shape(x, scale, offset), x);
+  CONVNET_DISPATCH(x, rescale, y.data<float>(), x.data<float>(), x.numel(), scale, offset);
+}
+
+void rescale_backward(Tensor& dx, const Tensor& dy, float scale) {
+  check_output("rescale_backward", "grad_x", dx, rescale_output_shape(dy, scale, 0.0f), dy);
+  CONVNET_DISPATCH(dy, rescale, dx.data<float>(), dy.data<float>(), dy.numel(), scale, 0.0f);
+}
+
+Tensor rescale(const Tensor& x, float scale, float offset) {
+  Tensor y = Tensor::empty(rescale_output_shape(x, scale, offset), DType::Float32, x.device());
+  rescale_forward(y, x, scale, offset);
   return y;
 }
 

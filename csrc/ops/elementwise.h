@@ -7,6 +7,8 @@
 //         Backward regenerates the same mask from the seed (no mask memory): dx = dy * keep / (1 - p).
 //         The seed is either a number or a (1,) int64 tensor on x's device (read by the kernel, so a
 //         training step captured as a CUDA graph draws a new mask at each replay).
+//   rescale: y = scale * x + offset (Keras' Rescaling, e.g. scale 1/255 for 0..255 pixels). Any shape.
+//         Backward: dx = scale * dy.
 //   flatten: x (N, d1, d2, ...) -> y (N, d1 * d2 * ...), the same elements in the same order.
 //         flatten(x) returns a view (shared memory); flatten_forward copies into a caller buffer.
 //         Backward: dx = dy reshaped to x's shape.
@@ -41,6 +43,11 @@ void dropout_backward(Tensor& dx, const Tensor& dy, float p, uint64_t seed);
 Tensor seed_tensor(uint64_t seed, Device device);
 Tensor dropout(const Tensor& x, float p, uint64_t seed);
 
+Shape rescale_output_shape(const Tensor& x, float scale, float offset);  // x's shape; finite scale and offset
+void rescale_forward(Tensor& y, const Tensor& x, float scale, float offset);
+void rescale_backward(Tensor& dx, const Tensor& dy, float scale);
+Tensor rescale(const Tensor& x, float scale, float offset);
+
 Shape flatten_output_shape(const Tensor& x);  // (N, prod(rest)); x of rank >= 1
 void flatten_forward(Tensor& y, const Tensor& x);
 void flatten_backward(Tensor& dx, const Tensor& dy);  // dx: x's shape, dy: (N, prod(rest))
@@ -59,11 +66,13 @@ inline CONVNET_HOST_DEVICE float dropout_uniform(uint64_t seed, uint64_t i) {
 // Kernels: valid arguments assumed (the contract above checked them).
 namespace cpu_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n);
+void rescale(float* y, const float* x, int64_t n, float scale, float offset);
 // y[i] = x[i] * scale if dropout_uniform(*seed, i) >= p else 0 (forward and backward alike)
 void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, const int64_t* seed);
 }
 namespace cuda_kernels {
 void add_forward(float* y, const float* a, const float* b, int64_t n);
+void rescale(float* y, const float* x, int64_t n, float scale, float offset);
 void dropout_apply(float* y, const float* x, int64_t n, float p, float scale, const int64_t* seed);
 }
 

@@ -15,6 +15,20 @@ void bind_elementwise(py::module_& ops) {
             py::gil_scoped_release nogil;
             return ops::add(ta, tb);
           }, py::arg("a"), py::arg("b"), "y = a + b (same shapes): residual sums");
+  ops.def("rescale", [](py::object x, float scale, float offset) {
+            Tensor t = as_tensor(x, "rescale", "x");
+            py::gil_scoped_release nogil;
+            return ops::rescale(t, scale, offset);
+          }, py::arg("x"), py::arg("scale"), py::arg("offset") = 0.0f, "y = scale * x + offset (Keras' Rescaling)");
+  ops.def("rescale_backward", [](py::object grad_out, py::object x, float scale, float offset) {
+            Tensor dy = as_tensor(grad_out, "rescale_backward", "grad_out");
+            ops::rescale_output_shape(as_tensor(x, "rescale_backward", "x"), scale, offset);
+            Tensor dx = Tensor::empty(dy.shape(), DType::Float32, dy.device());
+            py::gil_scoped_release nogil;
+            ops::rescale_backward(dx, dy, scale);
+            return dx;
+          }, py::arg("grad_out"), py::arg("x"), py::arg("scale"), py::arg("offset") = 0.0f,
+          "grad of x of rescale: scale * grad_out");
   ops.def("add_backward", [](py::object grad_out, py::object a, py::object b) {
             Tensor dy = as_tensor(grad_out, "add_backward", "grad_out");
             Tensor ta = as_tensor(a, "add_backward", "a");

@@ -53,6 +53,7 @@ void bind_loss(py::module_& ops);
 void bind_optim(py::module_& ops);
 void bind_augment(py::module_& ops);
 void bind_concat(py::module_& ops);
+void bind_layout(py::module_& ops);
 void bind_nn(py::module_& m);
 
 }  // namespace convnet

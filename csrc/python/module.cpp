@@ -51,5 +51,6 @@ PYBIND11_MODULE(_core, m) {
   convnet::bind_optim(ops);
   convnet::bind_augment(ops);
   convnet::bind_concat(ops);
+  convnet::bind_layout(ops);
   convnet::bind_nn(m);
 }

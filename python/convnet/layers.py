@@ -25,9 +25,10 @@ __all__ = [
     "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "RandomErasing",
     "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
-    "Concatenate", "get", "register",
+    "Concatenate", "Reshape", "Rescaling", "add", "concatenate", "get", "register",
 ]
 
+DATA_FORMATS = ("channels_first", "channels_last")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
 _name_counts = defaultdict(int)
 
@@ -63,6 +64,16 @@ def _padding(value, layer, pool=False):
     if len(pair) != 2 or not all(isinstance(v, int) for v in pair) or min(pair) < 0:
         raise ValueError(f"{layer}: argument 'padding' expected non-negative ints, got {value!r}")
     return pair
+
+
+def _data_format(value, layer):
+    """None (follow the input), 'channels_first' (NCHW, convnet's default) or 'channels_last' (NHWC, Keras')."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in DATA_FORMATS:
+        raise ValueError(f"{layer}: unknown data_format {value!r}; expected 'channels_first' ((C, H, W) images, "
+                         "convnet's default) or 'channels_last' ((H, W, C) images, Keras' default)")
+    return value.lower()
 
 
 def _alpha(activation):
@@ -104,6 +115,20 @@ class SymbolicTensor:
 
     def __repr__(self):
         return f"<SymbolicTensor from {self.layer.name}>"
+
+    @property
+    def data_format(self):
+        """The layout of the model input this tensor comes from ('channels_first' or 'channels_last'):
+        the layout its images have in predict's output; None inside a custom layer's call()."""
+        first = topological(self)[0]
+        return first.layer.data_format if isinstance(first.layer, InputLayer) else None
+
+    @property
+    def shape(self):
+        """(None, ...per-sample shape) as Keras' tensors have it, in the tensor's data_format (so
+        shape[-1] is the channel count of a channels-last image); None inside a custom layer's call()."""
+        from .models import symbolic_shape  # models imports this module
+        return symbolic_shape(self)
 
 
 for _op in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "mod",
@@ -173,6 +198,11 @@ class Layer:
     def _nodes(self):
         raise TypeError(f"{self.name} ({type(self).__name__}): the layer implements neither call(self, inputs) "
                         f"nor graph nodes; {SUPPORTED}")
+
+    def _nodes_for(self, data_format):
+        """The layer's nodes for an input of `data_format`; only layers that see the order of an
+        image's axes (Flatten, Reshape, Concatenate, BatchNormalization) differ."""
+        return self._nodes()
 
     _weights = ()  # (weight name, node offset within the layer, graph param name, initializer)
     _buffers = ()  # names of non-trainable state read back with get_weights (batch norm)
@@ -416,13 +446,33 @@ def _require_own_config(layer):
                         "the layer can be saved and loaded")
 
 
-class InputLayer(Layer):
-    def __init__(self, shape, name=None):
-        super().__init__(name=name or _auto_name(InputLayer))
-        self.shape = _input_shape(shape, self.name)
+class _Spatial(Layer):
+    """A layer of images with Keras' `data_format`: None follows the model's Input; 'channels_first' or
+    'channels_last' must be the Input's layout (a ValueError when the model is built otherwise). The
+    graph runs NCHW inside either way (a channels-last model transposes at its edges), so the layer's
+    weights keep PyTorch's layouts whatever the data_format."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _data_format(data_format, self.name)
 
     def get_config(self):
-        return {"name": self.name, "shape": list(self.shape)}
+        config = super().get_config()
+        config.update(data_format=self.data_format)
+        return config
+
+
+class InputLayer(Layer):
+    """A model's input. data_format 'channels_first' (the default): images are (C, H, W) per sample;
+    'channels_last': (H, W, C), as Keras; (H, W) means one channel either way."""
+
+    def __init__(self, shape, name=None, data_format=None):
+        super().__init__(name=name or _auto_name(InputLayer))
+        self.data_format = _data_format(data_format, self.name) or "channels_first"
+        self.shape = _input_shape(shape, self.name, self.data_format)
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.shape), "data_format": self.data_format}
 
     @classmethod
     def from_config(cls, config):
@@ -430,12 +480,12 @@ class InputLayer(Layer):
         if not isinstance(config.get("shape"), list):
             raise ValueError(f"InputLayer config: key 'shape' expected a list of ints, got {reprlib.repr(config.get('shape'))}")
         try:
-            return cls(tuple(config["shape"]), name=config.get("name"))
+            return cls(tuple(config["shape"]), name=config.get("name"), data_format=config.get("data_format"))
         except (TypeError, ValueError) as e:
             raise ValueError(f"InputLayer config: {e}") from None
 
 
-def _input_shape(shape, where):
+def _input_shape(shape, where, data_format):
     if isinstance(shape, int):
         shape = (shape,)
     try:
@@ -445,17 +495,17 @@ def _input_shape(shape, where):
     if not shape or min(shape) < 1:
         raise ValueError(f"{where}: argument 'shape' expected positive sizes, got {shape!r}")
     if len(shape) == 2:  # (H, W) grayscale images: one channel
-        shape = (1,) + shape
+        shape = (1,) + shape if data_format == "channels_first" else shape + (1,)
     return shape
 
 
-def Input(shape, name=None):
+def Input(shape, name=None, data_format=None):
     """A symbolic model input of per-sample `shape`: (C, H, W) images ((H, W) means one channel) or
-    (features,)."""
-    return SymbolicTensor(InputLayer(shape, name), [])
+    (features,); with data_format='channels_last', (H, W, C) images as Keras has them."""
+    return SymbolicTensor(InputLayer(shape, name, data_format), [])
 
 
-class _Conv(Layer):
+class _Conv(_Spatial):
     def __init__(self, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None, use_bias=True,
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -584,7 +634,7 @@ class SeparableConv2D(_Conv):
         return config
 
 
-class _Pool(Layer):
+class _Pool(_Spatial):
     mode = "max"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
@@ -622,7 +672,7 @@ class MinPool2D(_Pool):
 MaxPooling2D, AveragePooling2D = MaxPool2D, AvgPool2D
 
 
-class GlobalAveragePooling2D(Layer):
+class GlobalAveragePooling2D(_Spatial):
     """(N, C, H, W) -> (N, C): the mean of each channel."""
     receptive = "global"
 
@@ -630,11 +680,69 @@ class GlobalAveragePooling2D(Layer):
         return [{"op": "global_avg_pool2d"}]
 
 
-class Flatten(Layer):
-    """(N, ...) -> (N, features)."""
+class Flatten(_Spatial):
+    """(N, ...) -> (N, features), in the order of the data_format: a channels-last image flattens
+    (H, W, C) as Keras does (the graph transposes it first)."""
 
     def _nodes(self):
         return [{"op": "flatten"}]
+
+    def _nodes_for(self, data_format):
+        return ([_to_layout("channels_last")] if data_format == "channels_last" else []) + self._nodes()
+
+
+def _to_layout(data_format):
+    """The node that moves an image to `data_format` (a (features,) tensor passes through)."""
+    return {"op": "layout", "to": data_format}
+
+
+class Reshape(_Spatial):
+    """(N, ...) -> (N, *target_shape), the same elements in the order of the data_format; one size
+    may be -1 (the rest). A channels-last image is reshaped as (H, W, C), and a 3-D target shape is
+    an (H, W, C) image in a channels-last model, as in Keras."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        shape = (target_shape,) if isinstance(target_shape, int) else target_shape
+        if not isinstance(shape, (tuple, list)) or not shape or not all(
+                isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in shape) \
+                or list(shape).count(-1) > 1:
+            raise ValueError(f"{self.name}: argument 'target_shape' expected a tuple of positive ints with at most "
+                             f"one -1, got {target_shape!r}")
+        self.target_shape = tuple(shape)
+
+    def _nodes(self):
+        return [{"op": "reshape", "shape": self.target_shape}]
+
+    def _nodes_for(self, data_format):
+        if data_format != "channels_last":
+            return self._nodes()
+        return [_to_layout("channels_last")] + self._nodes() + [_to_layout("channels_first")]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(target_shape=list(self.target_shape))
+        return config
+
+
+class Rescaling(Layer):
+    """y = x * scale + offset (Keras' Rescaling: Rescaling(1. / 255) maps 0..255 pixels to [0, 1])."""
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        for arg, value in (("scale", scale), ("offset", offset)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or abs(value) > np.finfo(np.float32).max:
+                raise ValueError(f"{self.name}: argument {arg!r} expected a finite number, got {value!r}")
+        self.scale, self.offset = float(scale), float(offset)
+
+    def _nodes(self):
+        return [{"op": "rescale", "scale": self.scale, "offset": self.offset}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=self.scale, offset=self.offset)
+        return config
 
 
 class Dense(Layer):
@@ -693,6 +801,10 @@ class _RandomLayer(Layer):
         return config
 
 
+class _RandomImageLayer(_RandomLayer, _Spatial):
+    """An augmentation of images: a random layer with a data_format."""
+
+
 class Dropout(_RandomLayer):
     """Zeroes a fraction `rate` of the inputs while training (scaling the rest by 1 / (1 - rate)). The
     masks come from `seed` if given, else from the model's seed, mixed with the step and the layer."""
@@ -712,7 +824,7 @@ class Dropout(_RandomLayer):
         return config
 
 
-class RandomFlip(_RandomLayer):
+class RandomFlip(_RandomImageLayer):
     """Mirrors each training image left-right ('horizontal'), upside-down ('vertical') or both
     ('horizontal_and_vertical', Keras' default), each with probability 1/2; the identity in
     evaluate and predict. `seed`: see Dropout."""
@@ -750,7 +862,7 @@ def _factor(value, layer, arg):
     return (lo, hi)
 
 
-class RandomTranslation(_RandomLayer):
+class RandomTranslation(_RandomImageLayer):
     """Moves each training image by a whole number of pixels, drawn uniformly from
     [lo * size, hi * size] (rounded) for each axis; a factor f means (-f, f). Uncovered pixels are
     filled with 0 (fill_mode='constant', the only mode; whole-pixel moves make interpolation
@@ -823,7 +935,7 @@ def _bounds(value, layer, arg, what, check):
     return (a, b)
 
 
-class _Resampling(_RandomLayer):
+class _Resampling(_RandomImageLayer):
     """RandomRotation and RandomZoom: each training image resampled about its centre (ops.random_affine:
     pixel centres at integers, the centre at ((W - 1) / 2, (H - 1) / 2)); positions outside the image
     read by fill_mode: 'reflect' (d c b a | a b c d | d c b a, the edge pixel mirrored too), 'wrap'
@@ -886,7 +998,7 @@ class RandomZoom(_Resampling):
         return config
 
 
-class RandomCrop(_RandomLayer):
+class RandomCrop(_RandomImageLayer):
     """(C, H, W) -> (C, height, width): a window of each training image at an offset uniform over
     the positions that fit, the central window (offset floor((H - height) / 2), ...) in evaluate and
     predict (Keras 3; where Keras resizes an input smaller than the crop, this refuses it when the
@@ -916,7 +1028,7 @@ def _value_range(value, layer):
     return _range(value, layer, "value_range", "numbers (low < high)", lambda v: True)
 
 
-class RandomContrast(_RandomLayer):
+class RandomContrast(_RandomImageLayer):
     """Keras 3's RandomContrast: each training image draws c uniform in [1 - lower, 1 + upper]
     (`factor` f means lower = upper = f; a pair (lower, upper), each in [0, 1]) and each channel
     becomes (x - mean) * c + mean, the mean over its H x W pixels, clipped to value_range. The
@@ -938,7 +1050,7 @@ class RandomContrast(_RandomLayer):
         return config
 
 
-class RandomErasing(_RandomLayer):
+class RandomErasing(_RandomImageLayer):
     """Random erasing (Zhong et al. 2017), with keras.layers.RandomErasing's arguments and defaults
     plus torchvision's `ratio`: each training image, with probability `factor` (a pair (lo, hi): a
     probability drawn uniformly in it per image), has one rectangle replaced in every channel: its
@@ -972,14 +1084,22 @@ class RandomErasing(_RandomLayer):
         return config
 
 
+def _axis(value, layer):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{layer}: argument 'axis' expected an int, got {value!r}")
+    return int(value)
+
+
 class BatchNormalization(Layer):
-    """Batch normalization over channels (axis 1). Keras' momentum: moving = momentum * moving +
+    """Batch normalization over channels: `axis` is the channel axis (1 in NCHW, -1 in a channels-last
+    model as Keras' default; the only axis supported). Keras' momentum: moving = momentum * moving +
     (1 - momentum) * batch statistic. Weights: [gamma, beta, moving_mean, moving_variance]."""
 
     _buffers = ("moving_mean", "moving_variance")
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, **kwargs):
+    def __init__(self, momentum=0.99, epsilon=1e-3, axis=1, **kwargs):
         super().__init__(**kwargs)
+        self.axis = _axis(axis, self.name)
         if not 0 <= momentum <= 1:
             raise ValueError(f"{self.name}: argument 'momentum' expected a number in [0, 1], got {momentum!r}")
         if not epsilon > 0:
@@ -988,11 +1108,14 @@ class BatchNormalization(Layer):
         self._weights = (("gamma", 0, "weight", "ones"), ("beta", 0, "bias", "zeros"))
 
     def _nodes(self):
-        return [{"op": "batch_norm", "momentum": 1.0 - self.momentum, "epsilon": self.epsilon}]
+        return [{"op": "batch_norm", "momentum": 1.0 - self.momentum, "epsilon": self.epsilon, "axis": self.axis}]
+
+    def _nodes_for(self, data_format):
+        return [dict(self._nodes()[0], channels_last=data_format == "channels_last")]
 
     def get_config(self):
         config = super().get_config()
-        config.update(momentum=self.momentum, epsilon=self.epsilon)
+        config.update(momentum=self.momentum, epsilon=self.epsilon, axis=self.axis)
         return config
 
 
@@ -1081,17 +1204,19 @@ class Add(_Merge):
 
 class Concatenate(_Merge):
     """Joins 2 or more inputs along the channel axis: (C_i, H, W) feature maps of the same H and W, or
-    (F_i,) features. axis=1, NCHW's channel axis (PyTorch's torch.cat(x, dim=1); Keras' default -1 is
-    the channel axis of its channels-last layout)."""
+    (F_i,) features. `axis` names the channel axis, the only one supported: 1 (or -3) in NCHW
+    (PyTorch's torch.cat(x, dim=1)), -1 (or 3) in a channels-last model (Keras' default); 1 or -1 for
+    features. Another axis is a ValueError when the model is built."""
 
     def __init__(self, axis=1, **kwargs):
         super().__init__(**kwargs)
-        if axis != 1:
-            raise ValueError(f"{self.name}: argument 'axis' expected 1 (the channel axis in NCHW), got {axis!r}")
-        self.axis = axis
+        self.axis = _axis(axis, self.name)
 
     def _nodes(self):
-        return [{"op": "concat"}]
+        return [{"op": "concat", "axis": self.axis}]
+
+    def _nodes_for(self, data_format):
+        return [dict(self._nodes()[0], channels_last=data_format == "channels_last")]
 
     def get_config(self):
         config = super().get_config()
@@ -1103,9 +1228,19 @@ _LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
     Flatten, Dense, Dropout, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomCrop, RandomContrast,
     RandomErasing, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add,
-    Concatenate)}
+    Concatenate, Reshape, Rescaling)}
 
 _REGISTERED = {}
+
+
+def add(inputs, **kwargs):
+    """Keras' functional form: add([a, b]) is Add(**kwargs)([a, b])."""
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=1, **kwargs):
+    """Keras' functional form: concatenate([a, b], axis) is Concatenate(axis, **kwargs)([a, b])."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 def register(cls):

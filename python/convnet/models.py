@@ -75,13 +75,29 @@ def _weight_specs(layer):
     return [w for w in layer._weights if layer._has_weight(w[0])]
 
 
+def _logical(shape, data_format):
+    """A per-sample shape of the graph (images (C, H, W)) as a tensor of `data_format` has it."""
+    shape = tuple(shape)
+    return shape[1:] + shape[:1] if data_format == "channels_last" and len(shape) == 3 else shape
+
+
 class _Built:
     """A model's C++ graph and where each of its layers' nodes and parameters are in it."""
 
-    def __init__(self, graph, nodes_of):
+    def __init__(self, graph, nodes_of, last, formats):
         self.graph = graph
         self.nodes_of = nodes_of  # id(layer) -> the layer's node indices (of its first call)
+        self.last = last  # per leaf of the inlined graph: its last node
+        self.formats = formats  # per leaf: the data_format of its output (the model input's)
         self.params = {(node, name): i for i, (node, name, _, _) in enumerate(graph.params())}
+
+    def graph_shape(self, leaf):
+        """Leaf `leaf`'s per-sample output as the graph holds it (images (C, H, W))."""
+        return tuple(self.graph.output_shape(self.last[leaf]))
+
+    def shape(self, leaf):
+        """Leaf `leaf`'s per-sample output shape in its data_format (what the user sees)."""
+        return _logical(self.graph_shape(leaf), self.formats[leaf])
 
     def tensors(self, layer):
         """The layer's weights (then batch-norm statistics) as Tensors sharing the graph's buffers."""
@@ -135,6 +151,105 @@ def _synced(method):
         finally:
             self._lock.release()
     return run
+
+
+def _flatten(tensors, where):
+    """The graph from the top-level `tensors` with models and custom layers inlined: _Leafs, input first."""
+    first = tensors[0]
+    flat, fed, index = [_Leaf(first.layer, [], first.layer.name, first.layer.name)], [], {id(first): 0}
+    _inline(tensors[1:], index, flat, fed, None, "", where)
+    _check_names(where, [(leaf.layer, leaf.key) for leaf in flat])
+    return flat, fed, index
+
+def _inline(tensors, index, flat, fed, prefix, path, where):
+    """Appends `tensors` (their inputs already in `index`: id(tensor) -> leaf) to `flat`, and to `fed`
+    (model, leaf feeding it) for each built model inlined. `prefix`: None where leaves are keyed
+    by name, else the key of the custom layer being inlined, whose sub-layers are keyed by
+    position (their names are not in its config)."""
+    for i, t in enumerate(tensors):
+        layer = t.layer
+        key = layer.name if prefix is None else f"{prefix}/{i}"
+        parents = [index[id(p)] for p in t.inputs]
+        sub = layer._subgraph()
+        if sub is None:
+            flat.append(_Leaf(layer, parents, key, path + layer.name))
+            index[id(t)] = len(flat) - 1
+            continue
+        placeholders, inner, out = sub
+        if len(placeholders) != len(parents):
+            raise ValueError(f"{where}: layer {layer.name!r} takes {len(placeholders)} input(s), "
+                             f"got {len(parents)}")
+        index.update((id(p), j) for p, j in zip(placeholders, parents))
+        if isinstance(layer, Model) and layer.built:
+            fed.append((layer, parents[0]))
+        inner_prefix = None if prefix is None and isinstance(layer, Model) else key
+        _inline(inner, index, flat, fed, inner_prefix, f"{path}{layer.name}/", where)
+        index[id(t)] = index[id(out)]
+
+
+def _node_specs(flat):
+    """The C++ graph's node list, each leaf layer's node indices (of its first call), each leaf's last
+    node and the data_format of each leaf's output. A layer called again (a shared layer) gets nodes
+    that share its first call's parameters. A channels-last input is moved to (C, H, W) by a layout
+    node: the graph runs NCHW inside."""
+    first = flat[0].layer
+    nodes = [{"op": "input", "name": first.name, "shape": list(first.shape)}]
+    if first.data_format == "channels_last":
+        nodes.append(dict(layers_mod._to_layout("channels_first"), name=first.name, inputs=[0]))
+    last, nodes_of, formats = [len(nodes) - 1], {}, [first.data_format]
+    for leaf in flat[1:]:
+        data_format = formats[leaf.inputs[0]]
+        _check_data_format(leaf, data_format)
+        ids, shared = [], nodes_of.get(id(leaf.layer))
+        for k, spec in enumerate(leaf.layer._nodes_for(data_format)):
+            inputs = [last[i] for i in leaf.inputs] if k == 0 else [ids[-1]]
+            node = dict(spec, name=leaf.layer.name, trainable=leaf.layer.trainable, inputs=inputs)
+            if shared is not None:
+                node["shares"] = shared[k]
+            nodes.append(node)
+            ids.append(len(nodes) - 1)
+        nodes_of.setdefault(id(leaf.layer), ids)
+        last.append(ids[-1])
+        formats.append(data_format)
+    return nodes, nodes_of, last, formats
+
+
+def _check_data_format(leaf, data_format):
+    wanted = getattr(leaf.layer, "data_format", None)
+    if wanted is not None and wanted != data_format:
+        raise ValueError(f"layer {leaf.label!r} ({type(leaf.layer).__name__}): data_format={wanted!r}, but the model's "
+                         f"input is {data_format} (its Input's data_format); give both the same data_format")
+
+
+def _graph_of(flat, output_leaves, device, seed):
+    """The C++ graph of `flat` whose outputs are the leaves `output_leaves`, and its _Built. An output
+    image of a channels-last model gets a layout node back to (H, W, C), so that predict and the loss
+    see it as the user does."""
+    specs, nodes_of, last, formats = _node_specs(flat)
+    outputs = [last[j] for j in output_leaves]
+    graph = _core.nn.Graph(specs, outputs, device=device, seed=seed)
+    edges = [k for k, j in enumerate(output_leaves)
+             if formats[j] == "channels_last" and len(graph.output_shape(outputs[k])) == 3]
+    for k in edges:
+        specs.append(dict(layers_mod._to_layout("channels_last"), name=flat[output_leaves[k]].layer.name,
+                          inputs=[outputs[k]]))
+        outputs[k] = len(specs) - 1
+    if edges:
+        graph = _core.nn.Graph(specs, outputs, device=device, seed=seed)
+    return _Built(graph, nodes_of, last, formats)
+
+
+def symbolic_shape(tensor):
+    """(None, ...per-sample shape) of a symbolic tensor in its data_format (SymbolicTensor.shape): the
+    shapes the C++ graph infers for the layers from the tensor's Input; None for a tensor inside a
+    custom layer's call() (not connected to an Input)."""
+    order = topological(tensor)
+    if not isinstance(order[0].layer, InputLayer):
+        return None
+    if len(order) == 1:
+        return (None,) + tuple(order[0].layer.shape)
+    flat, _, index = _flatten(order, "shape")
+    return (None,) + _graph_of(flat, [index[id(tensor)]], "cpu", 0).shape(index[id(tensor)])
 
 
 class Model(Layer):
@@ -211,6 +326,17 @@ class Model(Layer):
         return self._tensors[0].layer.shape if self.built else None
 
     @property
+    def _input_format(self):
+        return self._tensors[0].layer.data_format
+
+    @property
+    def output_shape(self):
+        """(None, ...per-sample shape) of the output (a list of them for several outputs), Keras'."""
+        self._require_built("output_shape")
+        shapes = [o.shape for o in self._output_tensors]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
     def built(self):
         return self._built is not None
 
@@ -227,56 +353,7 @@ class Model(Layer):
         return self._tensors[:1], self._tensors[1:], self._output_tensors[0]
 
     def _flatten(self, tensors):
-        """The graph from the top-level `tensors` with models and custom layers inlined: _Leafs, input first."""
-        first = tensors[0]
-        flat, fed, index = [_Leaf(first.layer, [], first.layer.name, first.layer.name)], [], {id(first): 0}
-        self._inline(tensors[1:], index, flat, fed, None, "")
-        _check_names(self.name, [(leaf.layer, leaf.key) for leaf in flat])
-        return flat, fed, index
-
-    def _inline(self, tensors, index, flat, fed, prefix, path):
-        """Appends `tensors` (their inputs already in `index`: id(tensor) -> leaf) to `flat`, and to `fed`
-        (model, leaf feeding it) for each built model inlined. `prefix`: None where leaves are keyed
-        by name, else the key of the custom layer being inlined, whose sub-layers are keyed by
-        position (their names are not in its config)."""
-        for i, t in enumerate(tensors):
-            layer = t.layer
-            key = layer.name if prefix is None else f"{prefix}/{i}"
-            parents = [index[id(p)] for p in t.inputs]
-            sub = layer._subgraph()
-            if sub is None:
-                flat.append(_Leaf(layer, parents, key, path + layer.name))
-                index[id(t)] = len(flat) - 1
-                continue
-            placeholders, inner, out = sub
-            if len(placeholders) != len(parents):
-                raise ValueError(f"{self.name}: layer {layer.name!r} takes {len(placeholders)} input(s), "
-                                 f"got {len(parents)}")
-            index.update((id(p), j) for p, j in zip(placeholders, parents))
-            if isinstance(layer, Model) and layer.built:
-                fed.append((layer, parents[0]))
-            inner_prefix = None if prefix is None and isinstance(layer, Model) else key
-            self._inline(inner, index, flat, fed, inner_prefix, f"{path}{layer.name}/")
-            index[id(t)] = index[id(out)]
-
-    @staticmethod
-    def _node_specs(flat):
-        """The C++ graph's node list, each leaf layer's node indices (of its first call) and each leaf's
-        last node. A layer called again (a shared layer) gets nodes that share its first call's parameters."""
-        nodes = [{"op": "input", "name": flat[0].layer.name, "shape": list(flat[0].layer.shape)}]
-        last, nodes_of = [0], {}
-        for leaf in flat[1:]:
-            ids, first = [], nodes_of.get(id(leaf.layer))
-            for k, spec in enumerate(leaf.layer._nodes()):
-                inputs = [last[i] for i in leaf.inputs] if k == 0 else [ids[-1]]
-                node = dict(spec, name=leaf.layer.name, trainable=leaf.layer.trainable, inputs=inputs)
-                if first is not None:
-                    node["shares"] = first[k]
-                nodes.append(node)
-                ids.append(len(nodes) - 1)
-            nodes_of.setdefault(id(leaf.layer), ids)
-            last.append(ids[-1])
-        return nodes, nodes_of, last
+        return _flatten(tensors, self.name)
 
     def _build(self, device=None, structure=None):
         """Creates the C++ graph on `device` (the current one by default) for `structure` (the top-level
@@ -310,15 +387,13 @@ class Model(Layer):
 
     def _new_graph(self, flat, output_leaves, device):
         """The C++ graph of `flat`, whose outputs are the last nodes of the leaves `output_leaves`."""
-        specs, nodes_of, last = self._node_specs(flat)
-        graph = _core.nn.Graph(specs, [last[j] for j in output_leaves], device=device, seed=self._seed)
-        return _Built(graph, nodes_of)
+        return _graph_of(flat, output_leaves, device, self._seed)
 
     def _check_fed(self, built, flat, fed):
         """A model used as a layer gets inputs of the shape it was built for."""
         for model, j in fed:
-            got = built.graph.output_shape(built.nodes_of[id(flat[j].layer)][-1] if j else 0)
-            if tuple(got) != tuple(model.input_shape):
+            got = built.shape(j)
+            if got != tuple(model.input_shape):
                 raise ValueError(f"{self.name}: model {model.name!r} expects inputs of shape {model.input_shape}, "
                                  f"got {tuple(got)} from {flat[j].label!r}")
 
@@ -539,11 +614,8 @@ class Model(Layer):
             self._build_from_data(x.shape[1:], where)
         want = tuple(self.input_shape)
         if x.shape[1:] != want:
-            if len(want) == 3 and want[0] == 1 and x.shape[1:] == want[1:]:
-                x = x.reshape((x.shape[0],) + want)  # (N, H, W) grayscale -> (N, 1, H, W)
-            else:
-                raise ValueError(f"{where}: argument '{name}' expected samples of shape {want} (NCHW) "
-                                 f"or {want[1:]} for one channel, got array of shape {x.shape}")
+            x = x.reshape((x.shape[0],) + want) if _one_channel(x.shape[1:], want, self._input_format) \
+                else _layout_error(x.shape, want, self._input_format, where, name)
         if x.dtype != np.uint8:
             with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
                 x = np.ascontiguousarray(x, dtype=np.float32)
@@ -801,14 +873,14 @@ class Model(Layer):
         k, stride s and padding p grows the field by (k - 1) * jump, multiplies the jump (the input
         distance between neighbouring units) by s and moves the first unit's centre by
         ((k - 1) / 2 - p) * jump. A merge takes its widest input; a flat output sees everything."""
-        h, w = self.input_shape[-2:]
+        shapes = [self._built.graph_shape(0)]  # each leaf's per-sample output shape, images (C, H, W)
+        h, w = shapes[0][-2:]
         whole = ReceptiveField((h, w), (h, w), ((h - 1) / 2, (w - 1) / 2), True)
         fields = [ReceptiveField((1, 1), (1, 1), (0.0, 0.0), False)]
-        shapes = [tuple(self.input_shape)]  # each leaf's per-sample output shape
-        for leaf in self._flat[1:]:
+        for i, leaf in enumerate(self._flat[1:], 1):
             layer, parents = leaf.layer, [fields[i] for i in leaf.inputs]
             field = max(parents, key=lambda f: (f.is_global, f.size))
-            out_shape = self._graph.output_shape(self._node_ids_of(layer)[-1])
+            out_shape = self._built.graph_shape(i)
             shapes.append(out_shape)
             window = layer.receptive
             if callable(window):  # of the input's shape
@@ -850,9 +922,9 @@ class Model(Layer):
         trainable = frozen = 0
         counted = set()
         fmt = (lambda field, v: "global" if field.is_global else f"{v[0]}x{v[1]}")
-        for leaf, field in zip(self._flat[1:], self._receptive_fields()[1:]):
+        for i, (leaf, field) in enumerate(zip(self._flat[1:], self._receptive_fields()[1:]), 1):
             layer = leaf.layer
-            out_shape = (None,) + tuple(self._graph.output_shape(self._node_ids_of(layer)[-1]))
+            out_shape = (None,) + self._built.shape(i)
             sizes = [] if id(layer) in counted else [int(np.prod(t.shape)) for t in self._layer_tensors(layer)]
             counted.add(id(layer))
             n_weights = sum(sizes[:len(_weight_specs(layer))])
@@ -994,6 +1066,17 @@ def _layer_entry(layer):
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
+def _stack_format(stack):
+    """The data_format of a Sequential's implicit Input: that of its first layer that names one (a
+    built model: its Input's), else None (channels_first)."""
+    for layer in stack:
+        data_format = layer._input_format if isinstance(layer, Model) and layer.built \
+            else getattr(layer, "data_format", None)
+        if data_format is not None:
+            return data_format
+    return None
+
+
 class Sequential(Model):
     """A stack of layers: Sequential([Input((1, 28, 28)), Conv2D(32, 3, activation='relu'), ...]). Without
     an Input (or a first layer's input_shape=), the model is built by the first fit/predict. Its
@@ -1002,6 +1085,7 @@ class Sequential(Model):
     def __init__(self, layers=None, name=None):
         super().__init__(name=name)
         self._input = None
+        self._implicit_shape = None  # the input_shape= the Input was made from, if it was
         self._stack = []
         for layer in layers or []:
             self.add(layer, build=False)
@@ -1028,7 +1112,8 @@ class Sequential(Model):
                              f"{self.name!r} already, or is it)")
         before = self._input
         if self._input is None and not self._stack and layer.input_shape is not None:
-            self._input = layers_mod.Input(layer.input_shape)
+            self._input = layers_mod.Input(layer.input_shape, data_format=_stack_format([layer]))
+            self._implicit_shape = layer.input_shape
         self._stack.append(layer)
         if build and self._input is not None:
             try:
@@ -1037,13 +1122,24 @@ class Sequential(Model):
                 self._stack.pop()
                 layer._outputs.pop(self, None)
                 self._input = before
+                if before is None:
+                    self._implicit_shape = None
                 raise
 
     def _connect(self):
+        self._follow_stack_format()
         t = self._input
         for layer in self._stack:
             t = layer._make_output([t], key=self)
         self._build(structure=self._structure(self._input, t))
+
+    def _follow_stack_format(self):
+        """An Input made from a layer's input_shape takes the data_format of the first layer that names
+        one, which may come later than that layer (Dense(..., input_shape=(784,)), then Reshape, Conv2D)."""
+        layer = self._input.layer
+        data_format = _stack_format(self._stack)
+        if self._implicit_shape is not None and data_format not in (None, layer.data_format):
+            self._input = layers_mod.Input(self._implicit_shape, name=layer.name, data_format=data_format)
 
     def _subgraph(self):
         if self._tensors:
@@ -1060,7 +1156,7 @@ class Sequential(Model):
     def _build_from_data(self, sample_shape, where):
         if not self._stack:
             raise ValueError(f"{self.name}.{where}: the model has no layers")
-        self._input = layers_mod.Input(tuple(sample_shape))
+        self._input = layers_mod.Input(tuple(sample_shape), data_format=_stack_format(self._stack))
         try:
             self._connect()
         except BaseException:
@@ -1075,6 +1171,27 @@ class Sequential(Model):
     def get_config(self):
         config = self._input.layer.get_config() if self._input is not None else None
         return self._config(config, [_layer_entry(layer) for layer in self._stack])
+
+
+def _one_channel(got, want, data_format):
+    """(H, W) grayscale samples for a one-channel (1, H, W) or (H, W, 1) input."""
+    if len(want) != 3:
+        return False
+    return (want[0] == 1 and got == want[1:]) if data_format == "channels_first" else (want[2] == 1 and got == want[:2])
+
+
+def _layout_error(shape, want, data_format, where, name):
+    """The ValueError for samples of the wrong shape, saying which layout the model expects."""
+    layout = {"channels_first": "channels_first: (C, H, W)", "channels_last": "channels_last: (H, W, C)"}[data_format]
+    hint = ""
+    if len(want) == 3 and len(shape) == 4:
+        other = (want[2], want[0], want[1]) if data_format == "channels_last" else (want[1], want[2], want[0])
+        if tuple(shape[1:]) == other:
+            axes = "(0, 2, 3, 1)" if data_format == "channels_last" else "(0, 3, 1, 2)"
+            hint = (f"; these look like {'channels_first' if data_format == 'channels_last' else 'channels_last'} "
+                    f"images: convert them with x.transpose{axes}")
+    raise ValueError(f"{where}: argument '{name}' expected samples of shape {want} ({layout}), got array of shape "
+                     f"{tuple(shape)}{hint}")
 
 
 def _class_targets(y, classes, where):

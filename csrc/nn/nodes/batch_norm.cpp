@@ -14,13 +14,15 @@ namespace {
 class BatchNormNode final : public Node {
  public:
   explicit BatchNormNode(ParamReader& r)
-      : momentum_(static_cast<float>(r.number("momentum", 0.1))), eps_(static_cast<float>(r.number("epsilon", 1e-5))) {}
+      : momentum_(static_cast<float>(r.number("momentum", 0.1))), eps_(static_cast<float>(r.number("epsilon", 1e-5))),
+        axis_(r) {}
 
   Shape build(const std::vector<Shape>& inputs, NodeDecl& decl) override {
     expect_inputs("BatchNormalization", inputs, 1);
     const Shape& in = inputs[0];
     CONVNET_CHECK_VALUE(in.size() == 3 || in.size() == 1, "BatchNormalization", "input",
                         "a (C, H, W) or (features,) input", shape_str(in));
+    axis_.check("BatchNormalization", in);
     CONVNET_CHECK_VALUE(eps_ > 0.0f && momentum_ >= 0.0f && momentum_ <= 1.0f, "BatchNormalization",
                         "momentum/epsilon", "momentum in [0, 1] and epsilon > 0",
                         std::to_string(momentum_) + ", " + std::to_string(eps_));
@@ -53,6 +55,7 @@ class BatchNormNode final : public Node {
 
  private:
   float momentum_, eps_;  // PyTorch's momentum: running = (1 - momentum) * running + momentum * batch
+  ChannelAxis axis_;
   int gamma_ = -1, beta_ = -1, running_mean_ = -1, running_var_ = -1, saved_mean_ = -1, saved_invstd_ = -1;
 };
 

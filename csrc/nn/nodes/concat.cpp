@@ -11,12 +11,15 @@ namespace {
 
 class ConcatNode final : public Node {
  public:
-  explicit ConcatNode(ParamReader&) {}
+  explicit ConcatNode(ParamReader& r) : axis_(r) {}
 
   Shape build(const std::vector<Shape>& inputs, NodeDecl&) override {
     CONVNET_CHECK_VALUE(inputs.size() >= 2, "Concatenate", "inputs", "at least 2 inputs", std::to_string(inputs.size()));
     std::vector<Tensor> samples;
-    for (const Shape& s : inputs) samples.push_back(one_sample(s));
+    for (const Shape& s : inputs) {
+      axis_.check("Concatenate", s);
+      samples.push_back(one_sample(s));
+    }
     std::vector<const Tensor*> pointers;
     for (const Tensor& t : samples) pointers.push_back(&t);
     return drop_batch(ops::concat_output_shape(pointers));
@@ -38,6 +41,9 @@ class ConcatNode final : public Node {
         ops::concat_backward(grads, run.grad_output(), shapes);
       });
   }
+
+ private:
+  ChannelAxis axis_;
 };
 
 }  // namespace

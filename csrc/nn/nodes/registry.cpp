@@ -24,6 +24,9 @@ std::unique_ptr<Node> make_random_contrast(ParamReader&);
 std::unique_ptr<Node> make_random_erasing(ParamReader&);
 std::unique_ptr<Node> make_add(ParamReader&);
 std::unique_ptr<Node> make_concat(ParamReader&);
+std::unique_ptr<Node> make_layout(ParamReader&);
+std::unique_ptr<Node> make_rescale(ParamReader&);
+std::unique_ptr<Node> make_reshape(ParamReader&);
 
 namespace {
 
@@ -49,6 +52,9 @@ constexpr KindEntry kKinds[] = {
     {"random_erasing", make_random_erasing},
     {"add", make_add},
     {"concat", make_concat},
+    {"layout", make_layout},
+    {"rescale", make_rescale},
+    {"reshape", make_reshape},
 };
 
 }  // namespace

@@ -34,6 +34,26 @@ inline void expect_image(const char* layer, const Shape& input) {
   CONVNET_CHECK_VALUE(input.size() == 3, layer, "input", "a (C, H, W) input", shape_str(input));
 }
 
+// The keys "axis" and "channels_last" of a layer that works along the channel axis (Concatenate,
+// BatchNormalization): the graph keeps images as (C, H, W), so the only axis it supports is the
+// channel axis as the layer's data_format names it (1 or -3 channels-first, 3 or -1 channels-last)
+// or, for (features,) inputs, the feature axis (1 or -1).
+struct ChannelAxis {
+  int64_t axis = 1;
+  bool channels_last = false;
+  explicit ChannelAxis(ParamReader& r, int64_t fallback = 1)
+      : axis(r.integer("axis", fallback)), channels_last(r.boolean("channels_last", false)) {}
+  void check(const char* layer, const Shape& input) const {
+    const bool image = input.size() == 3;
+    const bool ok = !image ? axis == 1 || axis == -1 : channels_last ? axis == 3 || axis == -1 : axis == 1 || axis == -3;
+    CONVNET_CHECK_VALUE(ok, layer, "axis",
+                        !image ? std::string("1 or -1 (the feature axis of a (features,) input)")
+                               : channels_last ? std::string("3 or -1 (the channel axis of channels_last (H, W, C) inputs)")
+                                               : std::string("1 or -3 (the channel axis of channels_first (C, H, W) inputs)"),
+                        std::to_string(axis));
+  }
+};
+
 // A random layer's "seed": absent (-1, the model's seed) or an int >= 0.
 inline int64_t read_seed(ParamReader& r) {
   const int64_t seed = r.integer("seed", -1);
