@@ -463,8 +463,9 @@ class _Spatial(Layer):
 
 
 class InputLayer(Layer):
-    """A model's input. data_format 'channels_first' (the default): images are (C, H, W) per sample;
-    'channels_last': (H, W, C), as Keras; (H, W) means one channel either way."""
+    """A model's input. data_format 'channels_first' (the default): images are (C, H, W) per sample,
+    uint8 pixels scaled by 1/255; 'channels_last': (H, W, C) and uint8 pixels taken as they are
+    (0..255), both as Keras; (H, W) means one channel either way."""
 
     def __init__(self, shape, name=None, data_format=None):
         super().__init__(name=name or _auto_name(InputLayer))

@@ -473,6 +473,13 @@ class Model(Layer):
         self._require_built("get_weights")
         return [np.array(t.numpy(), copy=True) for t in self._all_tensors()]
 
+    @property
+    def weight_names(self):
+        """'layer/weight' for each array of get_weights (a model of several outputs included)."""
+        if not self.built:
+            return super().weight_names
+        return [f"{leaf.layer.name}/{name}" for leaf in _unique_leaves(self._flat) for name in leaf.layer.weight_names]
+
     @_synced
     def set_weights(self, weights):
         self._require_built("set_weights")
@@ -594,7 +601,9 @@ class Model(Layer):
     # -- data --------------------------------------------------------------------------------------
     def _images(self, x, where, name="x"):
         """x as a C-contiguous numpy batch of the model's input shape: uint8 (scaled by 1/255 in C++)
-        or float32. Other integer images are refused: their scale is not known (0..255? 0..65535?)."""
+        or float32. Other integer images are refused: their scale is not known (0..255? 0..65535?).
+        A channels-last model follows Keras instead: uint8 pixels are the values 0..255 (scale them
+        with a Rescaling(1. / 255) layer)."""
         if isinstance(x, _core.Tensor):
             x = x.numpy()
         try:
@@ -616,6 +625,8 @@ class Model(Layer):
         if x.shape[1:] != want:
             x = x.reshape((x.shape[0],) + want) if _one_channel(x.shape[1:], want, self._input_format) \
                 else _layout_error(x.shape, want, self._input_format, where, name)
+        if x.dtype == np.uint8 and self._input_format == "channels_last":
+            x = x.astype(np.float32)  # Keras' convention: pixels as they are (0..255; see Rescaling)
         if x.dtype != np.uint8:
             with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
                 x = np.ascontiguousarray(x, dtype=np.float32)
