@@ -131,6 +131,10 @@ void Graph::build() {
   nodes_.resize(specs_.size());
   int64_t n_params = 0, n_buffers = 0;
   for (int i = 0; i < size(); ++i) named(i, "", [&] { build_node(i, n_params, n_buffers); });
+  for (int i = 0; i < size(); ++i) {
+    nodes_[i].after_params = !nodes_[i].params.empty();
+    for (int in : specs_[i].inputs) nodes_[i].after_params |= nodes_[in].after_params;
+  }
   CONVNET_CHECK_VALUE(!outputs_.empty(), "Model", "outputs", "at least one output node", "none");
   for (int o : outputs_)
     CONVNET_CHECK_VALUE(o > 0 && o < size(), "Model", "outputs", "indices of nodes after the input", std::to_string(o));
@@ -432,10 +436,16 @@ void Graph::loss_backward(float grad_scale) {
   grad_written_[loss_node_] = true;
 }
 
+// Whether the gradient at node `in`'s output serves anything: a parameter gradient further back
+// (a layout node or augmentation right after the input has none behind it), or input_gradients.
+bool Graph::gradient_used(int in) const {
+  return nodes_[in].feeds_loss && (nodes_[in].after_params || input_grad_wanted_);
+}
+
 void Graph::input_grad(int node, int k, const std::function<void(Tensor*)>& write, bool call_without) {
   const int in = specs_[node].inputs[k];
   NodeState& input = nodes_[in];
-  if (!input.feeds_loss || (in == 0 && !input_grad_wanted_)) {
+  if (!gradient_used(in)) {
     if (call_without) write(nullptr);
     return;
   }
@@ -463,7 +473,7 @@ bool Graph::backward_node(int i, bool training, bool learn_params) {
   }
   const bool learn = learn_params && s.trainable;
   bool inputs_need = false;
-  for (int in : s.inputs) inputs_need |= nodes_[in].feeds_loss && (in > 0 || input_grad_wanted_);
+  for (int in : s.inputs) inputs_need |= gradient_used(in);
   if (!inputs_need && !(learn && !node.params.empty())) return false;
   // Where the parameter gradients go: the flat gradient buffer, or for a parameter another node
   // (a second call of the layer) wrote already this step, scratch added to it afterwards.
@@ -566,7 +576,7 @@ void Graph::stage_step(int64_t start, bool training) {
 }
 
 void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n, bool training) {
-  ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
+  ops::gather_batch(nodes_[0].y, x, order, batch_start(), n, nodes_[0].kind->uint8_scale());
   ops::gather_labels(labels_, y, order, batch_start(), n);
   forward(training);
   loss_forward();
@@ -717,7 +727,7 @@ std::vector<Tensor> Graph::predict(const Tensor& x, int64_t batch_size) {
     const int64_t n = std::min(batch_size, rows - start);
     bind_batch(n);
     stage_step(start, false);
-    ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
+    ops::gather_batch(nodes_[0].y, x, order, batch_start(), n, nodes_[0].kind->uint8_scale());
     forward(false);
     for (size_t k = 0; k < outputs_.size(); ++k) {
       const NodeState& node = nodes_[outputs_[k]];
@@ -744,7 +754,7 @@ Tensor Graph::input_gradients(const Tensor& x, const Tensor& y, int64_t batch_si
       const int64_t n = std::min(batch_size, rows - start);
       bind_batch(n);
       stage_step(start, false);
-      ops::gather_batch(nodes_[0].y, x, order, batch_start(), n);
+      ops::gather_batch(nodes_[0].y, x, order, batch_start(), n, nodes_[0].kind->uint8_scale());
       ops::gather_labels(labels_, y, order, batch_start(), n);
       forward(false);
       // The batch's mean times n / rows: together, the gradient of the mean over all rows.

@@ -118,6 +118,7 @@ class Graph {
     std::vector<NodeDecl::Entry> sample_decl;
     std::vector<int> consumers;        // nodes that read this one
     bool feeds_loss = false;           // the loss depends on this node
+    bool after_params = false;         // it or a node it depends on has parameters: its gradient can be used
     // Per-batch buffers (views of the max-batch allocations, rebound when the batch size changes)
     Tensor z, y, dy, dz;
     Tensor z_full, y_full, dy_full, dz_full;
@@ -128,6 +129,7 @@ class Graph {
   void build();
   void build_node(int i, int64_t& n_params, int64_t& n_buffers);
   void check_data(const char* what, const Tensor& x, const Tensor* y) const;
+  bool gradient_used(int node) const;
   void ensure_capacity(int64_t batch);
   void bind_batch(int64_t n);
   void forward(bool training);

@@ -21,6 +21,7 @@
 
 #include "core/tensor.h"
 #include "ops/activation.h"
+#include "ops/batch.h"
 
 namespace convnet {
 namespace nn {
@@ -155,6 +156,8 @@ class Node {
   // A random node's own seed (>= 0), or -1 to draw from the model's seed (NodeRun::seed mixes in
   // the step and the node either way).
   virtual int64_t own_seed() const { return -1; }
+  // The input node: the factor uint8 data is multiplied by as batches are gathered (ops::gather_batch).
+  virtual float uint8_scale() const { return ops::kPixelScale; }
   // The node's parameter shapes depend only on its own description and its inputs' shapes, so a
   // second call of the same layer (NodeSpec::shares) must declare the same: the executor checks.
 };

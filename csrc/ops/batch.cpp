@@ -69,7 +69,8 @@ static Tensor checked_start(const char* op, const Tensor& order, int64_t start, 
   return Tensor::from_values(std::vector<int64_t>{start}, order.device());
 }
 
-void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tensor& start, int64_t n) {
+void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tensor& start, int64_t n,
+                  float uint8_scale) {
   check_rows("gather_batch", x, order, start, n);
   Shape want = x.shape();
   want[0] = n;
@@ -78,7 +79,7 @@ void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tenso
   const int64_t* idx = order.data<int64_t>();
   if (x.dtype() == DType::UInt8) {
     CONVNET_DISPATCH(x, gather_rows_u8, out.data<float>(), x.data<uint8_t>(), x.size(0), idx, start.data<int64_t>(), n,
-                     row, 1.0f / 255.0f);
+                     row, uint8_scale);
   } else {
     check_dtype("gather_batch", "x", x, DType::Float32);
     CONVNET_DISPATCH(x, gather_rows_f32, out.data<float>(), x.data<float>(), x.size(0), idx, start.data<int64_t>(), n,
@@ -103,8 +104,8 @@ void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, const Tens
   }
 }
 
-void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n) {
-  gather_batch(out, x, order, checked_start("gather_batch", order, start, n), n);
+void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n, float uint8_scale) {
+  gather_batch(out, x, order, checked_start("gather_batch", order, start, n), n, uint8_scale);
 }
 
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n) {

@@ -1,7 +1,8 @@
 // Batch assembly: the first step of the data path. The dataset stays where the math is (uint8
 // images uploaded once); each step gathers the rows of a batch through a permutation, scaling
 // uint8 pixels to [0, 1], in a kernel.
-//   x      (N, C, H, W) uint8 (scaled by 1/255) or float32 (copied as is)
+//   x      (N, C, H, W) uint8 (times uint8_scale: 1/255 maps pixels to [0, 1]; 1 keeps 0..255, Keras'
+//          convention) or float32 (copied as is)
 //   order  (N,) int64, a permutation of [0, N) (or any valid row indices)
 //   out    (n, C, H, W) float32: out[i] = x[order[start + i]]
 // Labels likewise: y (N,) int64 or (N, K) float32 -> out (n,) / (n, K).
@@ -20,9 +21,12 @@
 namespace convnet {
 namespace ops {
 
-void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tensor& start, int64_t n);
+constexpr float kPixelScale = 1.0f / 255.0f;
+void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, const Tensor& start, int64_t n,
+                  float uint8_scale = kPixelScale);
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, const Tensor& start, int64_t n);
-void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n);
+void gather_batch(Tensor& out, const Tensor& x, const Tensor& order, int64_t start, int64_t n,
+                  float uint8_scale = kPixelScale);
 void gather_labels(Tensor& out, const Tensor& y, const Tensor& order, int64_t start, int64_t n);
 // Marks a run whose order (on any device) holds an index outside [0, rows): totals (ops::LossTotals,
 // on order's device) get bad_order = the position of one such index and nonfinite_step = 0, which

@@ -1086,19 +1086,22 @@ class RandomErasing(_RandomImageLayer):
 
 
 def _axis(value, layer):
+    """None (the channel axis of the input's layout) or an int."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{layer}: argument 'axis' expected an int, got {value!r}")
+        raise TypeError(f"{layer}: argument 'axis' expected None or an int, got {value!r}")
     return int(value)
 
 
 class BatchNormalization(Layer):
-    """Batch normalization over channels: `axis` is the channel axis (1 in NCHW, -1 in a channels-last
-    model as Keras' default; the only axis supported). Keras' momentum: moving = momentum * moving +
+    """Batch normalization over channels: `axis` is the channel axis, the only one supported (None: that
+    of the input's layout; 1 in NCHW, -1 in a channels-last model as Keras' default). Keras' momentum: moving = momentum * moving +
     (1 - momentum) * batch statistic. Weights: [gamma, beta, moving_mean, moving_variance]."""
 
     _buffers = ("moving_mean", "moving_variance")
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, axis=1, **kwargs):
+    def __init__(self, momentum=0.99, epsilon=1e-3, axis=None, **kwargs):
         super().__init__(**kwargs)
         self.axis = _axis(axis, self.name)
         if not 0 <= momentum <= 1:
@@ -1207,9 +1210,10 @@ class Concatenate(_Merge):
     """Joins 2 or more inputs along the channel axis: (C_i, H, W) feature maps of the same H and W, or
     (F_i,) features. `axis` names the channel axis, the only one supported: 1 (or -3) in NCHW
     (PyTorch's torch.cat(x, dim=1)), -1 (or 3) in a channels-last model (Keras' default); 1 or -1 for
-    features. Another axis is a ValueError when the model is built."""
+    features; None (the default) is the channel axis of either layout. Another axis is a ValueError
+    when the model is built."""
 
-    def __init__(self, axis=1, **kwargs):
+    def __init__(self, axis=None, **kwargs):
         super().__init__(**kwargs)
         self.axis = _axis(axis, self.name)
 
@@ -1239,7 +1243,7 @@ def add(inputs, **kwargs):
     return Add(**kwargs)(inputs)
 
 
-def concatenate(inputs, axis=1, **kwargs):
+def concatenate(inputs, axis=None, **kwargs):
     """Keras' functional form: concatenate([a, b], axis) is Concatenate(axis, **kwargs)([a, b])."""
     return Concatenate(axis=axis, **kwargs)(inputs)
 

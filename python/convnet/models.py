@@ -194,7 +194,8 @@ def _node_specs(flat):
     node: the graph runs NCHW inside."""
     first = flat[0].layer
     nodes = [{"op": "input", "name": first.name, "shape": list(first.shape)}]
-    if first.data_format == "channels_last":
+    if first.data_format == "channels_last":  # Keras' conventions: (H, W, C) images, uint8 pixels 0..255 as they are
+        nodes[0]["uint8_scale"] = 1.0
         nodes.append(dict(layers_mod._to_layout("channels_first"), name=first.name, inputs=[0]))
     last, nodes_of, formats = [len(nodes) - 1], {}, [first.data_format]
     for leaf in flat[1:]:
@@ -603,7 +604,7 @@ class Model(Layer):
         """x as a C-contiguous numpy batch of the model's input shape: uint8 (scaled by 1/255 in C++)
         or float32. Other integer images are refused: their scale is not known (0..255? 0..65535?).
         A channels-last model follows Keras instead: uint8 pixels are the values 0..255 (scale them
-        with a Rescaling(1. / 255) layer)."""
+        with a Rescaling(1. / 255) layer), gathered as such in C++."""
         if isinstance(x, _core.Tensor):
             x = x.numpy()
         try:
@@ -625,8 +626,6 @@ class Model(Layer):
         if x.shape[1:] != want:
             x = x.reshape((x.shape[0],) + want) if _one_channel(x.shape[1:], want, self._input_format) \
                 else _layout_error(x.shape, want, self._input_format, where, name)
-        if x.dtype == np.uint8 and self._input_format == "channels_last":
-            x = x.astype(np.float32)  # Keras' convention: pixels as they are (0..255; see Rescaling)
         if x.dtype != np.uint8:
             with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
                 x = np.ascontiguousarray(x, dtype=np.float32)

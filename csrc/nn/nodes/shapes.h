@@ -37,12 +37,12 @@ inline void expect_image(const char* layer, const Shape& input) {
 // The keys "axis" and "channels_last" of a layer that works along the channel axis (Concatenate,
 // BatchNormalization): the graph keeps images as (C, H, W), so the only axis it supports is the
 // channel axis as the layer's data_format names it (1 or -3 channels-first, 3 or -1 channels-last)
-// or, for (features,) inputs, the feature axis (1 or -1).
+// or, for (features,) inputs, the feature axis (1 or -1). Without "axis": the channel axis.
 struct ChannelAxis {
-  int64_t axis = 1;
   bool channels_last = false;
-  explicit ChannelAxis(ParamReader& r, int64_t fallback = 1)
-      : axis(r.integer("axis", fallback)), channels_last(r.boolean("channels_last", false)) {}
+  int64_t axis = 1;
+  explicit ChannelAxis(ParamReader& r)
+      : channels_last(r.boolean("channels_last", false)), axis(r.integer("axis", channels_last ? -1 : 1)) {}
   void check(const char* layer, const Shape& input) const {
     const bool image = input.size() == 3;
     const bool ok = !image ? axis == 1 || axis == -1 : channels_last ? axis == 3 || axis == -1 : axis == 1 || axis == -3;
