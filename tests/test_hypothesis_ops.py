@@ -253,6 +253,34 @@ def test_augment(name, data):
              seed=src(data.draw(seeds))))
 
 
+float_pair = st.one_of(floats, st.tuples(floats, floats), st.lists(floats, max_size=3))
+modes = st.sampled_from(["reflect", "constant", "nearest", "wrap", "", "REFLECT", None, 3])
+# Keyword strategies of the image ops that take (x) or (grad_out, x) and options.
+IMAGE_OPS = {
+    "layout": {"to_last": st.one_of(st.booleans(), st.sampled_from([0, 2, None, "yes"]))},
+    "rescale": {"scale": floats, "offset": floats},
+    "random_affine": {"rotation": float_pair, "zoom_height": float_pair,
+                      "zoom_width": st.one_of(st.none(), float_pair), "fill_mode": modes,
+                      "interpolation": st.sampled_from(["bilinear", "nearest", "bicubic", ""]), "fill_value": floats,
+                      "seed": seeds},
+    "random_contrast": {"factor": float_pair, "value_range": float_pair, "seed": seeds},
+    "random_crop": {"height": ints, "width": ints, "seed": seeds, "center": st.booleans()},
+    "random_erasing": {"factor": float_pair, "scale": float_pair, "ratio": float_pair,
+                       "fill_value": st.one_of(st.none(), floats), "value_range": float_pair, "seed": seeds},
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_OPS) + [n + "_backward" for n in sorted(IMAGE_OPS)])
+@SETTINGS
+@given(data=st.data())
+def test_image_ops(name, data):
+    shape = data.draw(st.one_of(st.tuples(*[st.integers(0, 6)] * 4), shapes()))
+    args = [data.draw(arrays(shape)) for _ in range(2 if name.endswith("_backward") else 1)]
+    options = IMAGE_OPS[name.removesuffix("_backward")]
+    kwargs = {k: src(data.draw(v)) for k, v in options.items() if data.draw(st.integers(0, 4))}
+    run(call(name, *args, **kwargs))
+
+
 @pytest.mark.parametrize("name", ["concat", "concat_backward"])
 @SETTINGS
 @given(data=st.data())
@@ -290,5 +318,6 @@ def test_every_op_is_generated():
         "avg_pool2d_backward", "min_pool2d_backward", "linear", "linear_backward", "batch_norm",
         "batch_norm_backward", "cross_entropy_backward", "binary_cross_entropy_with_logits_backward", "sgd_step",
         "adam_step", "adamw_step", "rmsprop_step", "random_flip_translate", "random_flip_translate_backward",
-        "concat", "concat_backward", "gemm_isa"}
+        "concat", "concat_backward", "gemm_isa"} | set(IMAGE_OPS) | {
+        n + "_backward" for n in IMAGE_OPS}
     assert set(convnet.ops.__all__) <= covered, set(convnet.ops.__all__) - covered
