@@ -65,6 +65,33 @@ def test_conv2d_matches_torch(case):
                        lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], n_diff=3)
 
 
+# (x shape, kernel, stride, dilation, groups): Keras' padding='same' with strides, TensorFlow's split
+# (the odd pad at the bottom/right).
+STRIDED_SAME = [((2, 3, 28, 28), 3, 2, 1, 1), ((1, 4, 7, 8), 3, 2, 1, 1), ((2, 2, 9, 6), 4, (3, 2), 1, 1),
+                ((1, 4, 8, 8), 1, 2, 1, 1), ((2, 4, 10, 9), 3, 2, 2, 4), ((1, 2, 5, 5), 2, 3, 1, 2)]
+
+
+@pytest.mark.parametrize("case", STRIDED_SAME)
+def test_conv2d_strided_same_matches_tensorflow_split(case):
+    shape, k, stride, dilation, groups = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((4, shape[1] // groups, k, k)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    (sh, sw) = (stride, stride) if isinstance(stride, int) else stride
+    pads = []
+    for size, s in ((shape[2], sh), (shape[3], sw)):
+        total = max((-(-size // s) - 1) * s + dilation * (k - 1) + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    (t, bt), (lt, r) = pads
+    kw = dict(stride=stride, padding="same", dilation=dilation, groups=groups)
+    compare_with_torch(lambda x, w, b: ops.conv2d(x, w, b, **kw),
+                       lambda g, x, w, b: ops.conv2d_backward(g, x, w, b, **kw),
+                       lambda x, w, b: F.conv2d(F.pad(x, (lt, r, t, bt)), w, b, stride, 0, dilation, groups),
+                       [x, w, b], n_diff=3)
+    assert tuple(ops.conv2d(x, w, b, **kw).shape)[2:] == (-(-shape[2] // sh), -(-shape[3] // sw))
+
+
 @pytest.mark.parametrize("index", [1, 5, 9, 13])
 def test_conv2d_finite_differences(index):
     x, w, b, kw = _data(CASES[index], seed=1)
@@ -139,7 +166,7 @@ def test_conv2d_errors():
     assert_raises(TypeError, ["conv2d", "'x'", "float32", "int64"], ops.conv2d, convnet.tensor(x, dtype="int64"), w)
     assert_raises(TypeError, ["conv2d", "'w'", "numeric", "bool"], ops.conv2d, x, w.astype(bool))
     assert_raises(err, ["conv2d", "'padding'", "'same', 'valid'", "'full'"], ops.conv2d, x, w, padding="full")
-    assert_raises(err, ["conv2d", "'padding'", "stride 1", "(2, 2)"], ops.conv2d, x, w, stride=2, padding="same")
+    assert_raises(err, ["conv2d", "'stride'", "positive", "(0, 1)"], ops.conv2d, x, w, stride=(0, 1), padding="same")
     assert_raises(TypeError, ["conv2d", "'groups'", "an int", "1.5"], ops.conv2d, x, w, groups=1.5)
     assert_raises(TypeError, ["conv2d", "'stride'", "'a'"], ops.conv2d, x, w, stride="a")
     assert_raises(err, ["conv2d", "'dilation'", "pair", "(1, 2, 3)"], ops.conv2d, x, w, dilation=(1, 2, 3))

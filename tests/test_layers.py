@@ -29,6 +29,13 @@ CASES = [
      lambda x, w: F.elu(F.conv2d(x, w[0], w[1], padding=1, groups=3))),
     (lambda: L.SeparableConv2D(5, 3, activation="sigmoid"),
      lambda x, w: torch.sigmoid(F.conv2d(F.conv2d(x, w[0], None, groups=3), w[1], w[2]))),
+    # Keras' 'same' with strides on the 9x8 input: rows 9 -> 5 (total 2: one each side), columns 8 -> 4
+    # (total 1, at the right); the average counts only the real elements.
+    (lambda: L.Conv2D(4, 3, strides=2, padding="same"), lambda x, w: F.conv2d(F.pad(x, (0, 1, 1, 1)), w[0], w[1], 2)),
+    (lambda: L.MaxPool2D(3, strides=2, padding="same"),
+     lambda x, w: F.max_pool2d(F.pad(x, (0, 1, 1, 1), value=-np.inf), 3, 2)),
+    (lambda: L.AvgPool2D(2, padding="same"),  # rows 9 -> 5: one zero row at the bottom, not counted
+     lambda x, w: F.avg_pool2d(F.pad(x, (0, 0, 0, 1)), 2) / F.avg_pool2d(F.pad(torch.ones_like(x), (0, 0, 0, 1)), 2)),
     (lambda: L.MaxPool2D(2), lambda x, w: F.max_pool2d(x, 2)),
     (lambda: L.AvgPool2D(3, strides=2, padding=1), lambda x, w: F.avg_pool2d(x, 3, 2, 1)),
     (lambda: L.MinPool2D((2, 3)), lambda x, w: -F.max_pool2d(-x, (2, 3))),
@@ -75,6 +82,22 @@ def test_global_average_pooling_and_softmax(rng):
     x = rng.standard_normal((4, 3, 5, 4)).astype(np.float32)
     expected = torch.softmax(torch.tensor(x, dtype=torch.float64).mean((2, 3)), 1).numpy()
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5)
+
+
+def test_global_max_pooling_forward_and_gradient(rng):
+    inputs = L.Input((3, 5, 4))
+    model = convnet.Model(inputs, L.Dense(2)(L.GlobalMaxPooling2D()(inputs)))
+    assert L.GlobalMaxPool2D is L.GlobalMaxPooling2D and L.GlobalAvgPool2D is L.GlobalAveragePooling2D
+    x = rng.standard_normal((4, 3, 5, 4)).astype(np.float32)
+    kernel, bias = model.layers[-1].get_weights()
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    yt = xt.amax((2, 3)) @ torch.tensor(kernel, dtype=torch.float64).T + torch.tensor(bias, dtype=torch.float64)
+    np.testing.assert_allclose(model.predict(x), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    target = rng.standard_normal((4, 2)).astype(np.float32)
+    model.compile(loss="mse")
+    (expected,) = torch.autograd.grad(F.mse_loss(yt, torch.tensor(target, dtype=torch.float64)), xt)
+    np.testing.assert_allclose(model.input_gradients(x, target), expected.numpy(), rtol=1e-5, atol=1e-7)
+    assert model.receptive_field(model.layers[1]).is_global
 
 
 def test_set_weights_errors():

@@ -336,6 +336,8 @@ def test_validation_split_and_restore_best_weights(data):
 @pytest.mark.parametrize("stack", [
     [L.Conv2D(2, 3, strides=2, padding=1), L.MaxPool2D(2), L.Conv2D(2, 3, dilation_rate=2)],
     [L.Conv2D(2, 4, padding="same"), L.AvgPool2D(3, strides=2), L.DepthwiseConv2D(2, padding=1)],
+    [L.Conv2D(2, 3, strides=2, padding="same"), L.MaxPool2D(3, strides=2, padding="same"),
+     L.Conv2D(2, 2, strides=2, padding="same")],
 ])
 def test_receptive_field_is_the_set_of_input_pixels_a_unit_depends_on(stack):
     """Perturbs each input pixel of a 23x23 image in turn: exactly the pixels inside the window that

@@ -96,6 +96,48 @@ def test_pool2d_finite_differences(rng, mode, shape, kernel_size, stride, paddin
                                                                                         padding, eps))
 
 
+def tf_same_pads(size, kernel, stride):
+    """TensorFlow's 'same' split along one axis: (before, after)."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def torch_same_pool(mode, x, kernel_size, stride):
+    """Keras' padding='same' pooling in torch: pad explicitly (max -inf, min +inf, avg zeros and the
+    mean over the window's real elements only)."""
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride)
+    (t, b), (l, r) = tf_same_pads(x.shape[2], kh, sh), tf_same_pads(x.shape[3], kw, sw)
+    if mode == "avg":
+        count = F.avg_pool2d(F.pad(torch.ones_like(x), (l, r, t, b)), (kh, kw), (sh, sw))
+        return F.avg_pool2d(F.pad(x, (l, r, t, b)), (kh, kw), (sh, sw)) / count
+    sign = 1 if mode == "max" else -1
+    return sign * F.max_pool2d(F.pad(sign * x, (l, r, t, b), value=-float("inf")), (kh, kw), (sh, sw))
+
+
+# (x shape, kernel_size, stride): odd and even totals, the odd pad at the bottom/right, no pad at all.
+SAME_CONFIGS = [((2, 3, 7, 7), 2, 2), ((1, 2, 28, 28), 3, 2), ((2, 1, 5, 6), 3, 1), ((1, 2, 9, 4), 4, 3),
+                ((2, 2, 6, 6), 3, 3), ((1, 1, 8, 8), 2, 2), ((1, 2, 5, 7), (3, 2), (2, 1))]
+
+
+@pytest.mark.parametrize("mode", ["max", "avg", "min"])
+@pytest.mark.parametrize("shape,kernel_size,stride", SAME_CONFIGS)
+def test_pool2d_same_padding_matches_torch(rng, mode, shape, kernel_size, stride):
+    fwd, bwd, _ = POOLS[mode]
+    x = rng.standard_normal(shape).astype(np.float32)
+    compare_with_torch(lambda x: fwd(x, kernel_size, stride, "same"),
+                       lambda g, x: bwd(g, x, kernel_size, stride, "same"),
+                       lambda x: torch_same_pool(mode, x, kernel_size, stride), [x], n_diff=1)
+    (sh, sw) = _pair(stride)
+    assert tuple(fwd(x, kernel_size, stride, "same").shape) == (*shape[:2], -(-shape[2] // sh), -(-shape[3] // sw))
+    assert_close(fwd(x, kernel_size, stride, "valid").numpy(), fwd(x, kernel_size, stride, 0).numpy())
+
+
+def test_avg_pool2d_same_padding_finite_differences(rng):
+    x = rng.standard_normal((2, 2, 7, 6)).astype(np.float32)
+    check_finite_differences(lambda x: ops.avg_pool2d(x, 3, 2, "same"),
+                             lambda g, x: ops.avg_pool2d_backward(g, x, 3, 2, "same"), [x], n_diff=1, n_coords=12)
+
+
 def test_max_pool_known_values_and_first_tie():
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(ops.max_pool2d(x, 2).numpy().ravel(), [5, 7, 13, 15])
@@ -179,6 +221,8 @@ def test_pool2d_errors(mode):
     assert_raises(TypeError, [op, "'kernel_size'", "int or a pair", "'2'"], fwd, x, "2")
     assert_raises(ValueError, [op, "'kernel_size'", "pair of ints", "(1, 2, 3)"], fwd, x, (1, 2, 3))
     assert_raises(ValueError, [op, "'x'", "None"], fwd, None, 2)
+    assert_raises(ValueError, [op, "'padding'", "'same', 'valid'", "'full'"], fwd, x, 2, 2, "full")
+    assert_raises(ValueError, [op, "'padding'", "'same' with positive", "(1, 0)"], fwd, x, 2, (1, 0), "same")
     b = op + "_backward"
     assert_raises(ValueError, [b, "'grad_out'", "(2, 3, 2, 2)", "(2, 3, 3, 3)"], bwd,
                   np.zeros((2, 3, 3, 3), np.float32), x, 2)
@@ -214,6 +258,20 @@ def test_pool2d_cuda_matches_cpu(rng, mode, shape, kernel_size, stride, padding)
     dx = bwd(g, x, kernel_size, stride, padding).numpy()
     dxg = bwd(convnet.tensor(g, device="cuda"), xg, kernel_size, stride, padding).to("cpu").numpy()
     assert_close(dxg, dx, what="cuda backward")
+
+
+@requires_cuda
+@pytest.mark.parametrize("mode", ["max", "avg", "min"])
+@pytest.mark.parametrize("shape,kernel_size,stride", SAME_CONFIGS)
+def test_pool2d_same_padding_cuda_matches_cpu(rng, mode, shape, kernel_size, stride):
+    fwd, bwd, _ = POOLS[mode]
+    x = rng.integers(-2, 3, shape).astype(np.float32)
+    xg = convnet.tensor(x, device="cuda")
+    y = fwd(x, kernel_size, stride, "same").numpy()
+    assert_close(fwd(xg, kernel_size, stride, "same").to("cpu").numpy(), y, what="cuda forward")
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dxg = bwd(convnet.tensor(g, device="cuda"), xg, kernel_size, stride, "same").to("cpu").numpy()
+    assert_close(dxg, bwd(g, x, kernel_size, stride, "same").numpy(), what="cuda backward")
 
 
 @requires_cuda

@@ -704,17 +704,23 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dPar
   return y;
 }
 
-Conv2dParams conv2d_same_padding(Conv2dParams p, int kernel_h, int kernel_w) {
-  CONVNET_CHECK_VALUE(p.stride_h == 1 && p.stride_w == 1, "conv2d", "padding",
-                      "'same' only with stride 1 (as in PyTorch)", "stride " + pair_str(p.stride_h, p.stride_w));
+int64_t same_padding_total(int64_t size, int64_t extent, int64_t stride) {
+  const int64_t out = (size + stride - 1) / stride;
+  return std::max<int64_t>((out - 1) * stride + extent - size, 0);
+}
+
+Conv2dParams conv2d_same_padding(Conv2dParams p, int kernel_h, int kernel_w, int64_t H, int64_t W) {
+  CONVNET_CHECK_VALUE(p.stride_h >= 1 && p.stride_w >= 1, "conv2d", "stride", "positive steps",
+                      pair_str(p.stride_h, p.stride_w));
   CONVNET_CHECK_VALUE(p.dilation_h >= 1 && p.dilation_w >= 1, "conv2d", "dilation", "values >= 1",
                       pair_str(p.dilation_h, p.dilation_w));
   CONVNET_CHECK_VALUE(kernel_h >= 1 && kernel_w >= 1, "conv2d", "w", "a kernel of positive size",
                       pair_str(kernel_h, kernel_w));
-  // The total padding dilation*(k-1) of each axis must fit the kernels' int.
-  const int64_t th64 = int64_t(p.dilation_h) * (kernel_h - 1), tw64 = int64_t(p.dilation_w) * (kernel_w - 1);
+  // The total padding (at most the dilated extent - 1) of each axis must fit the kernels' int.
+  const int64_t th64 = same_padding_total(H, int64_t(p.dilation_h) * (kernel_h - 1) + 1, p.stride_h);
+  const int64_t tw64 = same_padding_total(W, int64_t(p.dilation_w) * (kernel_w - 1) + 1, p.stride_w);
   CONVNET_CHECK_VALUE(th64 <= INT32_MAX && tw64 <= INT32_MAX, "conv2d", "padding",
-                      "'same' with a total padding dilation*(kernel-1) below 2**31",
+                      "'same' with a total padding below 2**31",
                       "'same' with dilation " + pair_str(p.dilation_h, p.dilation_w) + " and kernel " +
                           pair_str(kernel_h, kernel_w) + ": " + pair_str(th64, tw64));
   const int th = static_cast<int>(th64), tw = static_cast<int>(tw64);

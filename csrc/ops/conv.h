@@ -41,10 +41,14 @@ void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b
 void conv2d_backward(Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy, const Tensor& x, const Tensor& w,
                      const Conv2dParams& p);
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p);
-// Resolves Python's padding='same': total = dilation*(k-1), begin = total/2, end = total - begin
-// (the extra pad of even kernels goes to the bottom/right, as in PyTorch). Stride must be 1
-// (ValueError otherwise, as in PyTorch). 'valid' is simply zero padding.
-Conv2dParams conv2d_same_padding(Conv2dParams p, int kernel_h, int kernel_w);
+// padding='same' along one axis of `size` inputs, a window of `extent` (dilated kernel) and `stride`:
+// the output has ceil(size / stride) positions, so the total padding is
+// max((ceil(size / stride) - 1) * stride + extent - size, 0) (TensorFlow's rule; extent - 1 for stride 1,
+// PyTorch's 'same'), split as total / 2 before and the rest after.
+int64_t same_padding_total(int64_t size, int64_t extent, int64_t stride);
+// Resolves padding='same' for an H x W input (the extra pad of an odd total goes to the bottom/right, as
+// in PyTorch and TensorFlow). 'valid' is simply zero padding.
+Conv2dParams conv2d_same_padding(Conv2dParams p, int kernel_h, int kernel_w, int64_t H, int64_t W);
 
 }  // namespace ops
 

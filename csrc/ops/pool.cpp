@@ -8,6 +8,7 @@
 
 #include "core/checks.h"
 #include "kernels/cpu_simd.h"
+#include "ops/conv.h"
 #include "ops/dispatch.h"
 
 namespace convnet {
@@ -78,7 +79,7 @@ CONVNET_CPU_KERNEL static void pool2d_forward_impl(float* y, int64_t* index, con
           float sum = 0.0f;  // padding adds zeros
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) sum += xp[h * W + w];
-          yp[oh * W_out + ow] = sum * inv_area;
+          yp[oh * W_out + ow] = p.count_include_pad ? sum * inv_area : sum / float((h1 - h0) * (w1 - w0));
         } else {
           int64_t best_i = h0 * W + w0;
           float best = xp[best_i];
@@ -123,14 +124,15 @@ void pool2d_backward(float* dx, const float* dy, const int64_t* index, int64_t p
         if (ip[o] >= 0 && ip[o] < HW) dxp[ip[o]] += dyp[o];
       continue;
     }
-    // Average: every element of the window (padding excluded) receives dy / area.
+    // Average: every real element of the window receives dy / area.
     for (int64_t oh = 0; oh < H_out; ++oh) {
       const int64_t hs = oh * p.stride_h - p.pad_h;
       const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min<int64_t>(hs + p.kernel_h, H);
       for (int64_t ow = 0; ow < W_out; ++ow) {
         const int64_t ws = ow * p.stride_w - p.pad_w;
         const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min<int64_t>(ws + p.kernel_w, W);
-        const float g = dyp[oh * W_out + ow] * inv_area;
+        const float dy_o = dyp[oh * W_out + ow];
+        const float g = p.count_include_pad ? dy_o * inv_area : dy_o / float((h1 - h0) * (w1 - w0));
         for (int64_t h = h0; h < h1; ++h)
           for (int64_t w = w0; w < w1; ++w) dxp[h * W + w] += g;
       }
@@ -190,10 +192,31 @@ static std::pair<int64_t, int64_t> pool2d_out_hw(const std::string& op, int64_t 
                       "padding",
                       "values in 0 .. half the kernel size " + pair_str(p.kernel_h / 2, p.kernel_w / 2),
                       pair_str(p.pad_h, p.pad_w));
-  const int64_t Hp = H + 2 * int64_t(p.pad_h), Wp = W + 2 * int64_t(p.pad_w);
+  CONVNET_CHECK_VALUE(p.extra_h >= 0 && p.extra_w >= 0 && p.extra_h <= p.kernel_h / 2 - p.pad_h &&
+                          p.extra_w <= p.kernel_w / 2 - p.pad_w,
+                      op, "padding", "bottom/right padding in 0 .. half the kernel size " +
+                          pair_str(p.kernel_h / 2, p.kernel_w / 2),
+                      pair_str(int64_t(p.pad_h) + p.extra_h, int64_t(p.pad_w) + p.extra_w));
+  const int64_t Hp = H + 2 * int64_t(p.pad_h) + p.extra_h, Wp = W + 2 * int64_t(p.pad_w) + p.extra_w;
   CONVNET_CHECK_VALUE(p.kernel_h <= Hp && p.kernel_w <= Wp, op, "kernel_size",
                       "at most the padded input size " + pair_str(Hp, Wp), pair_str(p.kernel_h, p.kernel_w));
   return {(Hp - p.kernel_h) / p.stride_h + 1, (Wp - p.kernel_w) / p.stride_w + 1};
+}
+
+Pool2dParams pool2d_same_padding(Pool2dParams p, int64_t H, int64_t W) {
+  const char* op = pool2d_name(p.mode);
+  CONVNET_CHECK_VALUE(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1, op, "padding",
+                      "'same' with positive kernel sizes and strides",
+                      "kernel " + pair_str(p.kernel_h, p.kernel_w) + ", stride " + pair_str(p.stride_h, p.stride_w));
+  // total <= kernel - 1, so both halves fit an int.
+  const int th = static_cast<int>(same_padding_total(H, p.kernel_h, p.stride_h));
+  const int tw = static_cast<int>(same_padding_total(W, p.kernel_w, p.stride_w));
+  p.pad_h = th / 2;
+  p.extra_h = th % 2;
+  p.pad_w = tw / 2;
+  p.extra_w = tw % 2;
+  p.count_include_pad = false;
+  return p;
 }
 
 Shape pool2d_output_shape(const Tensor& x, const Pool2dParams& p) { return pool2d_contract(pool2d_name(p.mode), x, p); }

@@ -20,7 +20,7 @@ __global__ void pool2d_forward_kernel(float* y, int64_t* index, const float* x, 
       float sum = 0.0f;  // padding adds zeros
       for (int64_t h = h0; h < h1; ++h)
         for (int64_t w = w0; w < w1; ++w) sum += xp[h * W + w];
-      y[o] = sum * inv_area;
+      y[o] = p.count_include_pad ? sum * inv_area : sum / float((h1 - h0) * (w1 - w0));
     } else {
       const bool is_max = p.mode == ops::PoolMode::Max;
       int64_t best_i = h0 * W + w0;
@@ -56,8 +56,16 @@ __global__ void pool2d_backward_kernel(float* dx, const float* dy, const int64_t
     for (int64_t oh = oh0; oh < oh1; ++oh)
       for (int64_t ow = ow0; ow < ow1; ++ow) {
         const int64_t o = base + oh * W_out + ow;
-        if (p.mode == ops::PoolMode::Avg) g += dy[o] * inv_area;
-        else if (index[o] == pos) g += dy[o];
+        if (p.mode != ops::PoolMode::Avg) {
+          if (index[o] == pos) g += dy[o];
+        } else if (p.count_include_pad) {
+          g += dy[o] * inv_area;
+        } else {  // divided by the real elements of window (oh, ow)
+          const int64_t hs = oh * p.stride_h - p.pad_h, ws = ow * p.stride_w - p.pad_w;
+          const int64_t rows = min(hs + p.kernel_h, H) - max(hs, (int64_t)0);
+          const int64_t cols = min(ws + p.kernel_w, W) - max(ws, (int64_t)0);
+          g += dy[o] / float(rows * cols);
+        }
       }
     dx[i] = g;
   }

@@ -11,8 +11,8 @@ using bindings::as_tensor;
 using bindings::int_pair;
 
 // stride, padding (int, pair, 'same' or 'valid'), dilation, groups -> Conv2dParams, resolved
-// against the kernel size for 'same'.
-static ops::Conv2dParams conv_params(const char* op, const Tensor& w, py::handle stride, py::handle padding,
+// against the kernel and input sizes for 'same'.
+static ops::Conv2dParams conv_params(const char* op, const Tensor& x, const Tensor& w, py::handle stride, py::handle padding,
                                      py::handle dilation, py::handle groups) {
   ops::Conv2dParams p;
   std::tie(p.stride_h, p.stride_w) = int_pair(stride, op, "stride");
@@ -23,7 +23,8 @@ static ops::Conv2dParams conv_params(const char* op, const Tensor& w, py::handle
   if (py::isinstance<py::str>(padding)) {
     const std::string mode = padding.cast<std::string>();
     if (mode == "same") {
-      if (w.dim() == 4) p = ops::conv2d_same_padding(p, static_cast<int>(w.size(2)), static_cast<int>(w.size(3)));
+      if (w.dim() == 4 && x.dim() == 4)
+        p = ops::conv2d_same_padding(p, static_cast<int>(w.size(2)), static_cast<int>(w.size(3)), x.size(2), x.size(3));
     } else if (mode != "valid") {
       throw ValueError(arg_message(op, "padding", "'same', 'valid', an int or a pair of ints", "'" + mode + "'"));
     }
@@ -42,7 +43,7 @@ void bind_conv(py::module_& ops) {
              py::object groups) {
             Tensor tx = as_tensor(x, "conv2d", "x"), tw = as_tensor(w, "conv2d", "w");
             auto tb = as_optional_tensor(b, "conv2d", "b");
-            ops::Conv2dParams p = conv_params("conv2d", tw, stride, padding, dilation, groups);
+            ops::Conv2dParams p = conv_params("conv2d", tx, tw, stride, padding, dilation, groups);
             const Tensor* pb = tb ? &*tb : nullptr;
             Tensor y = Tensor::empty(ops::conv2d_output_shape(tx, tw, pb, p), DType::Float32, tx.device());
             {
@@ -55,7 +56,7 @@ void bind_conv(py::module_& ops) {
           py::arg("dilation") = 1, py::arg("groups") = 1,
           "2-D convolution (cross-correlation) like torch.nn.functional.conv2d.\n\n"
           "x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW), b (C_out) or None -> (N, C_out, H_out, W_out).\n"
-          "stride, dilation: int or pair; padding: int, pair, 'same' (stride 1 only) or 'valid'.\n\n"
+          "stride, dilation: int or pair; padding: int, pair, 'same' (TensorFlow's split where stride > 1: the odd pad at the bottom/right) or 'valid'.\n\n"
           ">>> convnet.ops.conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 2, 2), np.float32)).shape\n"
           "(1, 1, 2, 2)");
   ops.def("conv2d_backward",
@@ -65,7 +66,7 @@ void bind_conv(py::module_& ops) {
             Tensor dy = as_tensor(grad_out, op, "grad_out");
             Tensor tx = as_tensor(x, op, "x"), tw = as_tensor(w, op, "w");
             auto tb = as_optional_tensor(b, op, "b");
-            ops::Conv2dParams p = conv_params(op, tw, stride, padding, dilation, groups);
+            ops::Conv2dParams p = conv_params(op, tx, tw, stride, padding, dilation, groups);
             ops::conv2d_output_shape(tx, tw, tb ? &*tb : nullptr, p);  // checks b too
             Tensor dx = Tensor::empty(tx.shape(), DType::Float32, tx.device());
             Tensor dw = Tensor::empty(tw.shape(), DType::Float32, tx.device());

@@ -9,9 +9,10 @@ namespace convnet {
 using bindings::as_tensor;
 using bindings::int_pair;
 
-// PyTorch's arguments -> Pool2dParams; stride None means stride = kernel_size.
-static ops::Pool2dParams pool_params(ops::PoolMode mode, const char* op, py::handle kernel_size, py::handle stride,
-                                     py::handle padding) {
+// PyTorch's arguments -> Pool2dParams; stride None means stride = kernel_size; padding 'same' is
+// Keras' (resolved against x's size), 'valid' none.
+static ops::Pool2dParams pool_params(ops::PoolMode mode, const char* op, const Tensor& x, py::handle kernel_size,
+                                     py::handle stride, py::handle padding) {
   ops::Pool2dParams p;
   p.mode = mode;
   std::tie(p.kernel_h, p.kernel_w) = int_pair(kernel_size, op, "kernel_size");
@@ -21,7 +22,14 @@ static ops::Pool2dParams pool_params(ops::PoolMode mode, const char* op, py::han
   } else {
     std::tie(p.stride_h, p.stride_w) = int_pair(stride, op, "stride");
   }
-  std::tie(p.pad_h, p.pad_w) = int_pair(padding, op, "padding");
+  if (!py::isinstance<py::str>(padding)) {
+    std::tie(p.pad_h, p.pad_w) = int_pair(padding, op, "padding");
+    return p;
+  }
+  const std::string mode_name = padding.cast<std::string>();
+  if (mode_name != "same" && mode_name != "valid")
+    throw ValueError(arg_message(op, "padding", "'same', 'valid', an int or a pair of ints", "'" + mode_name + "'"));
+  if (mode_name == "same" && x.dim() == 4) p = ops::pool2d_same_padding(p, x.size(2), x.size(3));
   return p;
 }
 
@@ -29,8 +37,8 @@ static void def_pool(py::module_& ops, ops::PoolMode mode, const char* doc, cons
   const std::string name = ops::pool2d_name(mode);
   const std::string backward_name = name + "_backward";
   ops.def(name.c_str(), [mode, name](py::object x, py::object kernel_size, py::object stride, py::object padding) {
-            ops::Pool2dParams p = pool_params(mode, name.c_str(), kernel_size, stride, padding);
             Tensor tx = as_tensor(x, name.c_str(), "x");
+            ops::Pool2dParams p = pool_params(mode, name.c_str(), tx, kernel_size, stride, padding);
             Tensor y = Tensor::empty(ops::pool2d_output_shape(tx, p), DType::Float32, tx.device());
             {
               py::gil_scoped_release nogil;
@@ -42,9 +50,9 @@ static void def_pool(py::module_& ops, ops::PoolMode mode, const char* doc, cons
           [mode, backward_name](py::object grad_out, py::object x, py::object kernel_size, py::object stride,
                                 py::object padding) {
             const char* op = backward_name.c_str();
-            ops::Pool2dParams p = pool_params(mode, op, kernel_size, stride, padding);
             Tensor dy = as_tensor(grad_out, op, "grad_out");
             Tensor tx = as_tensor(x, op, "x");
+            ops::Pool2dParams p = pool_params(mode, op, tx, kernel_size, stride, padding);
             const Shape ys = ops::pool2d_contract(op, tx, p);
             check_dtype(op, "grad_out", dy, DType::Float32);
             check_shape(op, "grad_out", dy, ys);
@@ -68,13 +76,15 @@ void bind_pool(py::module_& ops) {
   def_pool(ops, ops::PoolMode::Max,
            "2-D max pooling of x (N, C, H, W) -> (N, C, H_out, W_out), like torch.nn.functional.max_pool2d.\n"
            "kernel_size, stride (default: kernel_size) and padding are ints or (h, w) pairs; padding counts as\n"
-           "-inf and must be at most half the kernel. Ties pick the first element of the window.\n\n"
+           "-inf and must be at most half the kernel. padding='same' is Keras': ceil(H / stride) outputs, the odd\n"
+           "pad at the bottom/right. Ties pick the first element of the window.\n\n"
            ">>> ops.max_pool2d(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4), 2).numpy().ravel()\n"
            "array([ 5.,  7., 13., 15.], dtype=float32)",
            "grad_x of max_pool2d: grad_out goes to the (first) maximum of each window");
   def_pool(ops, ops::PoolMode::Avg,
            "2-D average pooling of x (N, C, H, W) -> (N, C, H_out, W_out), like torch.nn.functional.avg_pool2d\n"
-           "(count_include_pad=True: padding counts as zeros in the mean). Same arguments as max_pool2d.",
+           "(count_include_pad=True: padding counts as zeros in the mean). Same arguments as max_pool2d; with\n"
+           "padding='same' (Keras') the mean is over the window's real elements only.",
            "grad_x of avg_pool2d: grad_out / (kernel_h * kernel_w) spread over each window");
   def_pool(ops, ops::PoolMode::Min,
            "2-D min pooling of x (N, C, H, W) -> (N, C, H_out, W_out): -max_pool2d(-x), padding counts as +inf.\n"

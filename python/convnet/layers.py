@@ -22,7 +22,8 @@ from . import initializers
 
 __all__ = [
     "Layer", "Input", "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "AvgPool2D",
-    "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout",
+    "MinPool2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "GlobalAvgPool2D", "GlobalMaxPool2D", "Flatten", "Dense", "Dropout",
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "RandomErasing",
     "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
     "Concatenate", "Reshape", "Rescaling", "add", "concatenate", "get", "register",
@@ -51,12 +52,10 @@ def _pair(value, layer, arg):
     return pair
 
 
-def _padding(value, layer, pool=False):
+def _padding(value, layer):
     if isinstance(value, str):
-        modes = ("valid",) if pool else ("valid", "same")
-        if value.lower() not in modes:
-            raise ValueError(f"{layer}: argument 'padding' expected {' or '.join(map(repr, modes))}, an int or a pair, "
-                             f"got {value!r}")
+        if value.lower() not in ("valid", "same"):
+            raise ValueError(f"{layer}: argument 'padding' expected 'valid' or 'same', an int or a pair, got {value!r}")
         return "same" if value.lower() == "same" else (0, 0)
     if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
         raise TypeError(f"{layer}: argument 'padding' expected a string, an int or a pair of ints, got {value!r}")
@@ -64,6 +63,20 @@ def _padding(value, layer, pool=False):
     if len(pair) != 2 or not all(isinstance(v, int) for v in pair) or min(pair) < 0:
         raise ValueError(f"{layer}: argument 'padding' expected non-negative ints, got {value!r}")
     return pair
+
+
+def _same_padding(size, extent, stride):
+    """padding='same' before the first window along one axis: TensorFlow's split of the total padding
+    that gives ceil(size / stride) outputs (ops.conv2d and the pools do the same in C++)."""
+    total = max((-(-size // stride) - 1) * stride + extent - size, 0)
+    return total // 2
+
+
+def _window(extent, strides, padding, input_shape):
+    """A layer's Layer.receptive tuple for an input (C, H, W): kernel extent, strides, top/left padding."""
+    if padding == "same":
+        padding = tuple(_same_padding(n, k, s) for n, k, s in zip(input_shape[-2:], extent, strides))
+    return (extent[0], extent[1], strides, tuple(padding))
 
 
 def _data_format(value, layer):
@@ -515,16 +528,15 @@ class _Conv(_Spatial):
         self.strides = _pair(strides, where, "strides")
         self.padding = _padding(padding, where)
         self.dilation_rate = _pair(dilation_rate, where, "dilation_rate")
-        if self.padding == "same" and self.strides != (1, 1):
-            raise ValueError(f"{where}: padding='same' needs strides=1 (as in PyTorch), got strides={strides!r}")
         self.activation = _activation(activation, where)
         self.use_bias = bool(use_bias)
         self.bias_initializer = bias_initializer
         initializers.get(bias_initializer, where)
-        kh = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
-        kw = self.dilation_rate[1] * (self.kernel_size[1] - 1) + 1
-        pad = ((kh - 1) // 2, (kw - 1) // 2) if self.padding == "same" else self.padding  # PyTorch's 'same'
-        self.receptive = (kh, kw, self.strides, pad)
+        self._extent = tuple(d * (k - 1) + 1 for d, k in zip(self.dilation_rate, self.kernel_size))
+
+    def receptive(self, input_shape):
+        """The (dilated) kernel's window, stride and top/left padding (Layer.receptive)."""
+        return _window(self._extent, self.strides, self.padding, input_shape)
 
     def _conv_node(self, **extra):
         node = {"op": "conv2d", "kernel_size": self.kernel_size, "strides": self.strides,
@@ -642,26 +654,33 @@ class _Pool(_Spatial):
         super().__init__(**kwargs)
         self.pool_size = _pair(pool_size, self.name, "pool_size")
         self.strides = self.pool_size if strides is None else _pair(strides, self.name, "strides")
-        self.padding = _padding(padding, self.name, pool=True)
-        self.receptive = (self.pool_size[0], self.pool_size[1], self.strides, self.padding)
+        self.padding = _padding(padding, self.name)
+
+    def receptive(self, input_shape):
+        """The pooling window, stride and top/left padding (Layer.receptive)."""
+        return _window(self.pool_size, self.strides, self.padding, input_shape)
 
     def _nodes(self):
         return [{"op": "pool2d", "mode": self.mode, "pool_size": self.pool_size, "pool_strides": self.strides,
-                 "padding": tuple(self.padding)}]
+                 "padding": self.padding if self.padding == "same" else tuple(self.padding)}]
 
     def get_config(self):
         config = super().get_config()
-        config.update(pool_size=list(self.pool_size), strides=list(self.strides), padding=list(self.padding))
+        config.update(pool_size=list(self.pool_size), strides=list(self.strides),
+                      padding=self.padding if isinstance(self.padding, str) else list(self.padding))
         return config
 
 
 class MaxPool2D(_Pool):
-    """Max pooling over pool_size windows (strides default to pool_size); PyTorch's floor rule."""
+    """Max pooling over pool_size windows (strides default to pool_size); PyTorch's floor rule. padding:
+    an int or pair (at most half the window, counted as -inf), 'valid' (none) or 'same' (Keras':
+    ceil(H / strides) outputs, the odd pad at the bottom/right)."""
     mode = "max"
 
 
 class AvgPool2D(_Pool):
-    """Average pooling (padding counted in the average, as PyTorch's default)."""
+    """Average pooling. An int or pair padding counts in the average (PyTorch's default); with
+    padding='same' (Keras') each mean is over the window's real elements only."""
     mode = "avg"
 
 
@@ -679,6 +698,17 @@ class GlobalAveragePooling2D(_Spatial):
 
     def _nodes(self):
         return [{"op": "global_avg_pool2d"}]
+
+
+class GlobalMaxPooling2D(_Spatial):
+    """(N, C, H, W) -> (N, C): the maximum of each channel (the gradient goes to the first maximum)."""
+    receptive = "global"
+
+    def _nodes(self):
+        return [{"op": "global_max_pool2d"}]
+
+
+GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
 
 
 class Flatten(_Spatial):
@@ -1231,7 +1261,7 @@ class Concatenate(_Merge):
 
 _LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
-    Flatten, Dense, Dropout, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomCrop, RandomContrast,
+    GlobalMaxPooling2D, Flatten, Dense, Dropout, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomCrop, RandomContrast,
     RandomErasing, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add,
     Concatenate, Reshape, Rescaling)}
 

@@ -72,11 +72,15 @@ CONVNET_TEST(conv2d_known_values) {
 }
 
 CONVNET_TEST(conv2d_same_padding_and_errors) {
-  ops::Conv2dParams p = ops::conv2d_same_padding(ops::Conv2dParams{}, 4, 3);
+  ops::Conv2dParams p = ops::conv2d_same_padding(ops::Conv2dParams{}, 4, 3, 5, 5);
   EXPECT(p.pad_top == 1 && p.pad_bottom == 2 && p.pad_left == 1 && p.pad_right == 1, "'same' pads like PyTorch");
   ops::Conv2dParams s2;
-  s2.stride_h = 2;
-  EXPECT_THROWS(ValueError, ops::conv2d_same_padding(s2, 3, 3), "'same' needs stride 1", "stride 1");
+  s2.stride_h = s2.stride_w = 2;
+  // TensorFlow: 28 -> 14 outputs, total (14 - 1) * 2 + 3 - 28 = 1 at the bottom; 7 -> 4, total 2: one each side.
+  p = ops::conv2d_same_padding(s2, 3, 3, 28, 7);
+  EXPECT(p.pad_top == 0 && p.pad_bottom == 1 && p.pad_left == 1 && p.pad_right == 1, "'same' pads like TensorFlow");
+  s2.stride_h = 0;
+  EXPECT_THROWS(ValueError, ops::conv2d_same_padding(s2, 3, 3, 5, 5), "'same' needs positive strides", "stride");
   Tensor x = Tensor::zeros({1, 4, 5, 5});
   Tensor w = Tensor::zeros({2, 3, 3, 3});
   EXPECT_THROWS(ValueError, ops::conv2d(x, w, nullptr, ops::Conv2dParams{}), "conv2d checks channels",

@@ -45,7 +45,7 @@ class Conv2dNode final : public Node {
                         "filters/groups", "positive filters and groups dividing the " + std::to_string(in[0]) + " input channels",
                         std::to_string(out_channels) + " filters, groups=" + std::to_string(groups));
     p_.groups = static_cast<int>(groups);
-    if (same_) p_ = ops::conv2d_same_padding(p_, kernel_h_, kernel_w_);
+    if (same_) p_ = ops::conv2d_same_padding(p_, kernel_h_, kernel_w_, in[1], in[2]);
     const Shape w_shape{out_channels, in[0] / groups, kernel_h_, kernel_w_};
     const Tensor w = shape_only(w_shape), b = shape_only({out_channels});
     const Shape out = drop_batch(ops::conv2d_output_shape(one_sample(in), w, use_bias_ ? &b : nullptr, p_));

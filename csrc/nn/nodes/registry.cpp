@@ -13,6 +13,7 @@ std::unique_ptr<Node> make_conv2d(ParamReader&);
 std::unique_ptr<Node> make_linear(ParamReader&);
 std::unique_ptr<Node> make_pool2d(ParamReader&);
 std::unique_ptr<Node> make_global_avg_pool2d(ParamReader&);
+std::unique_ptr<Node> make_global_max_pool2d(ParamReader&);
 std::unique_ptr<Node> make_batch_norm(ParamReader&);
 std::unique_ptr<Node> make_activation(ParamReader&);
 std::unique_ptr<Node> make_flatten(ParamReader&);
@@ -41,6 +42,7 @@ constexpr KindEntry kKinds[] = {
     {"linear", make_linear},
     {"pool2d", make_pool2d},
     {"global_avg_pool2d", make_global_avg_pool2d},
+    {"global_max_pool2d", make_global_max_pool2d},
     {"batch_norm", make_batch_norm},
     {"activation", make_activation},
     {"flatten", make_flatten},
