@@ -127,7 +127,10 @@ def test_binary(name, data):
                                                                                 data.draw(arrays(other))]
     if name == "mse_loss_backward":
         args[0] = data.draw(arrays(()))
-    run(call(name, *args))
+    kwargs = {}
+    if name.startswith("mse") and data.draw(st.booleans()):
+        kwargs["weight"] = data.draw(st.one_of(arrays(shape[:1]), arrays()))
+    run(call(name, *args, **kwargs))
 
 
 @pytest.mark.parametrize("name", ["dropout", "dropout_backward"])
@@ -223,6 +226,8 @@ def test_losses(name, data):
                                  arrays((n, k)), arrays()))
     args = ([data.draw(arrays(()))] if name.endswith("_backward") else []) + [logits, target]
     kwargs = {} if name.startswith("count") else dict(label_smoothing=src(data.draw(floats)))
+    if not name.startswith("count") and data.draw(st.booleans()):
+        kwargs["weight"] = data.draw(st.one_of(arrays((n,)), arrays(), st.just("None")))
     run(call(name, *args, **kwargs))
 
 

@@ -314,7 +314,7 @@ std::vector<std::pair<std::string, Tensor>> Graph::optimizer_state() {
   return out;
 }
 
-void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const {
+void Graph::check_data(const char* what, const Tensor& x, const Tensor* y, const Tensor* sample_weight) const {
   CONVNET_CHECK_TYPE(x.dtype() == DType::UInt8 || x.dtype() == DType::Float32, what, "x", "uint8 or float32 data",
                      dtype_name(x.dtype()));
   Shape want = with_batch(x.dim() ? x.size(0) : 0, nodes_[0].out_shape);
@@ -332,6 +332,10 @@ void Graph::check_data(const char* what, const Tensor& x, const Tensor* y) const
     check_shape(what, "y", *y, {x.size(0), width});
   }
   check_same_device(what, "y", *y, "model", params_);
+  if (!sample_weight) return;
+  check_dtype(what, "sample_weight", *sample_weight, DType::Float32);
+  check_shape(what, "sample_weight", *sample_weight, {x.size(0)});
+  check_same_device(what, "sample_weight", *sample_weight, "model", params_);
 }
 
 void Graph::ensure_capacity(int64_t batch) {
@@ -355,6 +359,7 @@ void Graph::ensure_capacity(int64_t batch) {
   }
   scratch_full_ = Tensor::empty({scratch}, DType::Float32, device_);
   labels_full_ = Tensor();  // reallocated for the label kind by the caller
+  weights_full_ = Tensor::empty({batch}, DType::Float32, device_);
   capacity_ = batch;
   batch_ = -1;
   ++config_version_;
@@ -389,6 +394,7 @@ void Graph::bind_batch(int64_t n) {
   }
   if (labels_full_.defined())
     labels_ = label_dtype_ == DType::Int64 ? labels_full_.view(0, {n}) : labels_full_.view(0, {n, label_width_});
+  weights_ = weights_full_.view(0, {n});
   batch_ = n;
 }
 
@@ -426,12 +432,13 @@ void Graph::loss_backward(float grad_scale) {
   Tensor& grad = loss_from_z_ ? node.dz : node.dy;
   const LossConfig& c = loss_config_;
   if (c.kind == LossConfig::Kind::CrossEntropy) {
-    ops::cross_entropy_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing);
+    ops::cross_entropy_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing, batch_weights());
   } else if (c.kind == LossConfig::Kind::BinaryCrossEntropy) {
-    ops::binary_cross_entropy_with_logits_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing);
+    ops::binary_cross_entropy_with_logits_backward(grad, grad_scale, loss_input(), labels_, c.label_smoothing,
+                                                   batch_weights());
   } else {
     Tensor rows = grad.reshape(labels_.shape());  // (n, K): the output's values, row by row
-    ops::mse_loss_backward(rows, grad_scale, loss_input().reshape(labels_.shape()), labels_);
+    ops::mse_loss_backward(rows, grad_scale, loss_input().reshape(labels_.shape()), labels_, batch_weights());
   }
   grad_written_[loss_node_] = true;
 }
@@ -578,6 +585,7 @@ void Graph::stage_step(int64_t start, bool training) {
 void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n, bool training) {
   ops::gather_batch(nodes_[0].y, x, order, batch_start(), n, nodes_[0].kind->uint8_scale());
   ops::gather_labels(labels_, y, order, batch_start(), n);
+  if (sample_weight_.defined()) ops::gather_labels(weights_, sample_weight_, order, batch_start(), n);
   forward(training);
   loss_forward();
   ops::track_loss(totals_, loss_, n);
@@ -590,19 +598,19 @@ void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int6
 void Graph::loss_forward() {
   const LossConfig& c = loss_config_;
   if (c.kind == LossConfig::Kind::CrossEntropy) {
-    ops::cross_entropy_forward(loss_, loss_input(), labels_, c.label_smoothing);
+    ops::cross_entropy_forward(loss_, loss_input(), labels_, c.label_smoothing, batch_weights());
     ops::count_correct(correct_, loss_input(), labels_);
   } else if (c.kind == LossConfig::Kind::BinaryCrossEntropy) {
-    ops::binary_cross_entropy_with_logits_forward(loss_, loss_input(), labels_, c.label_smoothing);
+    ops::binary_cross_entropy_with_logits_forward(loss_, loss_input(), labels_, c.label_smoothing, batch_weights());
     ops::count_correct_binary(correct_, loss_input(), labels_);
   } else {  // no accuracy: the rows' correct count stays 0
-    ops::mse_loss_forward(loss_, loss_input().reshape(labels_.shape()), labels_);
+    ops::mse_loss_forward(loss_, loss_input().reshape(labels_.shape()), labels_, batch_weights());
   }
 }
 
 Graph::CaptureKey Graph::capture_key(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) const {
-  return {n, x.raw_data(), y.raw_data(), order.raw_data(), config_version_, cuda::workspace_generation(),
-          cuda::allow_tf32()};
+  return {n, x.raw_data(), y.raw_data(), order.raw_data(), sample_weight_.raw_data(), config_version_,
+          cuda::workspace_generation(), cuda::allow_tf32()};
 }
 
 void Graph::run_captured_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n) {
@@ -629,10 +637,15 @@ void Graph::run_captured_step(const Tensor& x, const Tensor& y, const Tensor& or
 // run: the totals are read once at its end (on the CPU, after each step, to stop at once when a
 // loss is not finite).
 StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& given_order, int64_t begin,
-                             int64_t end, int64_t batch_size, bool training) {
+                             int64_t end, int64_t batch_size, bool training, const Tensor* sample_weight) {
   if (device_.type == DeviceType::CUDA) cuda::use_device(device_.index);  // the device a capture records
   ensure_capacity(batch_size);
   ensure_labels(y);
+  sample_weight_ = sample_weight ? *sample_weight : Tensor();
+  struct ForgetWeights {  // on every way out: a later run without weights must not read these
+    Tensor& weights;
+    ~ForgetWeights() { weights = Tensor(); }
+  } forget{sample_weight_};
   if (training) {  // into the graph's own buffer: a captured step holds its address
     if (!order_.defined() || order_.numel() != given_order.numel()) {
       order_ = Tensor::empty({given_order.numel()}, DType::Int64, device_);
@@ -683,10 +696,10 @@ void Graph::report_bad_order(const Tensor& order, int64_t rows, int64_t position
 }
 
 StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
-                             int64_t n_batches, int64_t batch_size) {
+                             int64_t n_batches, int64_t batch_size, const Tensor* sample_weight) {
   std::lock_guard<std::mutex> lock(mutex_);
   require_loss("fit");
-  check_data("fit", x, &y);
+  check_data("fit", x, &y, sample_weight);
   CONVNET_CHECK_VALUE(batch_size > 0, "fit", "batch_size", "a positive integer", std::to_string(batch_size));
   CONVNET_CHECK_VALUE(first_batch >= 0 && n_batches >= 0, "fit", "first_batch", "non-negative step indices",
                       std::to_string(first_batch) + ", " + std::to_string(n_batches));
@@ -699,15 +712,16 @@ StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& ord
   // formed where they cannot pass `rows` (so never overflow).
   const int64_t begin = first_batch > rows / batch_size ? rows : std::min(rows, first_batch * batch_size);
   const int64_t end = n_batches > (rows - begin) / batch_size ? rows : begin + n_batches * batch_size;
-  return run_batches(x, y, order, begin, end, batch_size, true);
+  return run_batches(x, y, order, begin, end, batch_size, true, sample_weight);
 }
 
-StepStats Graph::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
+StepStats Graph::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, const Tensor* sample_weight) {
   std::lock_guard<std::mutex> lock(mutex_);
   require_loss("evaluate");
-  check_data("evaluate", x, &y);
+  check_data("evaluate", x, &y, sample_weight);
   CONVNET_CHECK_VALUE(batch_size > 0, "evaluate", "batch_size", "a positive integer", std::to_string(batch_size));
-  return run_batches(x, y, identity_order(x.size(0), device_), 0, x.size(0), std::min(batch_size, x.size(0)), false);
+  return run_batches(x, y, identity_order(x.size(0), device_), 0, x.size(0), std::min(batch_size, x.size(0)), false,
+                     sample_weight);
 }
 
 

@@ -96,11 +96,12 @@ class Graph {
   const LossConfig& loss() const { return loss_config_; }
 
   // `n_batches` training steps over x[order[first*batch_size ...]]; the last batch of the data
-  // may be short. x: (N, ...input shape) uint8 or float32; y: (N,) int64 or (N, K) float32.
+  // may be short. x: (N, ...input shape) uint8 or float32; y: (N,) int64 or (N, K) float32;
+  // sample_weight: float32 (N,), each row's weight in the loss (ops/loss.h), or nullptr (all 1).
   StepStats train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
-                        int64_t n_batches, int64_t batch_size);
-  // Loss and accuracy of the model in inference mode.
-  StepStats evaluate(const Tensor& x, const Tensor& y, int64_t batch_size);
+                        int64_t n_batches, int64_t batch_size, const Tensor* sample_weight = nullptr);
+  // Loss (weighted by sample_weight where given) and accuracy of the model in inference mode.
+  StepStats evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, const Tensor* sample_weight = nullptr);
   // Each output for every row of x, (N, ...output shape), in inference mode.
   std::vector<Tensor> predict(const Tensor& x, int64_t batch_size);
   // d(loss)/d(x) of the loss over all N rows of x (the mean, as a training batch of N rows), with
@@ -128,7 +129,7 @@ class Graph {
 
   void build();
   void build_node(int i, int64_t& n_params, int64_t& n_buffers);
-  void check_data(const char* what, const Tensor& x, const Tensor* y) const;
+  void check_data(const char* what, const Tensor& x, const Tensor* y, const Tensor* sample_weight = nullptr) const;
   bool gradient_used(int node) const;
   void ensure_capacity(int64_t batch);
   void bind_batch(int64_t n);
@@ -153,7 +154,8 @@ class Graph {
   // workspaces), the second is captured, later ones replay the capture.
   void run_captured_step(const Tensor& x, const Tensor& y, const Tensor& order, int64_t n);
   StepStats run_batches(const Tensor& x, const Tensor& y, const Tensor& order, int64_t begin, int64_t end,
-                        int64_t batch_size, bool training);
+                        int64_t batch_size, bool training, const Tensor* sample_weight);
+  const Tensor* batch_weights() const { return sample_weight_.defined() ? &weights_ : nullptr; }
   void input_grad(int node, int k, const std::function<void(Tensor*)>& write, bool call_without);
   std::string where(int node) const;
   // Runs f with its errors prefixed by where(node) and `context`.
@@ -184,6 +186,8 @@ class Graph {
   // Batch state
   int64_t capacity_ = 0, batch_ = -1;
   Tensor labels_full_, labels_, loss_, scratch_full_, param_scratch_;
+  Tensor sample_weight_;          // the run's row weights (N,), undefined when it has none
+  Tensor weights_full_, weights_;  // the batch's rows of them
   std::vector<bool> grad_written_, param_grad_written_;  // backward: gradients written this step
   bool input_grad_wanted_ = false;                       // backward: the input's gradient too
   DType label_dtype_ = DType::Int64;
@@ -202,12 +206,12 @@ class Graph {
   // addresses and sizes, so any change means capturing again.
   struct CaptureKey {
     int64_t batch = -1;
-    const void *x = nullptr, *y = nullptr, *order = nullptr;
+    const void *x = nullptr, *y = nullptr, *order = nullptr, *weight = nullptr;
     uint64_t config = 0;
     unsigned long long workspace = 0;
     bool tf32 = false;
     bool operator==(const CaptureKey& o) const {
-      return batch == o.batch && x == o.x && y == o.y && order == o.order && config == o.config &&
+      return batch == o.batch && x == o.x && y == o.y && order == o.order && weight == o.weight && config == o.config &&
              workspace == o.workspace && tf32 == o.tf32;
     }
   };

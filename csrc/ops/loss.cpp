@@ -18,25 +18,27 @@ namespace cpu_kernels {
 using loss_detail::row_argmax;
 using loss_detail::row_grad;
 using loss_detail::row_loss;
+using loss_detail::row_weight;
 
 CONVNET_CPU_KERNEL
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
-                           int64_t C, float label_smoothing) {
+                           int64_t C, float label_smoothing, const float* weight) {
   double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > 32768)
   for (int64_t n = 0; n < N; ++n)
-    total += row_loss(logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C, label_smoothing);
+    total += row_weight(weight, n) *
+             row_loss(logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C, label_smoothing);
   loss[0] = float(total / double(N));
 }
 
 CONVNET_CPU_KERNEL
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
-                            const float* probs, int64_t N, int64_t C, float label_smoothing) {
+                            const float* probs, int64_t N, int64_t C, float label_smoothing, const float* weight) {
   const double scale = double(grad_scale) / double(N);
 #pragma omp parallel for schedule(static) if (N * C > 32768)
   for (int64_t n = 0; n < N; ++n)
     row_grad(dlogits + n * C, logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C,
-             label_smoothing, scale);
+             label_smoothing, scale * row_weight(weight, n));
 }
 
 CONVNET_CPU_KERNEL
@@ -53,20 +55,22 @@ void count_correct(int64_t* correct, const float* logits, const int64_t* labels,
 
 CONVNET_CPU_KERNEL
 void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
-                                              float label_smoothing) {
+                                              float label_smoothing, const float* weight) {
   double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (N > 32768)
-  for (int64_t n = 0; n < N; ++n) total += loss_detail::binary_row_loss(logits[n], target[n], label_smoothing);
+  for (int64_t n = 0; n < N; ++n)
+    total += row_weight(weight, n) * loss_detail::binary_row_loss(logits[n], target[n], label_smoothing);
   loss[0] = float(total / double(N));
 }
 
 CONVNET_CPU_KERNEL
 void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
-                                               const float* target, int64_t N, float label_smoothing) {
+                                               const float* target, int64_t N, float label_smoothing,
+                                               const float* weight) {
   const double scale = double(grad_scale) / double(N);
 #pragma omp parallel for schedule(static) if (N > 32768)
   for (int64_t n = 0; n < N; ++n)
-    dlogits[n] = loss_detail::binary_row_grad(logits[n], target[n], label_smoothing, scale);
+    dlogits[n] = loss_detail::binary_row_grad(logits[n], target[n], label_smoothing, scale * row_weight(weight, n));
 }
 
 void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N) {
@@ -76,18 +80,20 @@ void count_correct_binary(int64_t* correct, const float* logits, const float* ta
 }
 
 CONVNET_CPU_KERNEL
-void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M) {
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M, int64_t K, const float* weight) {
   double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (M > 32768)
-  for (int64_t i = 0; i < M; ++i) total += loss_detail::squared_error(pred[i], target[i]);
+  for (int64_t i = 0; i < M; ++i) total += row_weight(weight, i / K) * loss_detail::squared_error(pred[i], target[i]);
   loss[0] = float(total / double(M));
 }
 
 CONVNET_CPU_KERNEL
-void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M) {
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M, int64_t K,
+                       const float* weight) {
   const double scale = double(grad_scale) / double(M);
 #pragma omp parallel for schedule(static) if (M > 32768)
-  for (int64_t i = 0; i < M; ++i) dpred[i] = loss_detail::squared_error_grad(pred[i], target[i], scale);
+  for (int64_t i = 0; i < M; ++i)
+    dpred[i] = loss_detail::squared_error_grad(pred[i], target[i], scale * row_weight(weight, i / K));
 }
 
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch) {
@@ -155,24 +161,38 @@ static void check_grad_scale(const char* op, float grad_scale) {
   CONVNET_CHECK_VALUE(std::isfinite(grad_scale), op, "grad_out", "a finite value", std::to_string(grad_scale));
 }
 
+// An optional row weight: float32 (N,) on the device of `like` (the loss input); its data or nullptr.
+static const float* checked_weight(const char* op, const Tensor* weight, int64_t N, const char* like_arg,
+                                   const Tensor& like) {
+  if (!weight) return nullptr;
+  check_dtype(op, "weight", *weight, DType::Float32);
+  check_shape(op, "weight", *weight, {N});
+  check_same_device(op, "weight", *weight, like_arg, like);
+  return weight->data<float>();
+}
+
 static const int64_t* labels_of(const Tensor& t) { return t.dtype() == DType::Int64 ? t.data<int64_t>() : nullptr; }
 static const float* probs_of(const Tensor& t) { return t.dtype() == DType::Float32 ? t.data<float>() : nullptr; }
 
-void cross_entropy_forward(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing) {
+void cross_entropy_forward(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing,
+                           const Tensor* weight) {
   cross_entropy_output_shape(logits, target, label_smoothing);
   check_loss_output("cross_entropy", loss, "logits", logits);
+  const float* w = checked_weight("cross_entropy", weight, logits.size(0), "logits", logits);
   CONVNET_DISPATCH(logits, cross_entropy_forward, loss.data<float>(), logits.data<float>(), labels_of(target),
-                   probs_of(target), logits.size(0), logits.size(1), label_smoothing);
+                   probs_of(target), logits.size(0), logits.size(1), label_smoothing, w);
 }
 
 void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& logits, const Tensor& target,
-                            float label_smoothing) {
-  check_logits_target("cross_entropy_backward", logits, target);
-  check_label_smoothing("cross_entropy_backward", label_smoothing);
-  check_grad_scale("cross_entropy_backward", grad_scale);
-  check_output("cross_entropy_backward", "grad_logits", dlogits, logits.shape(), logits);
+                            float label_smoothing, const Tensor* weight) {
+  const char* op = "cross_entropy_backward";
+  check_logits_target(op, logits, target);
+  check_label_smoothing(op, label_smoothing);
+  check_grad_scale(op, grad_scale);
+  check_output(op, "grad_logits", dlogits, logits.shape(), logits);
+  const float* w = checked_weight(op, weight, logits.size(0), "logits", logits);
   CONVNET_DISPATCH(logits, cross_entropy_backward, dlogits.data<float>(), grad_scale, logits.data<float>(),
-                   labels_of(target), probs_of(target), logits.size(0), logits.size(1), label_smoothing);
+                   labels_of(target), probs_of(target), logits.size(0), logits.size(1), label_smoothing, w);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing) {
@@ -225,22 +245,25 @@ Shape binary_cross_entropy_with_logits_output_shape(const Tensor& logits, const 
 }
 
 void binary_cross_entropy_with_logits_forward(Tensor& loss, const Tensor& logits, const Tensor& target,
-                                              float label_smoothing) {
+                                              float label_smoothing, const Tensor* weight) {
+  const char* op = "binary_cross_entropy_with_logits";
   binary_cross_entropy_with_logits_output_shape(logits, target, label_smoothing);
-  check_loss_output("binary_cross_entropy_with_logits", loss, "logits", logits);
+  check_loss_output(op, loss, "logits", logits);
+  const float* w = checked_weight(op, weight, logits.size(0), "logits", logits);
   CONVNET_DISPATCH(logits, binary_cross_entropy_with_logits_forward, loss.data<float>(), logits.data<float>(),
-                   target.data<float>(), logits.size(0), label_smoothing);
+                   target.data<float>(), logits.size(0), label_smoothing, w);
 }
 
 void binary_cross_entropy_with_logits_backward(Tensor& dlogits, float grad_scale, const Tensor& logits,
-                                               const Tensor& target, float label_smoothing) {
+                                               const Tensor& target, float label_smoothing, const Tensor* weight) {
   const char* op = "binary_cross_entropy_with_logits_backward";
   check_binary_logits_target(op, logits, target);
   check_label_smoothing(op, label_smoothing);
   check_grad_scale(op, grad_scale);
   check_output(op, "grad_logits", dlogits, logits.shape(), logits);
+  const float* w = checked_weight(op, weight, logits.size(0), "logits", logits);
   CONVNET_DISPATCH(logits, binary_cross_entropy_with_logits_backward, dlogits.data<float>(), grad_scale,
-                   logits.data<float>(), target.data<float>(), logits.size(0), label_smoothing);
+                   logits.data<float>(), target.data<float>(), logits.size(0), label_smoothing, w);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, float label_smoothing) {
@@ -273,18 +296,23 @@ Shape mse_loss_output_shape(const Tensor& pred, const Tensor& target) {
   return {};
 }
 
-void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target) {
+void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target, const Tensor* weight) {
   mse_loss_output_shape(pred, target);
   check_loss_output("mse_loss", loss, "pred", pred);
-  CONVNET_DISPATCH(pred, mse_loss_forward, loss.data<float>(), pred.data<float>(), target.data<float>(), pred.numel());
+  const float* w = checked_weight("mse_loss", weight, pred.size(0), "pred", pred);
+  CONVNET_DISPATCH(pred, mse_loss_forward, loss.data<float>(), pred.data<float>(), target.data<float>(), pred.numel(),
+                   pred.numel() / pred.size(0), w);
 }
 
-void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target) {
-  check_pred_target("mse_loss_backward", pred, target);
-  check_grad_scale("mse_loss_backward", grad_scale);
-  check_output("mse_loss_backward", "grad_pred", dpred, pred.shape(), pred);
+void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target,
+                       const Tensor* weight) {
+  const char* op = "mse_loss_backward";
+  check_pred_target(op, pred, target);
+  check_grad_scale(op, grad_scale);
+  check_output(op, "grad_pred", dpred, pred.shape(), pred);
+  const float* w = checked_weight(op, weight, pred.size(0), "pred", pred);
   CONVNET_DISPATCH(pred, mse_loss_backward, dpred.data<float>(), grad_scale, pred.data<float>(), target.data<float>(),
-                   pred.numel());
+                   pred.numel(), pred.numel() / pred.size(0), w);
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target) {

@@ -15,6 +15,7 @@ constexpr int kBlock = 256;
 using loss_detail::row_argmax;
 using loss_detail::row_grad;
 using loss_detail::row_loss;
+using loss_detail::row_weight;
 
 // The loss kernels run one block of kBlock threads, each summing its strided share of the rows in
 // `total`; this sums the threads' totals in a fixed tree order and writes loss[0] = sum / count.
@@ -30,19 +31,22 @@ __device__ void write_mean(float* loss, double total, int64_t count) {
 }
 
 __global__ void cross_entropy_forward_kernel(float* loss, const float* logits, const int64_t* labels,
-                                             const float* probs, int64_t N, int64_t C, float label_smoothing) {
+                                             const float* probs, int64_t N, int64_t C, float label_smoothing,
+                                             const float* weight) {
   double total = 0.0;
   for (int64_t n = threadIdx.x; n < N; n += kBlock) {
     const int64_t y = labels ? labels[n] : 0;
     const bool bad_label = labels && (y < 0 || y >= C);  // a NaN loss says so
-    total += bad_label ? nan("") : row_loss(logits + n * C, C, y, labels ? nullptr : probs + n * C, label_smoothing);
+    total += bad_label ? nan("")
+                       : row_weight(weight, n) *
+                             row_loss(logits + n * C, C, y, labels ? nullptr : probs + n * C, label_smoothing);
   }
   write_mean(loss, total, N);
 }
 
 __global__ void cross_entropy_backward_kernel(float* dlogits, float grad_scale, const float* logits,
                                               const int64_t* labels, const float* probs, int64_t N, int64_t C,
-                                              float label_smoothing) {
+                                              float label_smoothing, const float* weight) {
   const double scale = double(grad_scale) / double(N);
   for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x) {
     float* dz = dlogits + n * C;
@@ -51,7 +55,7 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, float grad_scale, 
       continue;
     }
     row_grad(dz, logits + n * C, C, labels ? labels[n] : 0, labels ? nullptr : probs + n * C, label_smoothing,
-             scale);
+             scale * row_weight(weight, n));
   }
 }
 
@@ -65,21 +69,22 @@ __global__ void count_correct_kernel(int64_t* correct, const float* logits, cons
 }
 
 __global__ void binary_cross_entropy_with_logits_forward_kernel(float* loss, const float* logits, const float* target,
-                                                                int64_t N, float label_smoothing) {
+                                                                int64_t N, float label_smoothing, const float* weight) {
   double total = 0.0;
   for (int64_t n = threadIdx.x; n < N; n += kBlock)  // a bad target: a NaN loss says so
-    total += loss_detail::binary_target_ok(target[n]) ? loss_detail::binary_row_loss(logits[n], target[n], label_smoothing)
-                                                      : nan("");
+    total += loss_detail::binary_target_ok(target[n])
+                 ? row_weight(weight, n) * loss_detail::binary_row_loss(logits[n], target[n], label_smoothing)
+                 : nan("");
   write_mean(loss, total, N);
 }
 
 __global__ void binary_cross_entropy_with_logits_backward_kernel(float* dlogits, float grad_scale, const float* logits,
                                                                  const float* target, int64_t N,
-                                                                 float label_smoothing) {
+                                                                 float label_smoothing, const float* weight) {
   const double scale = double(grad_scale) / double(N);
   for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x)
     dlogits[n] = loss_detail::binary_target_ok(target[n])  // a bad target: no gradient
-                     ? loss_detail::binary_row_grad(logits[n], target[n], label_smoothing, scale)
+                     ? loss_detail::binary_row_grad(logits[n], target[n], label_smoothing, scale * row_weight(weight, n))
                      : 0.0f;
 }
 
@@ -90,17 +95,19 @@ __global__ void count_correct_binary_kernel(int64_t* correct, const float* logit
   }
 }
 
-__global__ void mse_loss_forward_kernel(float* loss, const float* pred, const float* target, int64_t M) {
+__global__ void mse_loss_forward_kernel(float* loss, const float* pred, const float* target, int64_t M, int64_t K,
+                                        const float* weight) {
   double total = 0.0;
-  for (int64_t i = threadIdx.x; i < M; i += kBlock) total += loss_detail::squared_error(pred[i], target[i]);
+  for (int64_t i = threadIdx.x; i < M; i += kBlock)
+    total += row_weight(weight, i / K) * loss_detail::squared_error(pred[i], target[i]);
   write_mean(loss, total, M);
 }
 
 __global__ void mse_loss_backward_kernel(float* dpred, float grad_scale, const float* pred, const float* target,
-                                         int64_t M) {
+                                         int64_t M, int64_t K, const float* weight) {
   const double scale = double(grad_scale) / double(M);
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < M; i += (int64_t)gridDim.x * blockDim.x)
-    dpred[i] = loss_detail::squared_error_grad(pred[i], target[i], scale);
+    dpred[i] = loss_detail::squared_error_grad(pred[i], target[i], scale * row_weight(weight, i / K));
 }
 
 // One thread: the totals of track_loss.
@@ -115,13 +122,15 @@ void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch) {
 }
 
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
-                           int64_t C, float label_smoothing) {
-  cuda::launch("cross_entropy_forward_kernel", cross_entropy_forward_kernel, 1, kBlock, loss, logits, labels, probs, N, C, label_smoothing);
+                           int64_t C, float label_smoothing, const float* weight) {
+  cuda::launch("cross_entropy_forward_kernel", cross_entropy_forward_kernel, 1, kBlock, loss, logits, labels, probs, N, C,
+               label_smoothing, weight);
 }
 
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
-                            const float* probs, int64_t N, int64_t C, float label_smoothing) {
-  cuda::launch("cross_entropy_backward_kernel", cross_entropy_backward_kernel, cuda::grid_for(N), kBlock, dlogits, grad_scale, logits, labels, probs, N, C, label_smoothing);
+                            const float* probs, int64_t N, int64_t C, float label_smoothing, const float* weight) {
+  cuda::launch("cross_entropy_backward_kernel", cross_entropy_backward_kernel, cuda::grid_for(N), kBlock, dlogits,
+               grad_scale, logits, labels, probs, N, C, label_smoothing, weight);
 }
 
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
@@ -130,15 +139,16 @@ void count_correct(int64_t* correct, const float* logits, const int64_t* labels,
 }
 
 void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
-                                              float label_smoothing) {
+                                              float label_smoothing, const float* weight) {
   cuda::launch("binary_cross_entropy_with_logits_forward_kernel", binary_cross_entropy_with_logits_forward_kernel, 1,
-               kBlock, loss, logits, target, N, label_smoothing);
+               kBlock, loss, logits, target, N, label_smoothing, weight);
 }
 
 void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
-                                               const float* target, int64_t N, float label_smoothing) {
+                                               const float* target, int64_t N, float label_smoothing,
+                                               const float* weight) {
   cuda::launch("binary_cross_entropy_with_logits_backward_kernel", binary_cross_entropy_with_logits_backward_kernel,
-               cuda::grid_for(N), kBlock, dlogits, grad_scale, logits, target, N, label_smoothing);
+               cuda::grid_for(N), kBlock, dlogits, grad_scale, logits, target, N, label_smoothing, weight);
 }
 
 void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N) {
@@ -146,13 +156,14 @@ void count_correct_binary(int64_t* correct, const float* logits, const float* ta
                target, N);
 }
 
-void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M) {
-  cuda::launch("mse_loss_forward_kernel", mse_loss_forward_kernel, 1, kBlock, loss, pred, target, M);
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M, int64_t K, const float* weight) {
+  cuda::launch("mse_loss_forward_kernel", mse_loss_forward_kernel, 1, kBlock, loss, pred, target, M, K, weight);
 }
 
-void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M) {
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M, int64_t K,
+                       const float* weight) {
   cuda::launch("mse_loss_backward_kernel", mse_loss_backward_kernel, cuda::grid_for(M), kBlock, dpred, grad_scale,
-               pred, target, M);
+               pred, target, M, K, weight);
 }
 
 }  // namespace cuda_kernels

@@ -27,6 +27,11 @@
 //   pred (N, ...) float32, target float32 of pred's shape; M = N * K elements in all;
 //   loss = (1/M) * sum_i (pred_i - target_i)^2, summed in double.
 //   Backward: dpred = grad_scale * 2 * (pred - target) / M.
+// Row weights (Keras' sample_weight and class_weight): each loss and its backward take an optional
+//   `weight`, float32 (N,) on the device of the loss input (nullptr: every weight 1). The loss becomes
+//   (1/N) * sum_n weight_n * loss_n (Keras' sum_over_batch_size: divided by the rows, not by the weights'
+//   sum) and row n's gradient is scaled by weight_n; for the squared error row n is the K = M / N elements
+//   n*K .. n*K + K - 1 of pred. Weights are not checked (a NaN one makes the loss NaN).
 // Every loss is written to a 0-d or 1-element float32 tensor, and nothing waits for the device.
 //   track_loss: the running totals of a pass over batches, kept in the model's memory so that no
 //   training step waits for the host (the executor reads them, with the count of correct rows kept
@@ -45,24 +50,28 @@ namespace convnet {
 namespace ops {
 
 Shape cross_entropy_output_shape(const Tensor& logits, const Tensor& target, float label_smoothing);  // {} (scalar)
-void cross_entropy_forward(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing);  // loss: 0-d or 1-element
+void cross_entropy_forward(Tensor& loss, const Tensor& logits, const Tensor& target, float label_smoothing,
+                           const Tensor* weight = nullptr);  // loss: 0-d or 1-element
 void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& logits, const Tensor& target,
-                            float label_smoothing);
+                            float label_smoothing, const Tensor* weight = nullptr);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target);
 
 Shape binary_cross_entropy_with_logits_output_shape(const Tensor& logits, const Tensor& target,
                                                     float label_smoothing);  // {} (scalar)
 void binary_cross_entropy_with_logits_forward(Tensor& loss, const Tensor& logits, const Tensor& target,
-                                              float label_smoothing);  // loss: 0-d or 1-element
+                                              float label_smoothing, const Tensor* weight = nullptr);  // loss: 0-d or 1-element
 void binary_cross_entropy_with_logits_backward(Tensor& dlogits, float grad_scale, const Tensor& logits,
-                                               const Tensor& target, float label_smoothing);
+                                               const Tensor& target, float label_smoothing,
+                                               const Tensor* weight = nullptr);
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
 void count_correct_binary(Tensor& correct, const Tensor& logits, const Tensor& target);
 
 Shape mse_loss_output_shape(const Tensor& pred, const Tensor& target);  // {} (scalar)
-void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target);  // loss: 0-d or 1-element
-void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target);
+void mse_loss_forward(Tensor& loss, const Tensor& pred, const Tensor& target,
+                      const Tensor* weight = nullptr);  // loss: 0-d or 1-element
+void mse_loss_backward(Tensor& dpred, float grad_scale, const Tensor& pred, const Tensor& target,
+                       const Tensor* weight = nullptr);
 Tensor mse_loss(const Tensor& pred, const Tensor& target);  // 0-d
 
 // The totals' memory image: an int64 tensor of 6 elements (LossTotals::size()). `correct` is
@@ -144,6 +153,8 @@ CONVNET_HOST_DEVICE inline float binary_row_grad(float z, float t, double s, dou
   const double e = ::exp(-::fabs(double(z))), sigmoid = z >= 0.0f ? 1.0 / (1.0 + e) : e / (1.0 + e);
   return float(scale * (sigmoid - smooth_binary_target(t, s)));
 }
+// Row n's weight (1 without weights).
+CONVNET_HOST_DEVICE inline double row_weight(const float* weight, int64_t n) { return weight ? double(weight[n]) : 1.0; }
 CONVNET_HOST_DEVICE inline bool binary_row_correct(float z, float t) { return (z > 0.0f) == (t >= 0.5f); }
 
 // Squared error of one element and its gradient, scale * 2 (p - t).
@@ -171,37 +182,43 @@ CONVNET_HOST_DEVICE inline void track_loss_update(ops::LossTotals* t, float loss
 // labels: (N); exactly one of labels / probs is non-null.
 namespace cpu_kernels {
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
-                           int64_t C, float label_smoothing);
+                           int64_t C, float label_smoothing, const float* weight);
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
-                            const float* probs, int64_t N, int64_t C, float label_smoothing);
+                            const float* probs, int64_t N, int64_t C, float label_smoothing, const float* weight);
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
-// logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M elements.
+// logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M = N * K elements.
+// weight: (N) or nullptr.
 void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
-                                              float label_smoothing);
+                                              float label_smoothing, const float* weight);
 void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
-                                               const float* target, int64_t N, float label_smoothing);
+                                               const float* target, int64_t N, float label_smoothing,
+                                               const float* weight);
 void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N);
-void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M);
-void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M);
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M, int64_t K, const float* weight);
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M, int64_t K,
+                       const float* weight);
 }  // namespace cpu_kernels
 namespace cuda_kernels {
 void cross_entropy_forward(float* loss, const float* logits, const int64_t* labels, const float* probs, int64_t N,
-                           int64_t C, float label_smoothing);
+                           int64_t C, float label_smoothing, const float* weight);
 void cross_entropy_backward(float* dlogits, float grad_scale, const float* logits, const int64_t* labels,
-                            const float* probs, int64_t N, int64_t C, float label_smoothing);
+                            const float* probs, int64_t N, int64_t C, float label_smoothing, const float* weight);
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
-// logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M elements.
+// logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M = N * K elements.
+// weight: (N) or nullptr.
 void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
-                                              float label_smoothing);
+                                              float label_smoothing, const float* weight);
 void binary_cross_entropy_with_logits_backward(float* dlogits, float grad_scale, const float* logits,
-                                               const float* target, int64_t N, float label_smoothing);
+                                               const float* target, int64_t N, float label_smoothing,
+                                               const float* weight);
 void count_correct_binary(int64_t* correct, const float* logits, const float* target, int64_t N);
-void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M);
-void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M);
+void mse_loss_forward(float* loss, const float* pred, const float* target, int64_t M, int64_t K, const float* weight);
+void mse_loss_backward(float* dpred, float grad_scale, const float* pred, const float* target, int64_t M, int64_t K,
+                       const float* weight);
 }  // namespace cuda_kernels
 
 }  // namespace convnet

@@ -9,6 +9,7 @@
 namespace convnet {
 
 using bindings::as_int;
+using bindings::as_optional_tensor;
 using bindings::as_seed;
 using bindings::as_tensor;
 
@@ -173,22 +174,26 @@ void bind_nn(py::module_& m) {
            }, py::arg("kind"), py::arg("output") = 0, py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f,
            "The loss (cross_entropy, binary_cross_entropy, mean_squared_error) and the output it is attached to")
       .def("train_steps", [](Graph& g, py::object x, py::object y, py::object order, py::object first_batch,
-                             py::object n_batches, py::object batch_size) {
+                             py::object n_batches, py::object batch_size, py::object sample_weight) {
              Tensor tx = data_tensor(x, "fit", "x"), ty = data_tensor(y, "fit", "y");
+             auto w = as_optional_tensor(sample_weight, "fit", "sample_weight");
              Tensor to = as_tensor(order, "fit", "order", DType::Int64);
              const int64_t first = as_int(first_batch, "fit", "first_batch", 0);
              const int64_t n = as_int(n_batches, "fit", "n_batches", 0);
              const int64_t batch = as_int(batch_size, "fit", "batch_size", 1);
              py::gil_scoped_release nogil;
-             return g.train_steps(tx, ty, to, first, n, batch);
+             return g.train_steps(tx, ty, to, first, n, batch, w ? &*w : nullptr);
            }, py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first_batch"), py::arg("n_batches"),
-           py::arg("batch_size"), "Training steps over x[order[...]]: forward, loss, backward, update, all in C++")
-      .def("evaluate", [](Graph& g, py::object x, py::object y, py::object batch_size) {
+           py::arg("batch_size"), py::arg("sample_weight") = py::none(),
+           "Training steps over x[order[...]]: forward, loss (rows weighted by sample_weight (N,) where given),\n"
+           "backward, update, all in C++")
+      .def("evaluate", [](Graph& g, py::object x, py::object y, py::object batch_size, py::object sample_weight) {
              Tensor tx = data_tensor(x, "evaluate", "x"), ty = data_tensor(y, "evaluate", "y");
              const int64_t batch = as_int(batch_size, "evaluate", "batch_size", 1);
+             auto w = as_optional_tensor(sample_weight, "evaluate", "sample_weight");
              py::gil_scoped_release nogil;
-             return g.evaluate(tx, ty, batch);
-           }, py::arg("x"), py::arg("y"), py::arg("batch_size"))
+             return g.evaluate(tx, ty, batch, w ? &*w : nullptr);
+           }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sample_weight") = py::none())
       .def("predict", [](Graph& g, py::object x, py::object batch_size) {
              Tensor tx = data_tensor(x, "predict", "x");
              const int64_t batch = as_int(batch_size, "predict", "batch_size", 1);

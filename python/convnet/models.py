@@ -671,9 +671,17 @@ class Model(Layer):
     # -- training ----------------------------------------------------------------------------------
     @_synced
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, seed=None, initial_epoch=0, adversarial=None):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, seed=None, initial_epoch=0,
+            adversarial=None):
         """Trains for `epochs`; returns a History. x: (N, C, H, W) or (N, H, W) images (uint8 scaled to
         [0, 1] in C++); y: integer labels (N,) or one-hot rows (N, classes).
+
+        class_weight ({class index: weight}) or sample_weight (one number per sample), as Keras: each
+        row's loss is multiplied by its weight and the batch's sum divided by the batch size (not by the
+        weights' sum); accuracy is not weighted. A row's class is its label, the argmax of a one-hot
+        row or a binary target rounded; classes not named weigh 1. validation_split takes the
+        sample_weight of its rows along (the validation loss is then weighted); validation_data may
+        be (x_val, y_val) or (x_val, y_val, sample_weight_val).
 
         adversarial: None, or adversarial training (Madry et al. 2018): dict(epsilon=0.1, method="fgsm")
         or dict(epsilon=0.1, method="pgd", alpha=None, steps=10, random_start=True), both with an
@@ -701,22 +709,28 @@ class Model(Layer):
         cbs = _callback_list(callbacks)
         x = self._images(x, "fit")
         y = self._targets(y, len(x), "fit")
+        sample_weight = None if sample_weight is None else _sample_weights(sample_weight, len(x), "fit")
         if validation_split and validation_data is None:
             n_val = int(len(x) * validation_split)
             if n_val == 0:
                 raise ValueError(f"fit: validation_split={validation_split} leaves no validation data from "
                                  f"{len(x)} samples")
-            validation_data = (x[len(x) - n_val:], y[len(x) - n_val:])
-            x, y = x[:len(x) - n_val], y[:len(x) - n_val]
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: argument 'validation_data' expected a tuple (x_val, y_val)")
-            vx = self._images(validation_data[0], "fit (validation_data)")
-            val = (self._tensor(vx), self._tensor(self._targets(validation_data[1], len(vx), "fit (validation_data)")))
+            n_train = len(x) - n_val
+            validation_data = (x[n_train:], y[n_train:], None if sample_weight is None else sample_weight[n_train:])
+            x, y = x[:n_train], y[:n_train]
+            sample_weight = None if sample_weight is None else sample_weight[:n_train]
+        weights = _row_weights(y, self._loss_classes, class_weight, sample_weight, "fit")
+        if weights is not None and adversarial is not None:
+            raise ValueError("fit: class_weight and sample_weight do not apply to adversarial training (its batches "
+                             "are the attack's examples); train without them or without 'adversarial'")
+        val = self._validation(validation_data) if validation_data is not None else None
         tx, ty = self._tensor(x), self._tensor(y)
-        train_steps = self._graph.train_steps if adversarial is None else \
-            adversarial.steps_function(self, x, y, seed + initial_epoch)
+        if adversarial is not None:
+            train_steps = adversarial.steps_function(self, x, y, seed + initial_epoch)
+        elif weights is not None:
+            train_steps = functools.partial(self._graph.train_steps, sample_weight=self._tensor(weights))
+        else:
+            train_steps = self._graph.train_steps
         history = callbacks_mod.History()
         cbs.insert(0, history)
         self.history = history
@@ -747,7 +761,7 @@ class Model(Layer):
                                                          epoch, bar, cbs)
             logs = self._running_logs(loss_sum, correct, count)
             if val is not None:
-                v = self._graph.evaluate(val[0], val[1], min(max(batch_size, 256), len(val[0])))
+                v = self._graph.evaluate(*val[:2], min(max(batch_size, 256), len(val[0])), *val[2:])
                 logs["val_loss"] = v.loss_sum / v.count
                 if self._has_accuracy:
                     logs["val_accuracy"] = v.correct / v.count
@@ -766,6 +780,27 @@ class Model(Layer):
         for cb in cbs:
             cb.on_train_end()
         return history
+
+    def _validation(self, validation_data):
+        """validation_data (x_val, y_val) or (x_val, y_val, sample_weight_val) as tensors on the model's device."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: argument 'validation_data' expected a tuple (x_val, y_val) or (x_val, y_val, "
+                             "sample_weight_val)")
+        where = "fit (validation_data)"
+        vx = self._images(validation_data[0], where)
+        val = (self._tensor(vx), self._tensor(self._targets(validation_data[1], len(vx), where)))
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            val += (self._tensor(_sample_weights(validation_data[2], len(vx), where)),)
+        return val
+
+    @property
+    def _loss_classes(self):
+        """The compiled loss's class count (2 for binary cross-entropy), None for a regression loss."""
+        if self._loss.targets == "values":
+            return None
+        if self._loss.targets == "binary":
+            return 2
+        return tuple(self._graph.output_shape(self._graph.outputs[self._loss_output]))[0]
 
     def _epoch_steps(self, train_steps, data, steps, chunk, batch_size, epoch, bar, cbs):
         """Runs one epoch's steps in C++ calls of `chunk` steps; returns the (loss sum, correct, count)
@@ -803,19 +838,23 @@ class Model(Layer):
         return {"loss": mean(loss_sum), **({"accuracy": mean(correct)} if self._has_accuracy else {})}
 
     @_synced
-    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False):
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False, sample_weight=None):
         """(loss, accuracy) in inference mode (dropout off, batch norm on running statistics); the loss
-        alone for mean_squared_error; with return_dict=True, {'loss': ..., 'accuracy': ...} as Keras."""
+        alone for mean_squared_error; with return_dict=True, {'loss': ..., 'accuracy': ...} as Keras.
+        sample_weight: one number per sample weighting its loss (the sum divided by the samples, as in
+        fit); accuracy is not weighted."""
         self._require_compiled("evaluate")
         if not isinstance(return_dict, (bool, np.bool_)):
             raise TypeError(f"evaluate: argument 'return_dict' expected True or False, got {return_dict!r}")
         batch_size = _check_int("batch_size", batch_size, 1, "evaluate")
         x = self._images(x, "evaluate")
         y = self._targets(y, len(x), "evaluate")
+        weights = None if sample_weight is None else _sample_weights(sample_weight, len(x), "evaluate")
         batch_size = min(batch_size, len(x))
         loss_sum = correct = count = 0
         for part in _chunks(len(x), batch_size):
-            s = self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size)
+            w = None if weights is None else self._tensor(weights[part])
+            s = self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size, w)
             loss_sum, correct, count = loss_sum + s.loss_sum, correct + s.correct, count + s.count
         logs = self._running_logs(loss_sum, correct, count)
         if verbose:
@@ -1241,6 +1280,60 @@ def _binary_targets(y, where):
         raise ValueError(f"{where}: argument 'y' expected values in [0, 1] for binary_crossentropy, got {y[bad, 0]} "
                          f"at index {bad}")
     return y
+
+
+def _row_weights(y, classes, class_weight, sample_weight, where):
+    """Each row's weight in the loss as float32 (N,), or None for all 1: Keras' sample_weight (one
+    number per row), or class_weight ({class: weight}; a row's class is its label, the argmax of a
+    one-hot row, or a binary target rounded; classes not named weigh 1). y: the prepared targets;
+    classes: the loss's class count (None for a regression loss)."""
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError(f"{where}: give class_weight or sample_weight, not both (as in Keras)")
+    if sample_weight is not None:
+        return _sample_weights(sample_weight, len(y), where)
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{where}: argument 'class_weight' expected a dict {{class index: weight}}, got "
+                        f"{_type_name(class_weight)}")
+    if classes is None:
+        raise ValueError(f"{where}: argument 'class_weight' needs a classification loss (cross-entropy), the model "
+                         "is compiled with mean_squared_error; give sample_weight instead")
+    lookup = np.ones(classes, np.float32)
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < classes:
+            raise ValueError(f"{where}: argument 'class_weight' names class {key!r}, which does not exist: the "
+                             f"model's classes are 0 .. {classes - 1}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(weight):
+            raise ValueError(f"{where}: argument 'class_weight' expected a finite number for class {key}, got "
+                             f"{weight!r}")
+        lookup[int(key)] = weight
+    if y.ndim == 1:  # int64 labels, already checked against the classes
+        return lookup[y]
+    if y.shape[1] == 1:  # binary targets in [0, 1]
+        return lookup[np.round(y[:, 0]).astype(np.int64)]
+    return lookup[np.argmax(y, axis=1)]
+
+
+def _sample_weights(sample_weight, n, where):
+    """Keras' sample_weight: n finite numbers, (n,) or (n, 1), as float32 (n,)."""
+    w = sample_weight.numpy() if isinstance(sample_weight, _core.Tensor) else sample_weight
+    try:
+        w = np.asarray(w)
+    except Exception as e:
+        raise TypeError(f"{where}: argument 'sample_weight' expected an array of numbers, got "
+                        f"{_type_name(sample_weight)} ({e})") from None
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.dtype.kind not in "biuf" or w.shape != (n,):
+        raise ValueError(f"{where}: argument 'sample_weight' expected one number per sample, shape ({n},), got "
+                         f"shape {w.shape} of dtype {w.dtype}")
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if not np.isfinite(w).all():
+        bad = int(np.argmax(~np.isfinite(w)))
+        raise ValueError(f"{where}: argument 'sample_weight' expected finite numbers, got {w[bad]} at index {bad}")
+    return w
 
 
 def _value_targets(y, shape, where):
