@@ -323,6 +323,29 @@ def test_every_op_is_generated():
         "avg_pool2d_backward", "min_pool2d_backward", "linear", "linear_backward", "batch_norm",
         "batch_norm_backward", "cross_entropy_backward", "binary_cross_entropy_with_logits_backward", "sgd_step",
         "adam_step", "adamw_step", "rmsprop_step", "random_flip_translate", "random_flip_translate_backward",
-        "concat", "concat_backward", "gemm_isa"} | set(IMAGE_OPS) | {
-        n + "_backward" for n in IMAGE_OPS}
+        "concat", "concat_backward", "gemm_isa",
+        "zero_pad2d", "zero_pad2d_backward", "upsample_nearest2d", "upsample_nearest2d_backward", "conv_transpose2d",
+        "conv_transpose2d_backward"} | set(IMAGE_OPS) | {n + "_backward" for n in IMAGE_OPS}
     assert set(convnet.ops.__all__) <= covered, set(convnet.ops.__all__) - covered
+
+
+@pytest.mark.parametrize("name", ["zero_pad2d", "zero_pad2d_backward", "upsample_nearest2d",
+                                  "upsample_nearest2d_backward", "conv_transpose2d", "conv_transpose2d_backward"])
+@SETTINGS
+@given(data=st.data())
+def test_resample(name, data):
+    shape = data.draw(st.one_of(st.tuples(*[st.integers(0, 5)] * 4), shapes()))
+    grad = [data.draw(arrays(data.draw(st.one_of(st.just(shape), shapes()))))] if name.endswith("_backward") else []
+    x = data.draw(arrays(shape))
+    if name.startswith("zero_pad2d"):
+        padding = data.draw(st.one_of(int_or_pair, st.tuples(int_or_pair, int_or_pair)))
+        run(call(name, *grad, x, padding=src(padding)))
+    elif name.startswith("upsample"):
+        run(call(name, *grad, x, size=src(data.draw(int_or_pair))))
+    else:
+        w = data.draw(st.one_of(st.tuples(*[st.integers(0, 4)] * 4), shapes()))
+        b = data.draw(st.one_of(st.just("None"), arrays(max_rank=2)))
+        run(call(name, *grad, x, data.draw(arrays(w)), b, stride=src(data.draw(int_or_pair)),
+                 padding=src(data.draw(st.one_of(int_or_pair, st.tuples(int_or_pair, int_or_pair)))),
+                 output_padding=src(data.draw(int_or_pair)), groups=src(data.draw(ints)),
+                 dilation=src(data.draw(int_or_pair))))

@@ -123,6 +123,22 @@ std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg) {
   return {v, v};
 }
 
+std::array<int, 4> padding_sides(py::handle obj, const char* op, const char* arg) {
+  const bool nested = (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) && py::len(obj) == 2 &&
+                      (py::isinstance<py::tuple>(obj[py::int_(0)]) || py::isinstance<py::list>(obj[py::int_(0)]));
+  if (!nested) {
+    const auto [h, w] = int_pair(obj, op, arg);
+    return {h, h, w, w};
+  }
+  py::sequence seq = obj.cast<py::sequence>();
+  const auto [top, bottom] = int_pair(seq[0], op, arg);
+  const auto [left, right] = int_pair(seq[1], op, arg);
+  if (!(py::isinstance<py::tuple>(seq[1]) || py::isinstance<py::list>(seq[1])))
+    throw TypeError(arg_message(op, arg, "an int, a pair (h, w) or a pair of pairs ((top, bottom), (left, right))",
+                                repr_of(obj)));
+  return {top, bottom, left, right};
+}
+
 uint64_t as_seed(py::handle obj, const char* op) {
   if (py::isinstance<py::bool_>(obj) || !py::isinstance<py::int_>(obj))
     throw TypeError(arg_message(op, "seed", "an int", std::string(py::str(py::repr(obj)))));

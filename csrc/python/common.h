@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <climits>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ int64_t as_int(py::handle obj, const char* op, const char* arg, int64_t lo = INT
 Shape as_int_list(py::handle obj, const char* op, const char* arg);
 // int or pair of ints (32 bits each) -> (h, w); TypeError / ValueError naming op and arg otherwise.
 std::pair<int, int> int_pair(py::handle obj, const char* op, const char* arg);
+// Padding of the four sides of an image: an int (all sides), a pair (h, w) (top = bottom = h, left =
+// right = w) or a pair of pairs ((top, bottom), (left, right)), as Keras' ZeroPadding2D takes it ->
+// {top, bottom, left, right}; TypeError / ValueError naming op and arg otherwise (signs: the op checks).
+std::array<int, 4> padding_sides(py::handle obj, const char* op, const char* arg);
 // A random seed: a Python int in [0, 2^64) (TypeError / ValueError naming op and 'seed' otherwise).
 uint64_t as_seed(py::handle obj, const char* op);
 // A numpy dtype name for a DType.
@@ -54,6 +59,8 @@ void bind_optim(py::module_& ops);
 void bind_augment(py::module_& ops);
 void bind_concat(py::module_& ops);
 void bind_layout(py::module_& ops);
+void bind_resample(py::module_& ops);
+void bind_conv_transpose(py::module_& ops);
 void bind_nn(py::module_& m);
 
 }  // namespace convnet

@@ -52,5 +52,7 @@ PYBIND11_MODULE(_core, m) {
   convnet::bind_augment(ops);
   convnet::bind_concat(ops);
   convnet::bind_layout(ops);
+  convnet::bind_resample(ops);
+  convnet::bind_conv_transpose(ops);
   convnet::bind_nn(m);
 }

@@ -26,7 +26,7 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "Flatten", "Dense", "Dropout",
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "RandomErasing",
     "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add",
-    "Concatenate", "Reshape", "Rescaling", "add", "concatenate", "get", "register",
+    "Concatenate", "Reshape", "Rescaling", "ZeroPadding2D", "UpSampling2D", "Conv2DTranspose", "add", "concatenate", "get", "register",
 ]
 
 DATA_FORMATS = ("channels_first", "channels_last")
@@ -1259,11 +1259,166 @@ class Concatenate(_Merge):
         return config
 
 
+def _pad_sides(value, layer):
+    """Keras' ZeroPadding2D padding: an int, (h, w) or ((top, bottom), (left, right)) -> (top, bottom, left, right);
+    also the flat [top, bottom, left, right] that get_config records."""
+    def ints(v, n=2):
+        return isinstance(v, (tuple, list)) and len(v) == n and all(
+            isinstance(u, (int, np.integer)) and not isinstance(u, bool) for u in v)
+    expected = "an int, a pair (h, w) or a pair of pairs ((top, bottom), (left, right)) of non-negative ints"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        sides = (value,) * 4
+    elif ints(value):
+        sides = (value[0], value[0], value[1], value[1])
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and ints(value[0]) and ints(value[1]):
+        sides = tuple(value[0]) + tuple(value[1])
+    elif ints(value, 4):
+        sides = tuple(value)
+    else:
+        raise ValueError(f"{layer}: argument 'padding' expected {expected}, got {value!r}")
+    if min(sides) < 0:
+        raise ValueError(f"{layer}: argument 'padding' expected {expected}, got {value!r}")
+    return tuple(int(v) for v in sides)
+
+
+class ZeroPadding2D(_Spatial):
+    """Zero rows and columns around each image (Keras' ZeroPadding2D): (C, H, W) ->
+    (C, top + H + bottom, left + W + right). `padding`: an int (every side), (h, w) (h rows above and
+    below, w columns left and right) or ((top, bottom), (left, right)); in either data_format it pads
+    the two spatial axes. ops.zero_pad2d."""
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pad_sides(padding, self.name)
+        top, _, left, _ = self.padding
+        self.receptive = (1, 1, (1, 1), (top, left))  # a shift of the window by the top-left padding
+
+    def _nodes(self):
+        return [{"op": "zero_pad2d", "padding": list(self.padding)}]
+
+    def get_config(self):
+        config = super().get_config()
+        top, bottom, left, right = self.padding
+        config.update(padding=[top, bottom, left, right])
+        return config
+
+
+class UpSampling2D(_Spatial):
+    """Nearest-neighbour upsampling (Keras' UpSampling2D): (C, H, W) -> (C, H * sh, W * sw), each
+    pixel repeated over an sh x sw block. `size`: an int or (sh, sw) of positive ints;
+    `interpolation`: 'nearest' only (Keras' 'bilinear' and others are not implemented: a ValueError).
+    ops.upsample_nearest2d."""
+
+    def __init__(self, size=2, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        self.size = _pair(size, self.name, "size")
+        if interpolation != "nearest":
+            raise ValueError(f"{self.name}: argument 'interpolation' expected 'nearest' (the only interpolation "
+                             f"convnet implements), got {interpolation!r}")
+        self.interpolation = interpolation
+        sh, sw = self.size
+        # unit i sees input pixel i // s: a 1x1 window moving 1/s input pixels per output unit
+        self.receptive = (1, 1, (1 / sh, 1 / sw), ((sh - 1) / (2 * sh), (sw - 1) / (2 * sw)))
+
+    def _nodes(self):
+        return [{"op": "upsample_nearest2d", "size": self.size}]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(size=list(self.size), interpolation=self.interpolation)
+        return config
+
+
+class Conv2DTranspose(_Spatial):
+    """Transposed convolution ("deconvolution", Keras' Conv2DTranspose): (C, H, W) ->
+    (filters, H_out, W_out), the adjoint of a Conv2D with the same kernel_size, strides and
+    dilation_rate. Output sizes follow Keras (keras' deconv_output_length, k = dilation*(kernel-1)+1):
+    output_padding None: 'valid' H*s + max(k - s, 0), 'same' H*s; output_padding given (each < the
+    stride): (H-1)*s + k - 2*pad + output_padding, pad = k // 2 for 'same', 0 for 'valid'. 'same'
+    crops as tf.nn.conv2d_transpose does (the odd row of max(k - s, 0) at the bottom / right).
+
+    The kernel has PyTorch's ConvTranspose2d layout (C_in, filters, kh, kw), not Keras' (kh, kw,
+    filters, C_in): torch.nn.ConvTranspose2d's weight loads as it is. ops.conv_transpose2d."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 **kwargs):
+        super().__init__(**kwargs)
+        where = self.name
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{where}: argument 'filters' expected a positive int, got {filters!r}")
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, where, "kernel_size")
+        self.strides = _pair(strides, where, "strides")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{where}: argument 'padding' expected 'valid' or 'same', got {padding!r}")
+        self.padding = padding.lower()
+        if output_padding is None:
+            self.output_padding = None
+        else:
+            if isinstance(output_padding, bool) or not isinstance(output_padding, (int, tuple, list)):
+                raise ValueError(f"{where}: argument 'output_padding' expected None, an int or a pair of ints, "
+                                 f"got {output_padding!r}")
+            pair = (output_padding,) * 2 if isinstance(output_padding, int) else tuple(output_padding)
+            if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+                raise ValueError(f"{where}: argument 'output_padding' expected None, an int or a pair of ints, "
+                                 f"got {output_padding!r}")
+            if min(pair) < 0 or pair[0] >= self.strides[0] or pair[1] >= self.strides[1]:
+                raise ValueError(f"{where}: argument 'output_padding' expected values >= 0 smaller than the strides "
+                                 f"{self.strides}, got {output_padding!r}")
+            self.output_padding = pair
+        self.dilation_rate = _pair(dilation_rate, where, "dilation_rate")
+        self.activation = _activation(activation, where)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        initializers.get(kernel_initializer, where)
+        initializers.get(bias_initializer, where)
+        self._weights = (("kernel", 0, "weight", kernel_initializer), ("bias", 0, "bias", bias_initializer))
+        self.receptive = tuple(self._window(axis) for axis in range(2))
+        self.receptive = (self.receptive[0][0], self.receptive[1][0], (1 / self.strides[0], 1 / self.strides[1]),
+                          (self.receptive[0][1], self.receptive[1][1]))
+
+    def _window(self, axis):
+        """(extent in input units, padding) of one axis for the receptive field: an output unit sees
+        at most ceil(k / s) input units; its centre sits at (h + pad_begin - (k - 1) / 2) / s input pixels."""
+        k = self.dilation_rate[axis] * (self.kernel_size[axis] - 1) + 1
+        s = self.strides[axis]
+        if self.output_padding is None:
+            total = max(k - s, 0) if self.padding == "same" else 0
+        else:
+            total = max(2 * (k // 2) - self.output_padding[axis], 0) if self.padding == "same" else 0
+        extent = -(-k // s)
+        # centre of unit 0 in input units is (total // 2 - (k - 1) / 2) / s = ((extent - 1) / 2 - pad)
+        pad = (extent - 1) / 2 - (total // 2 - (k - 1) / 2) / s
+        return extent, pad
+
+    def _nodes(self):
+        node = {"op": "conv_transpose2d", "out_channels": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "use_bias": self.use_bias, "activation": self.activation, "alpha": _alpha(self.activation)}
+        if self.output_padding is not None:
+            node["output_padding"] = self.output_padding
+        return [node]
+
+    def _has_weight(self, name):
+        return name != "bias" or self.use_bias
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+                      padding=self.padding,
+                      output_padding=None if self.output_padding is None else list(self.output_padding),
+                      dilation_rate=list(self.dilation_rate), activation=self.activation or None,
+                      use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
+                      bias_initializer=self.bias_initializer)
+        return config
+
+
 _LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPool2D, AvgPool2D, MinPool2D, GlobalAveragePooling2D,
     GlobalMaxPooling2D, Flatten, Dense, Dropout, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomCrop, RandomContrast,
     RandomErasing, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax, Add,
-    Concatenate, Reshape, Rescaling)}
+    Concatenate, Reshape, Rescaling, ZeroPadding2D, UpSampling2D, Conv2DTranspose)}
 
 _REGISTERED = {}
 

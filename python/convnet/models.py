@@ -970,7 +970,8 @@ class Model(Layer):
         rows.append((f"{self._flat[0].label} (InputLayer)", str((None,) + tuple(self.input_shape)), "0", "1x1", "1x1"))
         trainable = frozen = 0
         counted = set()
-        fmt = (lambda field, v: "global" if field.is_global else f"{v[0]}x{v[1]}")
+        num = (lambda x: str(int(x)) if float(x).is_integer() else f"{x:.3g}")  # upsampling: fractional strides
+        fmt = (lambda field, v: "global" if field.is_global else f"{num(v[0])}x{num(v[1])}")
         for i, (leaf, field) in enumerate(zip(self._flat[1:], self._receptive_fields()[1:]), 1):
             layer = leaf.layer
             out_shape = (None,) + self._built.shape(i)

@@ -28,6 +28,9 @@ std::unique_ptr<Node> make_concat(ParamReader&);
 std::unique_ptr<Node> make_layout(ParamReader&);
 std::unique_ptr<Node> make_rescale(ParamReader&);
 std::unique_ptr<Node> make_reshape(ParamReader&);
+std::unique_ptr<Node> make_zero_pad2d(ParamReader&);
+std::unique_ptr<Node> make_upsample_nearest2d(ParamReader&);
+std::unique_ptr<Node> make_conv_transpose2d(ParamReader&);
 
 namespace {
 
@@ -57,6 +60,9 @@ constexpr KindEntry kKinds[] = {
     {"layout", make_layout},
     {"rescale", make_rescale},
     {"reshape", make_reshape},
+    {"zero_pad2d", make_zero_pad2d},
+    {"upsample_nearest2d", make_upsample_nearest2d},
+    {"conv_transpose2d", make_conv_transpose2d},
 };
 
 }  // namespace
