@@ -213,7 +213,7 @@ def test_batch_norm(name, data):
              eps=src(data.draw(floats))))
 
 
-LOSSES = ["cross_entropy", "binary_cross_entropy_with_logits", "count_correct", "count_correct_binary"]
+LOSSES = ["cross_entropy", "binary_cross_entropy_with_logits", "count_correct", "count_correct_binary", "count_in_top_k"]
 
 
 @pytest.mark.parametrize("name", LOSSES + ["cross_entropy_backward", "binary_cross_entropy_with_logits_backward"])
@@ -226,6 +226,8 @@ def test_losses(name, data):
                                  arrays((n, k)), arrays()))
     args = ([data.draw(arrays(()))] if name.endswith("_backward") else []) + [logits, target]
     kwargs = {} if name.startswith("count") else dict(label_smoothing=src(data.draw(floats)))
+    if name == "count_in_top_k":
+        kwargs["k"] = src(data.draw(ints))
     if not name.startswith("count") and data.draw(st.booleans()):
         kwargs["weight"] = data.draw(st.one_of(arrays((n,)), arrays(), st.just("None")))
     run(call(name, *args, **kwargs))

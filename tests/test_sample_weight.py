@@ -183,6 +183,7 @@ def test_weighted_losses_cuda_match_cpu(rng):
                  ops.binary_cross_entropy_with_logits(z[:, :1], t, weight=w).numpy())
     assert_close(ops.mse_loss_backward(1.0, zg, convnet.tensor(z * 0.5, device="cuda"), weight=wg).to("cpu").numpy(),
                  ops.mse_loss_backward(1.0, z, z * 0.5, weight=w).numpy())
+    assert ops.count_in_top_k(zg, yg, 2) == ops.count_in_top_k(z, y, 2)
     model = small_model()
     model.compile(optimizer=convnet.optimizers.SGD(0.5), metrics=["accuracy"], device="cuda")
     x = rng.standard_normal((8, 1, 4, 4)).astype(np.float32)
@@ -193,3 +194,55 @@ def test_weighted_losses_cuda_match_cpu(rng):
         m.fit(x, labels, batch_size=4, epochs=2, verbose=0, seed=2, class_weight={0: 2.0, 1: 0.5})
     for got, want in zip(model.get_weights(), cpu.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_count_in_top_k_matches_the_definition(rng):
+    z = rng.standard_normal((50, 6)).astype(np.float32)
+    z[0, :] = 1.0  # all tied: in the top 1 (ties at the k-th place count as in, as TensorFlow's in_top_k)
+    z[1, 2] = np.nan
+    y = rng.integers(0, 6, 50)
+    y[1] = 2
+    for k in (1, 3, 6, 9):
+        larger = (z > z[np.arange(50), y][:, None]).sum(1)
+        expected = int(((larger < k) & ~np.isnan(z[np.arange(50), y])).sum())
+        assert ops.count_in_top_k(z, y, k) == expected
+        assert ops.count_in_top_k(z, np.eye(6, dtype=np.float32)[y], k) == expected  # one-hot: the argmax
+    assert ops.count_in_top_k(z, y, 1) == ops.count_correct(z, y) + 1  # the tied row 0 counts for top-1 only
+    assert_raises(ValueError, ["count_in_top_k", "'k'", "0"], ops.count_in_top_k, z, y, 0)
+    assert_raises(ValueError, ["count_in_top_k", "'target'", "[0, 6)"], ops.count_in_top_k, z, y + 6, 2)
+
+
+def test_top_k_compile_metrics_in_fit_evaluate_and_the_model_file(rng, tmp_path):
+    convnet.set_random_seed(2)
+    x = rng.standard_normal((40, 1, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 8, 40)
+    model = convnet.Sequential([L.Input((1, 4, 4)), L.Flatten(), L.Dense(8, activation="softmax")])
+    model.compile(metrics=["accuracy", "sparse_top_k_categorical_accuracy"], device="cpu")
+    p = model.predict(x)
+    top5 = np.mean([y[i] in np.argsort(-p[i])[:5] for i in range(40)])
+    loss, accuracy, top = model.evaluate(x, y, batch_size=16)
+    assert top == pytest.approx(top5) and accuracy <= top
+    assert model.evaluate(x, y, return_dict=True)["sparse_top_k_categorical_accuracy"] == pytest.approx(top5)
+    history = model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y))
+    assert set(history.history) == {"loss", "accuracy", "sparse_top_k_categorical_accuracy", "val_loss",
+                                    "val_accuracy", "val_sparse_top_k_categorical_accuracy", "learning_rate"}
+    model.save(tmp_path / "m.convnet")
+    loaded = convnet.load_model(tmp_path / "m.convnet")
+    assert loaded.evaluate(x, y) == model.evaluate(x, y)
+    one_hot = np.eye(8, dtype=np.float32)[y]
+    model.compile(loss="categorical_crossentropy", metrics=[convnet.metrics.TopKCategoricalAccuracy(k=2, name="top2")],
+                  device="cpu")
+    p = model.predict(x)
+    top2 = np.mean([y[i] in np.argsort(-p[i])[:2] for i in range(40)])
+    assert model.evaluate(x, one_hot, return_dict=True)["top2"] == pytest.approx(top2)
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        model.compile(metrics=["f1"])
+    with pytest.raises(ValueError, match="one is counted per model"):
+        model.compile(metrics=["top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy"])
+    with pytest.raises(ValueError, match="argument 'k' expected a positive int"):
+        convnet.metrics.TopKCategoricalAccuracy(k=0)
+    binary = convnet.Sequential([L.Input((1, 4, 4)), L.Flatten(), L.Dense(1, activation="sigmoid")])
+    with pytest.raises(ValueError, match="needs a cross-entropy loss"):
+        binary.compile(loss="binary_crossentropy", metrics=["top_k_categorical_accuracy"])
+    from convnet import keras
+    assert keras.metrics.TopKCategoricalAccuracy is convnet.metrics.TopKCategoricalAccuracy

@@ -174,6 +174,7 @@ void Graph::build() {
   loss_ = Tensor::zeros({1}, DType::Float32, device_);
   totals_ = ops::new_loss_totals(device_);
   correct_ = totals_.view(ops::LossTotals::correct_index(), {1});
+  top_k_correct_ = totals_.view(ops::LossTotals::top_k_index(), {1});
   host_ints_.assign(size(), 0);
   host_floats_.assign(kMaxOptimizerScalars, 0.0f);
   step_ints_ = Tensor::zeros({int64_t(size())}, DType::Int64, device_);
@@ -228,6 +229,9 @@ void Graph::set_loss(const LossConfig& loss) {
                       "an output index in [0, " + std::to_string(outputs_.size()) + ")", std::to_string(loss.output));
   CONVNET_CHECK_VALUE(loss.label_smoothing >= 0.0f && loss.label_smoothing <= 1.0f, "loss", "label_smoothing",
                       "a value in [0, 1]", std::to_string(loss.label_smoothing));
+  CONVNET_CHECK_VALUE(loss.top_k >= 0 && (loss.top_k == 0 || loss.kind == LossConfig::Kind::CrossEntropy), op,
+                      "metrics", "top-k accuracy (k >= 1) with a cross-entropy loss only",
+                      "k=" + std::to_string(loss.top_k));
   const int node = outputs_[loss.output];
   const NodeState& out = nodes_[node];
   const std::string layer = "the output of layer '" + specs_[node].name + "'";
@@ -600,6 +604,7 @@ void Graph::loss_forward() {
   if (c.kind == LossConfig::Kind::CrossEntropy) {
     ops::cross_entropy_forward(loss_, loss_input(), labels_, c.label_smoothing, batch_weights());
     ops::count_correct(correct_, loss_input(), labels_);
+    if (c.top_k > 0) ops::count_in_top_k(top_k_correct_, loss_input(), labels_, c.top_k);
   } else if (c.kind == LossConfig::Kind::BinaryCrossEntropy) {
     ops::binary_cross_entropy_with_logits_forward(loss_, loss_input(), labels_, c.label_smoothing, batch_weights());
     ops::count_correct_binary(correct_, loss_input(), labels_);
@@ -678,6 +683,7 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
   stats.steps = t.steps;
   stats.nonfinite_step = t.nonfinite_step;
   stats.correct = t.correct;
+  stats.top_k_correct = t.top_k_correct;
   return stats;
 }
 

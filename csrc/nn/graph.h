@@ -45,6 +45,7 @@ struct LossConfig {
   int output = 0;            // the index of the model output the loss is attached to
   bool from_logits = false;  // the output is logits (no fused softmax / sigmoid of its own)
   float label_smoothing = 0.0f;
+  int64_t top_k = 0;  // > 0 (cross-entropy only): also count the rows whose class is in the top k logits
 };
 
 struct OptimizerConfig {
@@ -58,6 +59,7 @@ struct OptimizerConfig {
 struct StepStats {
   double loss_sum = 0.0;
   int64_t correct = 0;
+  int64_t top_k_correct = 0;  // rows whose class is among the top LossConfig::top_k outputs
   int64_t count = 0;
   int64_t steps = 0;
   int64_t nonfinite_step = -1;  // index (within the run) of the first step whose loss was NaN/inf
@@ -200,6 +202,7 @@ class Graph {
   std::vector<float> host_floats_;
   Tensor totals_;   // ops::LossTotals of the current run
   Tensor correct_;  // its count of correct rows (a view), which count_correct adds to
+  Tensor top_k_correct_;  // its count of rows in the top k (a view), which count_in_top_k adds to
   // totals_'s non-finite step, which stops the optimizer and the batch-norm statistics (>= 0)
   Tensor halt() const { return totals_.view(ops::LossTotals::nonfinite_index(), {1}); }
   // The captured training step and what it was captured for: the step reads and writes these

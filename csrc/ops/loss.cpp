@@ -54,6 +54,18 @@ void count_correct(int64_t* correct, const float* logits, const int64_t* labels,
 }
 
 CONVNET_CPU_KERNEL
+void count_in_top_k(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                    int64_t C, int64_t k) {
+  int64_t count = 0;
+#pragma omp parallel for reduction(+ : count) schedule(static) if (N * C > 32768)
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t want = labels ? labels[n] : row_argmax(probs + n * C, C);
+    count += loss_detail::row_in_top_k(logits + n * C, C, want, k);
+  }
+  correct[0] += count;
+}
+
+CONVNET_CPU_KERNEL
 void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,
                                               float label_smoothing, const float* weight) {
   double total = 0.0;
@@ -207,6 +219,14 @@ void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target) 
   check_correct_counter("count_correct", correct, logits);
   CONVNET_DISPATCH(logits, count_correct, correct.data<int64_t>(), logits.data<float>(), labels_of(target),
                    probs_of(target), logits.size(0), logits.size(1));
+}
+
+void count_in_top_k(Tensor& correct, const Tensor& logits, const Tensor& target, int64_t k) {
+  check_logits_target("count_in_top_k", logits, target);
+  check_correct_counter("count_in_top_k", correct, logits);
+  CONVNET_CHECK_VALUE(k >= 1, "count_in_top_k", "k", "a positive number of classes", std::to_string(k));
+  CONVNET_DISPATCH(logits, count_in_top_k, correct.data<int64_t>(), logits.data<float>(), labels_of(target),
+                   probs_of(target), logits.size(0), logits.size(1), k);
 }
 
 // ---- binary cross-entropy from logits ----

@@ -68,6 +68,15 @@ __global__ void count_correct_kernel(int64_t* correct, const float* logits, cons
   }
 }
 
+__global__ void count_in_top_k_kernel(int64_t* correct, const float* logits, const int64_t* labels,
+                                      const float* probs, int64_t N, int64_t C, int64_t k) {
+  for (int64_t n = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; n < N; n += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t want = labels ? labels[n] : row_argmax(probs + n * C, C);
+    if (want >= 0 && want < C && loss_detail::row_in_top_k(logits + n * C, C, want, k))  // a bad label never counts
+      atomicAdd(reinterpret_cast<unsigned long long*>(correct), 1ull);
+  }
+}
+
 __global__ void binary_cross_entropy_with_logits_forward_kernel(float* loss, const float* logits, const float* target,
                                                                 int64_t N, float label_smoothing, const float* weight) {
   double total = 0.0;
@@ -136,6 +145,12 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C) {
   cuda::launch("count_correct_kernel", count_correct_kernel, cuda::grid_for(N), kBlock, correct, logits, labels, probs, N, C);
+}
+
+void count_in_top_k(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                    int64_t C, int64_t k) {
+  cuda::launch("count_in_top_k_kernel", count_in_top_k_kernel, cuda::grid_for(N), kBlock, correct, logits, labels, probs,
+               N, C, k);
 }
 
 void binary_cross_entropy_with_logits_forward(float* loss, const float* logits, const float* target, int64_t N,

@@ -10,6 +10,10 @@
 // On CUDA tensors the labels are not copied back to be checked (that would synchronise every
 // step); the kernels check them instead: a row with a bad label makes the loss NaN, gets a zero
 // gradient row, and never counts as correct. No memory outside the buffers is ever touched.
+//   count_in_top_k: correct += the number of rows whose target class (the label, or the argmax of a
+//   probability row) is among the k largest logits: fewer than k classes have a strictly larger logit,
+//   so ties at the boundary count as in (TensorFlow's in_top_k, Keras' top_k_categorical_accuracy); a
+//   NaN logit of the target class never counts. k >= 1.
 //   count_correct: correct (int64, 1 element) += the number of rows n with argmax(logits_n) ==
 //   label_n (for a probability target, argmax of target_n); the first maximum wins ties.
 // Binary cross-entropy from logits (PyTorch's F.binary_cross_entropy_with_logits, reduction='mean';
@@ -56,6 +60,7 @@ void cross_entropy_backward(Tensor& dlogits, float grad_scale, const Tensor& log
                             float label_smoothing, const Tensor* weight = nullptr);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, float label_smoothing);  // 0-d
 void count_correct(Tensor& correct, const Tensor& logits, const Tensor& target);
+void count_in_top_k(Tensor& correct, const Tensor& logits, const Tensor& target, int64_t k);
 
 Shape binary_cross_entropy_with_logits_output_shape(const Tensor& logits, const Tensor& target,
                                                     float label_smoothing);  // {} (scalar)
@@ -79,13 +84,14 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target);  // 0-d
 // `bad_order` is the position of an index outside the data that ops::check_order found (-1: none).
 struct LossTotals {
   double loss_sum;
-  int64_t count, steps, nonfinite_step, correct, bad_order;
-  static constexpr int64_t size() { return 6; }
+  int64_t count, steps, nonfinite_step, correct, bad_order, top_k_correct;
+  static constexpr int64_t size() { return 7; }
   static constexpr int64_t nonfinite_index() { return 3; }  // the element optimizers read as `halt`
   static constexpr int64_t correct_index() { return 4; }
-  static constexpr LossTotals start() { return {0.0, 0, 0, -1, 0, -1}; }  // before any batch
+  static constexpr int64_t top_k_index() { return 6; }  // count_in_top_k's counter
+  static constexpr LossTotals start() { return {0.0, 0, 0, -1, 0, -1, 0}; }  // before any batch
 };
-static_assert(sizeof(LossTotals) == 6 * sizeof(int64_t), "LossTotals is 6 int64 slots");
+static_assert(sizeof(LossTotals) == 7 * sizeof(int64_t), "LossTotals is 7 int64 slots");
 Tensor new_loss_totals(Device device);  // LossTotals::start() in memory
 void track_loss(Tensor& totals, const Tensor& loss, int64_t batch);
 LossTotals read_loss_totals(const Tensor& totals);  // a copy on the host (waits for the device)
@@ -102,6 +108,15 @@ CONVNET_HOST_DEVICE inline double row_logsumexp(const float* z, int64_t C) {  //
   double sum = 0.0;
   for (int64_t c = 0; c < C; ++c) sum += ::exp(double(z[c]) - m);
   return m + ::log(sum);
+}
+
+// Whether class `target` of the row is in the k largest of z: fewer than k classes strictly larger.
+CONVNET_HOST_DEVICE inline bool row_in_top_k(const float* z, int64_t C, int64_t target, int64_t k) {
+  const float zt = z[target];
+  if (!(zt == zt)) return false;  // NaN
+  int64_t larger = 0;
+  for (int64_t c = 0; c < C; ++c) larger += z[c] > zt;
+  return larger < k;
 }
 
 CONVNET_HOST_DEVICE inline int64_t row_argmax(const float* v, int64_t C) {  // first maximum
@@ -187,6 +202,8 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
                             const float* probs, int64_t N, int64_t C, float label_smoothing, const float* weight);
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
+void count_in_top_k(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                    int64_t C, int64_t k);
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
 // logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M = N * K elements.
 // weight: (N) or nullptr.
@@ -207,6 +224,8 @@ void cross_entropy_backward(float* dlogits, float grad_scale, const float* logit
                             const float* probs, int64_t N, int64_t C, float label_smoothing, const float* weight);
 void count_correct(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
                    int64_t C);
+void count_in_top_k(int64_t* correct, const float* logits, const int64_t* labels, const float* probs, int64_t N,
+                    int64_t C, int64_t k);
 void track_loss(ops::LossTotals* totals, const float* loss, int64_t batch);
 // logits, target, dlogits: (N) (a (N, 1) tensor's memory); pred, target, dpred: M = N * K elements.
 // weight: (N) or nullptr.

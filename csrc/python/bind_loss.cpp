@@ -128,6 +128,20 @@ void bind_loss(py::module_& ops) {
       "1-element tensor)",
       "Number of rows with (logits > 0) == (target >= 0.5)"});
 
+  ops.def("count_in_top_k", [](py::object logits, py::object target, py::object k) {
+            const char* op = "count_in_top_k";
+            Tensor z = as_tensor(logits, op, "logits");
+            Tensor t = as_target(target, op);
+            const int64_t kk = bindings::as_int(k, op, "k", 1);
+            Tensor correct = Tensor::zeros({1}, DType::Int64, z.device());
+            {
+              py::gil_scoped_release nogil;
+              ops::count_in_top_k(correct, z, t, kk);
+            }
+            return correct.to(Device::cpu()).data<int64_t>()[0];
+          }, py::arg("logits"), py::arg("target"), py::arg("k"),
+          "Number of rows whose class (the label, or the argmax of a probability target) is among the k largest\n"
+          "logits; ties at the k-th place count as in (Keras' top_k_categorical_accuracy, TensorFlow's in_top_k)");
   ops.def("mse_loss", [](py::object pred, py::object target, py::object weight) {
             Tensor p = as_tensor(pred, "mse_loss", "pred");
             Tensor t = as_tensor(target, "mse_loss", "target");

@@ -81,7 +81,8 @@ py::list info_list(const std::vector<nn::ParamInfo>& infos) {
   return out;
 }
 
-nn::LossConfig loss_config(const std::string& kind, int output, bool from_logits, float label_smoothing) {
+nn::LossConfig loss_config(const std::string& kind, int output, bool from_logits, float label_smoothing,
+                           int64_t top_k) {
   nn::LossConfig c;
   using K = nn::LossConfig::Kind;
   if (kind == "cross_entropy") c.kind = K::CrossEntropy;
@@ -92,6 +93,7 @@ nn::LossConfig loss_config(const std::string& kind, int output, bool from_logits
   c.output = output;
   c.from_logits = from_logits;
   c.label_smoothing = label_smoothing;
+  c.top_k = top_k;
   return c;
 }
 
@@ -167,12 +169,15 @@ void bind_nn(py::module_& m) {
                              "Training steps run by replaying the captured CUDA graph (0 on the CPU)")
       .def("optimizer_state", &Graph::optimizer_state, "(name, flat tensor) of each optimizer state buffer")
       .def("set_loss", [](Graph& g, const std::string& kind, py::object output, bool from_logits,
-                          float label_smoothing) {
+                          float label_smoothing, py::object top_k) {
              const int64_t last = int64_t(g.outputs().size()) - 1;
              const int o = static_cast<int>(as_int(output, "compile", "loss output", 0, last));
-             g.set_loss(loss_config(kind, o, from_logits, label_smoothing));
+             const int64_t k = as_int(top_k, "compile", "top_k", 0);
+             g.set_loss(loss_config(kind, o, from_logits, label_smoothing, k));
            }, py::arg("kind"), py::arg("output") = 0, py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f,
-           "The loss (cross_entropy, binary_cross_entropy, mean_squared_error) and the output it is attached to")
+           py::arg("top_k") = 0,
+           "The loss (cross_entropy, binary_cross_entropy, mean_squared_error), the output it is attached to, and\n"
+           "top_k > 0: count the rows whose class is among the top_k outputs too (StepStats.top_k_correct)")
       .def("train_steps", [](Graph& g, py::object x, py::object y, py::object order, py::object first_batch,
                              py::object n_batches, py::object batch_size, py::object sample_weight) {
              Tensor tx = data_tensor(x, "fit", "x"), ty = data_tensor(y, "fit", "y");
@@ -210,6 +215,7 @@ void bind_nn(py::module_& m) {
   py::class_<nn::StepStats>(nn_mod, "StepStats")
       .def_readonly("loss_sum", &nn::StepStats::loss_sum)
       .def_readonly("correct", &nn::StepStats::correct)
+      .def_readonly("top_k_correct", &nn::StepStats::top_k_correct)
       .def_readonly("count", &nn::StepStats::count)
       .def_readonly("steps", &nn::StepStats::steps)
       .def_readonly("nonfinite_step", &nn::StepStats::nonfinite_step);

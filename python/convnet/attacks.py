@@ -34,12 +34,11 @@ keeps its clean value or PGD's random start.
 """
 import math
 import numbers
-import types
 
 import numpy as np
 
 from . import _core
-from .models import Model, _check_int, _chunks, _next_seed, _type_name
+from .models import Model, _Totals, _check_int, _chunks, _next_seed, _type_name
 
 __all__ = ["fgsm", "pgd", "robustness"]
 
@@ -169,7 +168,7 @@ class _TrainingAttack:
         def train_steps(tx, ty, order, first, count, batch_size):
             if rows.get("order") is not order:
                 rows["order"], rows["rows"] = order, order.numpy()
-            total = types.SimpleNamespace(steps=0, loss_sum=0.0, correct=0, count=0, nonfinite_step=-1)
+            total = _Totals()
             for step in range(first, first + count):
                 idx = rows["rows"][step * batch_size:(step + 1) * batch_size]
                 adv = _perturb(model, _scaled(x[idx]), y[idx], self.epsilon, self.alpha, self.steps,
@@ -185,10 +184,7 @@ class _TrainingAttack:
                 if s.nonfinite_step >= 0:
                     total.nonfinite_step = step - first
                     return total
-                total.steps += s.steps
-                total.loss_sum += s.loss_sum
-                total.correct += s.correct
-                total.count += s.count
+                total.add(s)
             return total
         return train_steps
 

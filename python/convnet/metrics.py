@@ -12,7 +12,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "classification_report", "precision_recall_f1", "top_k_accuracy"]
+__all__ = ["confusion_matrix", "classification_report", "precision_recall_f1", "top_k_accuracy",
+           "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy"]
 
 
 def _labels(values, where, name):
@@ -108,3 +109,48 @@ def top_k_accuracy(y_true, scores, k=5):
     better = (scores > true_scores[:, None]).sum(axis=1) + (
         (scores == true_scores[:, None]) & (index > y_true[:, None])).sum(axis=1)
     return float(np.mean(better < k))
+
+
+class TopKCategoricalAccuracy:
+    """A compile metric (Keras'): the fraction of samples whose class is among the k highest outputs,
+    ties at the k-th place counting as in; counted in the C++ step with the loss. For one-hot labels;
+    SparseTopKCategoricalAccuracy is the same count for integer labels (either works with either
+    here). compile(metrics=["top_k_categorical_accuracy"]) is this with k=5."""
+    default_name = "top_k_categorical_accuracy"
+
+    def __init__(self, k=5, name=None):
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"{type(self).__name__}: argument 'k' expected a positive int, got {k!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: argument 'name' expected a non-empty string, got {name!r}")
+        self.k, self.name = int(k), name or self.default_name
+
+    def get_config(self):
+        return {"class_name": type(self).__name__, "config": {"k": self.k, "name": self.name}}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(k={self.k}, name={self.name!r})"
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """TopKCategoricalAccuracy for integer labels, logged as 'sparse_top_k_categorical_accuracy'."""
+    default_name = "sparse_top_k_categorical_accuracy"
+
+
+def compile_metric(metric, where="compile"):
+    """compile's metric: 'accuracy' (or 'acc'), a top-k metric's name (k=5) or instance, or its config."""
+    if isinstance(metric, str):
+        if metric in ("accuracy", "acc"):
+            return "accuracy"
+        for cls in (TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy):
+            if metric == cls.default_name:
+                return cls()
+    elif isinstance(metric, TopKCategoricalAccuracy):
+        return metric
+    elif isinstance(metric, dict) and metric.get("class_name") in ("TopKCategoricalAccuracy",
+                                                                    "SparseTopKCategoricalAccuracy"):
+        cls = TopKCategoricalAccuracy if metric["class_name"] == "TopKCategoricalAccuracy" else \
+            SparseTopKCategoricalAccuracy
+        return cls(**metric.get("config", {}))
+    raise ValueError(f"{where}: unknown metric {metric!r}; expected 'accuracy', 'top_k_categorical_accuracy', "
+                     "'sparse_top_k_categorical_accuracy' or a convnet.metrics.TopKCategoricalAccuracy(k)")

@@ -275,6 +275,7 @@ class Model(Layer):
         self._optimizer = None
         self._loss = None
         self._loss_output = 0  # the index of the output the loss is attached to
+        self._top_k = None  # the compiled top-k metric (convnet.metrics.TopKCategoricalAccuracy), if any
         self._seed = _next_seed()
         if inputs is not None or outputs is not None:
             self._build(structure=self._structure(inputs, outputs))
@@ -518,26 +519,37 @@ class Model(Layer):
         """optimizer: 'adam', 'sgd', 'rmsprop', 'adamw' or an Optimizer; loss: a name
         ('sparse_categorical_crossentropy', 'categorical_crossentropy', 'binary_crossentropy',
         'mean_squared_error') or a convnet.losses.Loss, attached to the model's first output, or
-        {output layer name: loss} to attach it to another; metrics: None or ['accuracy'] (for the
-        classification losses); device: 'auto', 'cpu', 'cuda' or 'cuda:N'. A loss that does not fit
-        its output (cross-entropy after relu or sigmoid, ...) is a ValueError here."""
+        {output layer name: loss} to attach it to another; metrics: None or a list of 'accuracy' (for the
+        classification losses; always logged for them), 'top_k_categorical_accuracy' /
+        'sparse_top_k_categorical_accuracy' (k=5) or one convnet.metrics.TopKCategoricalAccuracy(k)
+        (cross-entropy), logged and returned by evaluate after the loss and accuracy; device: 'auto',
+        'cpu', 'cuda' or 'cuda:N'. A loss that does not fit its output (cross-entropy after relu or
+        sigmoid, ...) is a ValueError here."""
+        from .metrics import compile_metric
+
         optimizer = optimizers_mod.get(optimizer)
         output, loss = self._loss_target(loss)
         loss = losses_mod.get(loss)
-        for metric in metrics or []:
-            if metric not in ("accuracy", "acc"):
-                raise ValueError(f"compile: unknown metric {metric!r}; expected 'accuracy'")
-            if loss.targets == "values":
-                raise ValueError(f"compile: metric 'accuracy' needs a classification loss, got {type(loss).__name__}")
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"compile: argument 'metrics' expected a list, got {_type_name(metrics)}")
+        chosen = [compile_metric(m) for m in metrics or []]
+        top_k = [m for m in chosen if m != "accuracy"]
+        if chosen and loss.targets == "values":
+            raise ValueError(f"compile: metric {metrics[0]!r} needs a classification loss, got {type(loss).__name__}")
+        if top_k and loss.kind != "cross_entropy":
+            raise ValueError(f"compile: metric {top_k[0].name!r} needs a cross-entropy loss, got {type(loss).__name__}")
+        if len(top_k) > 1:
+            raise ValueError(f"compile: argument 'metrics' holds {len(top_k)} top-k metrics; one is counted per model")
         device = _resolve_device(device, "compile")
         self.to(device)  # moves the weights (and any previous optimizer's state) first
-        previous = self._optimizer, self._loss, self._loss_output
+        previous = self._optimizer, self._loss, self._loss_output, self._top_k
         self._optimizer, self._loss, self._loss_output = optimizer, loss, output
+        self._top_k = top_k[0] if top_k else None
         if self.built:
             try:
                 self._apply_compile()
             except ValueError:
-                self._optimizer, self._loss, self._loss_output = previous
+                self._optimizer, self._loss, self._loss_output, self._top_k = previous
                 raise
 
     def _loss_target(self, loss):
@@ -557,7 +569,8 @@ class Model(Layer):
         opt = self._optimizer
         self._graph.set_optimizer(opt.kind, opt.learning_rate, **opt._settings())
         loss = self._loss
-        self._graph.set_loss(loss.kind, self._loss_output, loss.from_logits, loss.label_smoothing)
+        self._graph.set_loss(loss.kind, self._loss_output, loss.from_logits, loss.label_smoothing,
+                             0 if self._top_k is None else self._top_k.k)
 
     def _require_compiled(self, where):
         if self._optimizer is None:
@@ -734,7 +747,7 @@ class Model(Layer):
         history = callbacks_mod.History()
         cbs.insert(0, history)
         self.history = history
-        logged = ["loss"] + ["accuracy"] * self._has_accuracy
+        logged = ["loss"] + ["accuracy"] * self._has_accuracy + ([] if self._top_k is None else [self._top_k.name])
         params = {"epochs": epochs, "batch_size": batch_size, "samples": len(tx),
                   "metrics": logged + [f"val_{k}" for k in logged if val is not None] + ["learning_rate"]}
         for cb in cbs:
@@ -757,14 +770,11 @@ class Model(Layer):
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="step", disable=verbose != 1,
                        dynamic_ncols=True, leave=True)
             start = time.perf_counter()
-            loss_sum, correct, count = self._epoch_steps(train_steps, (tx, ty, order), steps, chunk, batch_size,
-                                                         epoch, bar, cbs)
-            logs = self._running_logs(loss_sum, correct, count)
+            totals = self._epoch_steps(train_steps, (tx, ty, order), steps, chunk, batch_size, epoch, bar, cbs)
+            logs = self._running_logs(totals)
             if val is not None:
                 v = self._graph.evaluate(*val[:2], min(max(batch_size, 256), len(val[0])), *val[2:])
-                logs["val_loss"] = v.loss_sum / v.count
-                if self._has_accuracy:
-                    logs["val_accuracy"] = v.correct / v.count
+                logs.update({f"val_{k}": value for k, value in self._running_logs(_Totals().add(v)).items()})
             logs["learning_rate"] = self.learning_rate
             elapsed = time.perf_counter() - start
             summary = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "learning_rate")
@@ -803,10 +813,10 @@ class Model(Layer):
         return tuple(self._graph.output_shape(self._graph.outputs[self._loss_output]))[0]
 
     def _epoch_steps(self, train_steps, data, steps, chunk, batch_size, epoch, bar, cbs):
-        """Runs one epoch's steps in C++ calls of `chunk` steps; returns the (loss sum, correct, count)
-        of the steps run. Calls the callbacks' batch hooks (then chunk is 1) and stops at a non-finite
-        loss: a FloatingPointError, or with TerminateOnNaN the end of training."""
-        loss_sum = correct = count = 0
+        """Runs one epoch's steps in C++ calls of `chunk` steps; returns the _Totals of the steps run.
+        Calls the callbacks' batch hooks (then chunk is 1) and stops at a non-finite loss: a
+        FloatingPointError, or with TerminateOnNaN the end of training."""
+        totals = _Totals()
         start = time.perf_counter()
         for first in range(0, steps, chunk):
             for cb in cbs:
@@ -821,21 +831,26 @@ class Model(Layer):
                 print(f"TerminateOnNaN: the loss became NaN or infinite at {where}; training stopped before that "
                       "update")
                 self.stop_training = True
-                return loss_sum + s.loss_sum, correct + s.correct, count + s.count
-            loss_sum, correct, count = loss_sum + s.loss_sum, correct + s.correct, count + s.count
+                return totals.add(s)
+            totals.add(s)
             for cb in cbs:
-                cb.on_train_batch_end(first, self._running_logs(loss_sum, correct, count))
+                cb.on_train_batch_end(first, self._running_logs(totals))
             elapsed = time.perf_counter() - start
             bar.update(s.steps)
-            accuracy = f" accuracy={correct / count:.4f}" if self._has_accuracy else ""
-            bar.set_postfix_str(f"loss={loss_sum / count:.4f}{accuracy} {count / max(elapsed, 1e-9):,.0f} img/s",
-                                refresh=False)
-        return loss_sum, correct, count
+            shown = " ".join(f"{k}={v:.4f}" for k, v in self._running_logs(totals).items())
+            bar.set_postfix_str(f"{shown} {totals.count / max(elapsed, 1e-9):,.0f} img/s", refresh=False)
+        return totals
 
-    def _running_logs(self, loss_sum, correct, count):
-        """The epoch's logs so far, as Keras reports them: means over the samples trained on (NaN for none)."""
-        mean = (lambda total: total / count if count else math.nan)
-        return {"loss": mean(loss_sum), **({"accuracy": mean(correct)} if self._has_accuracy else {})}
+    def _running_logs(self, totals):
+        """The logs of the samples summed in `totals`, as Keras reports them: the loss, then each compiled
+        metric (accuracy is always there for a classification loss), means over the samples (NaN for none)."""
+        mean = (lambda total: total / totals.count if totals.count else math.nan)
+        logs = {"loss": mean(totals.loss_sum)}
+        if self._has_accuracy:
+            logs["accuracy"] = mean(totals.correct)
+        if self._top_k is not None:
+            logs[self._top_k.name] = mean(totals.top_k_correct)
+        return logs
 
     @_synced
     def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False, sample_weight=None):
@@ -851,17 +866,16 @@ class Model(Layer):
         y = self._targets(y, len(x), "evaluate")
         weights = None if sample_weight is None else _sample_weights(sample_weight, len(x), "evaluate")
         batch_size = min(batch_size, len(x))
-        loss_sum = correct = count = 0
+        totals = _Totals()
         for part in _chunks(len(x), batch_size):
             w = None if weights is None else self._tensor(weights[part])
-            s = self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size, w)
-            loss_sum, correct, count = loss_sum + s.loss_sum, correct + s.correct, count + s.count
-        logs = self._running_logs(loss_sum, correct, count)
+            totals.add(self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size, w))
+        logs = self._running_logs(totals)
         if verbose:
-            print(f"{count} samples - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            print(f"{totals.count} samples - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         if return_dict:
             return logs
-        return (logs["loss"], logs["accuracy"]) if self._has_accuracy else logs["loss"]
+        return tuple(logs.values()) if len(logs) > 1 else logs["loss"]
 
     @property
     def _has_accuracy(self):
@@ -1058,7 +1072,8 @@ class Model(Layer):
         config = self.get_config()
         config["frozen"] = [leaf.key for leaf in self._flat[1:] if not leaf.layer.trainable]
         if self._optimizer is not None:
-            config["compile"] = {"optimizer": self._optimizer.get_config(), "loss": self._loss.get_config()}
+            config["compile"] = {"optimizer": self._optimizer.get_config(), "loss": self._loss.get_config(),
+                                 "metrics": [] if self._top_k is None else [self._top_k.get_config()]}
         if self.history is not None:
             config["history"] = self.history.get_config()
         save_model_file(path, config, self._state(), where="save")
@@ -1281,6 +1296,22 @@ def _binary_targets(y, where):
         raise ValueError(f"{where}: argument 'y' expected values in [0, 1] for binary_crossentropy, got {y[bad, 0]} "
                          f"at index {bad}")
     return y
+
+
+class _Totals:
+    """Sums of the StepStats of a run of C++ calls (an epoch, an evaluation)."""
+
+    def __init__(self):
+        self.loss_sum, self.correct, self.top_k_correct, self.count, self.steps = 0.0, 0, 0, 0, 0
+        self.nonfinite_step = -1
+
+    def add(self, stats):
+        self.loss_sum += stats.loss_sum
+        self.correct += stats.correct
+        self.top_k_correct += stats.top_k_correct
+        self.count += stats.count
+        self.steps += stats.steps
+        return self
 
 
 def _row_weights(y, classes, class_weight, sample_weight, where):
@@ -1534,7 +1565,8 @@ def load_model(path, device="auto", custom_objects=None):
             try:
                 optimizer = optimizers_mod.get(_get(compiled, "optimizer", (dict, str), at))
                 loss = losses_mod.get(_get(compiled, "loss", (dict, str), at))
-                model.compile(optimizer, loss, device=device)
+                metrics = _get(compiled, "metrics", (list,), at, [])
+                model.compile(optimizer, loss, metrics=metrics or None, device=device)
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{at}: {str(e).removeprefix(at + ': ').removeprefix('compile: ')}") from None
         _check_tensors(tensors, model._state())

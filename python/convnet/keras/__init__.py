@@ -13,9 +13,9 @@ It is the same library underneath, not a copy: the layers are convnet's, with Ke
 takes (N, H, W, C) arrays and returns channels-last outputs; its graph runs NCHW inside, and its
 weights keep convnet's (PyTorch's) layouts: conv kernels (out, in, kh, kw), dense kernels (out, in).
 """
-from . import callbacks, datasets, layers, losses, models, optimizers, utils
+from . import callbacks, datasets, layers, losses, metrics, models, optimizers, utils
 from .layers import Input
 from .models import Model, Sequential, clone_model, load_model
 
 __all__ = ["Input", "Model", "Sequential", "callbacks", "clone_model", "datasets", "layers", "load_model", "losses",
-           "models", "optimizers", "utils"]
+           "metrics", "models", "optimizers", "utils"]
