@@ -82,6 +82,10 @@ def _parser():
     g.add_argument("--limit", type=_count(1), default=None, help="the first N test images only")
     g.add_argument("--device", default="auto")
     g.add_argument("--data", default=None)
+    x = sub.add_parser("export", help="write a saved model (or a zoo model, untrained) as an ONNX file")
+    x.add_argument("model", help=f"a saved model file or one of {', '.join(zoo.NAMES)}")
+    x.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write (e.g. model.onnx)")
+    x.add_argument("--opset", type=_count(1), default=None, help="the ONNX opset (default: convnet.onnx.DEFAULT_OPSET)")
     return p
 
 
@@ -89,7 +93,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, TypeError, RuntimeError, OSError, FloatingPointError) as e:
+    except (ValueError, TypeError, RuntimeError, OSError, FloatingPointError, ImportError) as e:
         print(f"convnet {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -138,6 +142,14 @@ def _run(args):
     if args.command == "summary":
         model = zoo.get(args.model) if args.model in zoo.NAMES else convnet.load_model(args.model, device="cpu")
         model.summary()
+        return 0
+    if args.command == "export":
+        from convnet import onnx as convnet_onnx
+
+        model = zoo.get(args.model) if args.model in zoo.NAMES else convnet.load_model(args.model, device="cpu")
+        convnet_onnx.export(model, args.onnx, opset=args.opset)
+        print(f"wrote {args.onnx} (ONNX opset {args.opset or convnet_onnx.DEFAULT_OPSET}, input "
+              f"{model.input.layer.name!r} (N, {', '.join(map(str, model.input_shape))}))")
         return 0
     if args.command == "train" and args.out:
         _check_writable(args.out)

@@ -84,8 +84,9 @@ def _logical(shape, data_format):
 class _Built:
     """A model's C++ graph and where each of its layers' nodes and parameters are in it."""
 
-    def __init__(self, graph, nodes_of, last, formats):
+    def __init__(self, graph, nodes_of, last, formats, specs):
         self.graph = graph
+        self.specs = specs  # the graph's node descriptions (dicts: op, name, inputs, parameters)
         self.nodes_of = nodes_of  # id(layer) -> the layer's node indices (of its first call)
         self.last = last  # per leaf of the inlined graph: its last node
         self.formats = formats  # per leaf: the data_format of its output (the model input's)
@@ -237,7 +238,7 @@ def _graph_of(flat, output_leaves, device, seed):
         outputs[k] = len(specs) - 1
     if edges:
         graph = _core.nn.Graph(specs, outputs, device=device, seed=seed)
-    return _Built(graph, nodes_of, last, formats)
+    return _Built(graph, nodes_of, last, formats, specs)
 
 
 def symbolic_shape(tensor):
@@ -930,6 +931,21 @@ class Model(Layer):
             raise FloatingPointError("train_on_batch: the loss became NaN or infinite; the weights were not updated")
         return s.loss_sum / s.count
 
+    @_synced
+    def _graph_description(self):
+        """The model's C++ graph for exporters (convnet.onnx): a GraphDescription of numpy copies."""
+        graph, specs = self._built.graph, self._built.specs
+        params, buffers = [dict() for _ in specs], [dict() for _ in specs]
+        for i, (node, name, _, _) in enumerate(graph.params()):
+            params[node][name] = graph.param(i).numpy().copy()
+        for i, (node, name, _, _) in enumerate(graph.buffers()):
+            buffers[node][name] = graph.buffer(i).numpy().copy()
+        for i, spec in enumerate(specs):  # a shared layer's later calls use its first call's
+            if "shares" in spec:
+                params[i], buffers[i] = params[spec["shares"]], buffers[spec["shares"]]
+        return GraphDescription([dict(s) for s in specs], [tuple(graph.output_shape(i)) for i in range(len(specs))],
+                                params, buffers, list(graph.outputs), [t.layer.name for t in self._output_tensors])
+
     # -- receptive fields --------------------------------------------------------------------------
     def _receptive_fields(self):
         """One ReceptiveField per leaf of the inlined graph, composed layer by layer: a window of extent
@@ -1296,6 +1312,19 @@ def _binary_targets(y, where):
         raise ValueError(f"{where}: argument 'y' expected values in [0, 1] for binary_crossentropy, got {y[bad, 0]} "
                          f"at index {bad}")
     return y
+
+
+class GraphDescription(NamedTuple):
+    """A model's inlined C++ graph (Model._graph_description): node i is specs[i] (op, name, inputs and
+    the node's parameters), shapes[i] its per-sample output shape as the graph holds it (images (C, H, W)),
+    params[i] / buffers[i] its weights and batch-norm statistics by name; outputs: the output nodes, named
+    output_names (the output layers)."""
+    specs: list
+    shapes: list
+    params: list
+    buffers: list
+    outputs: list
+    output_names: list
 
 
 class _Totals:
