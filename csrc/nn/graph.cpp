@@ -2,11 +2,13 @@
 #include "nn/graph.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 
 #include "core/checks.h"
+#include "core/distributed.h"
 #include "nn/nodes/shapes.h"
 #include "ops/batch.h"
 #include "ops/elementwise.h"
@@ -592,9 +594,17 @@ void Graph::run_step(const Tensor& x, const Tensor& y, const Tensor& order, int6
   if (sample_weight_.defined()) ops::gather_labels(weights_, sample_weight_, order, batch_start(), n);
   forward(training);
   loss_forward();
+  const bool reduce = training && data_parallel_;
+  const int ranks = reduce ? distributed::size() : 1;
+  if (reduce) distributed::allreduce_sum(loss_, 1.0f / float(ranks));  // the global batch's mean loss
   ops::track_loss(totals_, loss_, n);
   if (!training) return;
-  backward(true, true, 1.0f);
+  backward(true, true, 1.0f / float(ranks));  // each rank's share of the global mean
+  if (reduce) {
+    const auto start = std::chrono::steady_clock::now();
+    distributed::allreduce_sum(grads_);
+    allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   update();
 }
 
@@ -667,7 +677,9 @@ StepStats Graph::run_batches(const Tensor& x, const Tensor& y, const Tensor& giv
     const int64_t n = std::min(batch_size, end - start);
     bind_batch(n);
     stage_step(start, training);
-    if (training && device_.type == DeviceType::CUDA && n == batch_size && !cuda::launch_blocking())
+    // (MPI calls from the host cannot be captured in a CUDA graph: a data-parallel step runs eagerly)
+    if (training && device_.type == DeviceType::CUDA && n == batch_size && !cuda::launch_blocking() &&
+        !data_parallel_)
       run_captured_step(x, y, order, n);
     else
       run_step(x, y, order, n, training);
@@ -702,7 +714,8 @@ void Graph::report_bad_order(const Tensor& order, int64_t rows, int64_t position
 }
 
 StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
-                             int64_t n_batches, int64_t batch_size, const Tensor* sample_weight) {
+                             int64_t n_batches, int64_t batch_size, const Tensor* sample_weight,
+                             int64_t order_rows) {
   std::lock_guard<std::mutex> lock(mutex_);
   require_loss("fit");
   check_data("fit", x, &y, sample_weight);
@@ -712,13 +725,22 @@ StepStats Graph::train_steps(const Tensor& x, const Tensor& y, const Tensor& ord
   check_dtype("fit", "order", order, DType::Int64);
   check_shape("fit", "order", order, {x.size(0)});
   check_same_device("fit", "order", order, "x", x);
-  const int64_t rows = x.size(0);
+  CONVNET_CHECK_VALUE(order_rows >= -1 && order_rows <= x.size(0), "fit", "order_rows",
+                      "-1 (all) or a count in [0, " + std::to_string(x.size(0)) + "]", std::to_string(order_rows));
+  const int64_t rows = order_rows < 0 ? x.size(0) : order_rows;
+  if (rows == 0) return StepStats{};
   batch_size = std::min(batch_size, rows);  // a batch larger than the data is all of it
   // Batches [first_batch, first_batch + n_batches) clipped to the data; the products are only
   // formed where they cannot pass `rows` (so never overflow).
   const int64_t begin = first_batch > rows / batch_size ? rows : std::min(rows, first_batch * batch_size);
   const int64_t end = n_batches > (rows - begin) / batch_size ? rows : begin + n_batches * batch_size;
   return run_batches(x, y, order, begin, end, batch_size, true, sample_weight);
+}
+
+void Graph::set_data_parallel(bool on) {
+  CONVNET_CHECK_VALUE(!on || distributed::initialized(), "fit", "distributed", "convnet.distributed.init() first",
+                      "no MPI initialisation");
+  data_parallel_ = on;
 }
 
 StepStats Graph::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, const Tensor* sample_weight) {

@@ -100,8 +100,16 @@ class Graph {
   // `n_batches` training steps over x[order[first*batch_size ...]]; the last batch of the data
   // may be short. x: (N, ...input shape) uint8 or float32; y: (N,) int64 or (N, K) float32;
   // sample_weight: float32 (N,), each row's weight in the loss (ops/loss.h), or nullptr (all 1).
+  // order_rows: how many leading entries of order are rows to train on (-1: all of them).
   StepStats train_steps(const Tensor& x, const Tensor& y, const Tensor& order, int64_t first_batch,
-                        int64_t n_batches, int64_t batch_size, const Tensor* sample_weight = nullptr);
+                        int64_t n_batches, int64_t batch_size, const Tensor* sample_weight = nullptr,
+                        int64_t order_rows = -1);
+  // Data-parallel training (core/distributed.h, after distributed::init()): each training step takes the
+  // mean over the ranks of the batch loss (so every rank takes the same decision on a non-finite one)
+  // and of the parameter gradients (one all-reduce of the flat gradient buffer), before the update.
+  void set_data_parallel(bool on);
+  bool data_parallel() const { return data_parallel_; }
+  double allreduce_seconds() const { return allreduce_seconds_; }  // spent in the gradient all-reduces
   // Loss (weighted by sample_weight where given) and accuracy of the model in inference mode.
   StepStats evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, const Tensor* sample_weight = nullptr);
   // Each output for every row of x, (N, ...output shape), in inference mode.
@@ -185,6 +193,8 @@ class Graph {
   int loss_node_ = 0;
   bool loss_from_z_ = false;  // the loss reads the loss node's z, before its fused activation
   bool loss_set_ = false;     // set_loss was called (until then the loss node is output 0, for the structure)
+  bool data_parallel_ = false;
+  double allreduce_seconds_ = 0.0;
   // Batch state
   int64_t capacity_ = 0, batch_ = -1;
   Tensor labels_full_, labels_, loss_, scratch_full_, param_scratch_;

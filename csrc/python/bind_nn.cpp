@@ -167,6 +167,11 @@ void bind_nn(py::module_& m) {
            })
       .def_property_readonly("cuda_graph_replays", &Graph::cuda_graph_replays,
                              "Training steps run by replaying the captured CUDA graph (0 on the CPU)")
+      .def("set_data_parallel", &Graph::set_data_parallel, py::arg("on"),
+           "Training steps average the loss and the gradients over the MPI ranks (convnet.distributed)")
+      .def_property_readonly("data_parallel", &Graph::data_parallel)
+      .def_property_readonly("allreduce_seconds", &Graph::allreduce_seconds,
+                             "Seconds spent in the gradient all-reduces of data-parallel steps")
       .def("optimizer_state", &Graph::optimizer_state, "(name, flat tensor) of each optimizer state buffer")
       .def("set_loss", [](Graph& g, const std::string& kind, py::object output, bool from_logits,
                           float label_smoothing, py::object top_k) {
@@ -179,17 +184,19 @@ void bind_nn(py::module_& m) {
            "The loss (cross_entropy, binary_cross_entropy, mean_squared_error), the output it is attached to, and\n"
            "top_k > 0: count the rows whose class is among the top_k outputs too (StepStats.top_k_correct)")
       .def("train_steps", [](Graph& g, py::object x, py::object y, py::object order, py::object first_batch,
-                             py::object n_batches, py::object batch_size, py::object sample_weight) {
+                             py::object n_batches, py::object batch_size, py::object sample_weight,
+                             py::object order_rows) {
              Tensor tx = data_tensor(x, "fit", "x"), ty = data_tensor(y, "fit", "y");
              auto w = as_optional_tensor(sample_weight, "fit", "sample_weight");
              Tensor to = as_tensor(order, "fit", "order", DType::Int64);
              const int64_t first = as_int(first_batch, "fit", "first_batch", 0);
              const int64_t n = as_int(n_batches, "fit", "n_batches", 0);
              const int64_t batch = as_int(batch_size, "fit", "batch_size", 1);
+             const int64_t rows = order_rows.is_none() ? -1 : as_int(order_rows, "fit", "order_rows", 0);
              py::gil_scoped_release nogil;
-             return g.train_steps(tx, ty, to, first, n, batch, w ? &*w : nullptr);
+             return g.train_steps(tx, ty, to, first, n, batch, w ? &*w : nullptr, rows);
            }, py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first_batch"), py::arg("n_batches"),
-           py::arg("batch_size"), py::arg("sample_weight") = py::none(),
+           py::arg("batch_size"), py::arg("sample_weight") = py::none(), py::arg("order_rows") = py::none(),
            "Training steps over x[order[...]]: forward, loss (rows weighted by sample_weight (N,) where given),\n"
            "backward, update, all in C++")
       .def("evaluate", [](Graph& g, py::object x, py::object y, py::object batch_size, py::object sample_weight) {

@@ -62,5 +62,6 @@ void bind_layout(py::module_& ops);
 void bind_resample(py::module_& ops);
 void bind_conv_transpose(py::module_& ops);
 void bind_nn(py::module_& m);
+void bind_distributed(py::module_& m);
 
 }  // namespace convnet

@@ -55,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
   convnet::bind_resample(ops);
   convnet::bind_conv_transpose(ops);
   convnet::bind_nn(m);
+  convnet::bind_distributed(m);
 }

@@ -6,7 +6,7 @@
 ((2, 3), 'float32')
 """
 from ._core import OutOfMemoryError, Tensor, from_numpy, get_num_threads, set_num_threads, tensor, zeros
-from . import (attacks, callbacks, cuda, datasets, initializers, layers, losses, metrics, onnx, ops, optimizers, plot,
+from . import (attacks, callbacks, cuda, datasets, distributed, initializers, layers, losses, metrics, onnx, ops, optimizers, plot,
                report, zoo)
 from .models import Model, Sequential, clone_model, load_model, set_random_seed
 

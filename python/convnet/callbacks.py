@@ -21,6 +21,7 @@ class Callback:
     and 'metrics': the keys its epoch logs will hold) before on_train_begin."""
     model = None
     params = None
+    writes_files = False  # a data-parallel fit runs a callback that writes files on rank 0 only
 
     def set_model(self, model):
         self.model = model
@@ -163,6 +164,7 @@ class ModelCheckpoint(Callback):
     """Saves the model (atomically) after each epoch, or only when `monitor` improves. The path may
     contain {epoch} and metric fields, e.g. 'ckpt-{epoch:02d}-{val_accuracy:.3f}.cnet'; a field fit
     does not log, or a monitored metric it does not log, is a ValueError before training starts."""
+    writes_files = True
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto"):
         self.filepath = serialization.as_path(filepath, "ModelCheckpoint", "filepath")
@@ -278,6 +280,7 @@ class CSVLogger(Callback):
     """Writes one CSV row per epoch: 'epoch' (from 0, as Keras) then the logs' metrics in sorted order,
     flushed each epoch so that a killed run keeps its rows. append=True continues an existing file
     (its header is not repeated)."""
+    writes_files = True
 
     def __init__(self, filename, separator=",", append=False):
         self.filename = serialization.as_path(filename, "CSVLogger", "filename")

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _core, callbacks as callbacks_mod, initializers, layers as layers_mod, losses as losses_mod
-from . import optimizers as optimizers_mod
+from . import distributed as distributed_mod, optimizers as optimizers_mod
 from .layers import InputLayer, Layer, SymbolicTensor, checked_weights, topological
 
 __all__ = ["Model", "Sequential", "load_model", "set_random_seed"]
@@ -697,6 +697,10 @@ class Model(Layer):
         sample_weight of its rows along (the validation loss is then weighted); validation_data may
         be (x_val, y_val) or (x_val, y_val, sample_weight_val).
 
+        After convnet.distributed.init() with several ranks, fit is data-parallel (see
+        convnet.distributed): batch_size is the batch of each rank (as in PyTorch DDP; the global batch
+        is batch_size * ranks), the logs are global, and rank 0 alone shows progress and writes files.
+
         adversarial: None, or adversarial training (Madry et al. 2018): dict(epsilon=0.1, method="fgsm")
         or dict(epsilon=0.1, method="pgd", alpha=None, steps=10, random_start=True), both with an
         optional clip=(0.0, 1.0) (see convnet.attacks). Each step trains on the attack's examples of
@@ -721,6 +725,12 @@ class Model(Layer):
         if x is None or y is None:
             raise ValueError("fit: arguments 'x' and 'y' are required")
         cbs = _callback_list(callbacks)
+        parallel = distributed_mod.active()
+        if parallel and adversarial is not None:
+            raise ValueError("fit: adversarial training is not data-parallel yet; train it in one process")
+        if parallel and not distributed_mod.is_main():
+            verbose = 0
+            cbs = [cb for cb in cbs if not cb.writes_files]
         x = self._images(x, "fit")
         y = self._targets(y, len(x), "fit")
         sample_weight = None if sample_weight is None else _sample_weights(sample_weight, len(x), "fit")
@@ -755,12 +765,22 @@ class Model(Layer):
             cb.set_model(self)
             cb.set_params(params)
         n = len(tx)
-        batch_size = min(batch_size, n)
-        steps = math.ceil(n / batch_size)
+        rows = math.ceil(n / distributed_mod.size()) if parallel else n  # this rank's share of an epoch
+        batch_size = min(batch_size, rows)
+        steps = math.ceil(rows / batch_size)
         # ~50 progress updates per epoch; one step per C++ call where a callback watches each batch
         chunk = 1 if any(cb.watches_batches for cb in cbs) else max(1, math.ceil(steps / 50))
         in_order = None if shuffle else _core.from_numpy(np.arange(n, dtype=np.int64)).to(self._graph.device)
         self.stop_training = False
+        self._graph.set_data_parallel(parallel)
+        try:
+            return self._fit_epochs(train_steps, tx, ty, val, n, steps, chunk, batch_size, epochs, initial_epoch,
+                                    shuffle, in_order, seed, verbose, cbs, history, parallel)
+        finally:
+            self._graph.set_data_parallel(False)
+
+    def _fit_epochs(self, train_steps, tx, ty, val, n, steps, chunk, batch_size, epochs, initial_epoch, shuffle,
+                    in_order, seed, verbose, cbs, history, parallel):
         for cb in cbs:
             cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -768,14 +788,18 @@ class Model(Layer):
                 cb.on_epoch_begin(epoch)
             # Shuffled in a kernel on the model's device: a GPU epoch uploads nothing.
             order = _core.nn.permutation(n, seed + epoch, self._graph.device) if shuffle else in_order
+            steps_of_epoch = train_steps
+            if parallel:  # this rank's rows of the epoch's order (the same permutation on every rank)
+                order, mine = self._rank_order(order, n)
+                steps_of_epoch = functools.partial(train_steps, order_rows=mine)
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="step", disable=verbose != 1,
                        dynamic_ncols=True, leave=True)
             start = time.perf_counter()
-            totals = self._epoch_steps(train_steps, (tx, ty, order), steps, chunk, batch_size, epoch, bar, cbs)
+            totals = self._epoch_steps(steps_of_epoch, (tx, ty, order), steps, chunk, batch_size, epoch, bar, cbs)
             logs = self._running_logs(totals)
             if val is not None:
-                v = self._graph.evaluate(*val[:2], min(max(batch_size, 256), len(val[0])), *val[2:])
-                logs.update({f"val_{k}": value for k, value in self._running_logs(_Totals().add(v)).items()})
+                v = self._evaluate_totals(*val, min(max(batch_size, 256), len(val[0])))
+                logs.update({f"val_{k}": value for k, value in self._running_logs(v).items()})
             logs["learning_rate"] = self.learning_rate
             elapsed = time.perf_counter() - start
             summary = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "learning_rate")
@@ -792,17 +816,55 @@ class Model(Layer):
             cb.on_train_end()
         return history
 
+    def _rank_order(self, order, n):
+        """(this rank's order as a tensor of n entries, how many of them are its rows): the epoch's order
+        padded with its first rows to a multiple of the ranks (DistributedSampler), every size()-th from
+        this rank's position, so that a global batch is the rows one process with size() times the batch
+        would take."""
+        ranks = distributed_mod.size()
+        order = order.numpy() if isinstance(order, _core.Tensor) else np.asarray(order)
+        padded = np.concatenate([order, order[:(-n) % ranks]])
+        mine = padded[distributed_mod.rank()::ranks]
+        full = np.zeros(n, np.int64)
+        full[:len(mine)] = mine
+        return self._tensor(full), len(mine)
+
+    def _global_stats(self, s):
+        """A data-parallel run's StepStats summed over the ranks (each rank's loss is already the global mean)."""
+        loss_sum, correct, top_k, count = distributed_mod.sum_values([s.loss_sum, s.correct, s.top_k_correct,
+                                                                      s.count])
+        if len(self._graph.buffers()):  # batch-norm statistics: the mean over the ranks
+            distributed_mod.average_(self._graph.flat_buffers)
+        total = _Totals()
+        total.loss_sum, total.correct, total.top_k_correct, total.count = loss_sum, int(correct), int(top_k), int(count)
+        total.steps, total.nonfinite_step = s.steps, s.nonfinite_step
+        return total
+
+    def _evaluate_totals(self, x, y, weights, batch_size):
+        """The _Totals of numpy x, y (prepared) and row weights (or None) in inference mode; with several
+        ranks each evaluates its share and the totals are summed over them."""
+        totals = _Totals()
+        rows = distributed_mod.shard(len(x)) if distributed_mod.active() else slice(0, len(x))
+        x, y, weights = x[rows], y[rows], None if weights is None else weights[rows]
+        for part in _chunks(len(x), batch_size) if len(x) else []:
+            w = None if weights is None else self._tensor(weights[part])
+            totals.add(self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size, w))
+        if distributed_mod.active():
+            totals.loss_sum, totals.correct, totals.top_k_correct, totals.count = distributed_mod.sum_values(
+                [totals.loss_sum, totals.correct, totals.top_k_correct, totals.count])
+        return totals
+
     def _validation(self, validation_data):
-        """validation_data (x_val, y_val) or (x_val, y_val, sample_weight_val) as tensors on the model's device."""
+        """validation_data (x_val, y_val) or (x_val, y_val, sample_weight_val) as prepared numpy arrays (the
+        weights None when not given)."""
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("fit: argument 'validation_data' expected a tuple (x_val, y_val) or (x_val, y_val, "
                              "sample_weight_val)")
         where = "fit (validation_data)"
         vx = self._images(validation_data[0], where)
-        val = (self._tensor(vx), self._tensor(self._targets(validation_data[1], len(vx), where)))
-        if len(validation_data) == 3 and validation_data[2] is not None:
-            val += (self._tensor(_sample_weights(validation_data[2], len(vx), where)),)
-        return val
+        vy = self._targets(validation_data[1], len(vx), where)
+        weights = validation_data[2] if len(validation_data) == 3 else None
+        return vx, vy, None if weights is None else _sample_weights(weights, len(vx), where)
 
     @property
     def _loss_classes(self):
@@ -823,6 +885,8 @@ class Model(Layer):
             for cb in cbs:
                 cb.on_train_batch_begin(first)
             s = train_steps(*data, first, min(chunk, steps - first), batch_size)
+            if distributed_mod.active() and self._graph.data_parallel:
+                s = self._global_stats(s)
             if s.nonfinite_step >= 0:
                 bar.close()
                 where = f"epoch {epoch + 1}, step {first + s.nonfinite_step + 1}"
@@ -866,11 +930,7 @@ class Model(Layer):
         x = self._images(x, "evaluate")
         y = self._targets(y, len(x), "evaluate")
         weights = None if sample_weight is None else _sample_weights(sample_weight, len(x), "evaluate")
-        batch_size = min(batch_size, len(x))
-        totals = _Totals()
-        for part in _chunks(len(x), batch_size):
-            w = None if weights is None else self._tensor(weights[part])
-            totals.add(self._graph.evaluate(self._tensor(x[part]), self._tensor(y[part]), batch_size, w))
+        totals = self._evaluate_totals(x, y, weights, min(batch_size, len(x)))
         logs = self._running_logs(totals)
         if verbose:
             print(f"{totals.count} samples - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
@@ -892,9 +952,16 @@ class Model(Layer):
             raise ValueError(f"predict: argument 'verbose' expected 0 (silent) or 1 (progress bar), got {verbose!r}")
         x = self._images(x, "predict")
         batch_size = min(batch_size, len(x))
-        chunks = tqdm(_chunks(len(x), batch_size), desc="predict", unit="chunk", disable=verbose != 1)
-        parts = [[y.numpy() for y in self._graph.predict(self._tensor(x[part]), batch_size)] for part in chunks]
+        parallel = distributed_mod.active()  # each rank predicts its share, then every rank gets all rows
+        mine = x[distributed_mod.shard(len(x))] if parallel else x
+        chunks = tqdm(_chunks(len(mine), batch_size), desc="predict", unit="chunk",
+                      disable=verbose != 1 or not distributed_mod.is_main())
+        parts = [[y.numpy() for y in self._graph.predict(self._tensor(mine[part]), batch_size)] for part in chunks]
+        if not parts:  # a rank with no rows (fewer samples than ranks)
+            parts = [[np.empty((0, *self._graph.output_shape(o)), np.float32) for o in self._graph.outputs]]
         outputs = [np.concatenate(arrays) if len(arrays) > 1 else arrays[0] for arrays in zip(*parts)]
+        if parallel:
+            outputs = [distributed_mod.gather_rows(out) for out in outputs]
         return outputs[0] if len(outputs) == 1 else outputs
 
     @_synced
