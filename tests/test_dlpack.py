@@ -226,8 +226,9 @@ def test_cuda_tensor_both_ways():
     assert t.numpy().sum() == 0  # the same memory
     with pytest.raises(ValueError, match="stream.*0"):
         t.__dlpack__(stream=0)
-    host = np.from_dlpack(t.__dlpack__(max_version=(1, 0), dl_device=(1, 0)))  # a copy to the cpu
-    assert host.shape == (2, 3)
+    host = np.from_dlpack(t, device="cpu")  # numpy asks for dl_device=(1, 0): a copy to the cpu
+    assert host.shape == (2, 3) and host.sum() == 0
+    assert "dltensor_versioned" in repr(t.__dlpack__(max_version=(1, 0), dl_device=(1, 0)))
     with pytest.raises(BufferError, match="copy"):
         t.__dlpack__(dl_device=(1, 0), copy=False)
     with pytest.raises((BufferError, RuntimeError, TypeError)):
