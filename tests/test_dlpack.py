@@ -213,6 +213,16 @@ def test_fit_evaluate_predict_accept_torch_tensors():
         model.fit(torch.zeros((2, 1, 8, 8), dtype=torch.bool), np.zeros(2, np.int64), verbose=0)
 
 
+def test_model_input_from_torch_is_not_copied():
+    from convnet.models import _from_dlpack_array
+
+    a = torch.zeros((4, 1, 8, 8))
+    n = _from_dlpack_array(a)
+    assert isinstance(n, np.ndarray) and np.shares_memory(n, a.numpy())
+    plain = [1, 2]
+    assert _from_dlpack_array(plain) is plain
+
+
 @requires_cuda
 def test_cuda_tensor_both_ways():
     t = convnet.tensor(np.arange(6.0).reshape(2, 3), device="cuda")
