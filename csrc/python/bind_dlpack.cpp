@@ -71,6 +71,13 @@ void capsule_destructor(PyObject* capsule) {
   }
 }
 
+// copy=None / True / False (any truth value, as Python's bool() reads it) -> (always, never).
+std::pair<bool, bool> copy_mode(py::handle copy) {
+  if (copy.is_none()) return {false, false};
+  const bool yes = PyObject_IsTrue(copy.ptr()) == 1;
+  return {yes, !yes};
+}
+
 [[noreturn]] void buffer_error(const std::string& arg, const std::string& expected, const std::string& got) {
   throw py::buffer_error(arg_message("Tensor.__dlpack__", arg, expected, got));
 }
@@ -114,8 +121,7 @@ py::object dlpack(const Tensor& self, py::handle stream, py::handle max_version,
                   py::handle copy) {
   const bool versioned = wants_versioned(max_version);
   const Device target = requested_device(device, self.device());
-  const bool copy_always = !copy.is_none() && copy.cast<bool>();
-  const bool copy_never = !copy.is_none() && !copy.cast<bool>();
+  const auto [copy_always, copy_never] = copy_mode(copy);
   const bool moves = target != self.device();
   if (moves && copy_never)
     buffer_error("copy", "True or None to copy a " + self.device().str() + " tensor to " + target.str(), "False");
@@ -244,8 +250,7 @@ Tensor strided_copy(const DLTensor& dl, const Shape& shape, DType dtype, py::obj
 }
 
 Tensor from_dlpack(py::handle x, py::handle copy) {
-  const bool copy_always = !copy.is_none() && copy.cast<bool>();
-  const bool copy_never = !copy.is_none() && !copy.cast<bool>();
+  const auto [copy_always, copy_never] = copy_mode(copy);
   py::object capsule = capsule_of(x);
   PyObject* c = capsule.ptr();
   const bool versioned = PyCapsule_IsValid(c, kVersionedCapsule);
