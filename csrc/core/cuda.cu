@@ -212,6 +212,18 @@ void synchronize() {
   check(cudaSetDevice(current), "cudaSetDevice");
 }
 
+void stream_wait(uintptr_t consumer, int index) {
+  use_device(index);
+#ifndef CONVNET_CUDA_EMULATOR
+  cudaEvent_t done = nullptr;
+  check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreateWithFlags (stream_wait)");
+  cudaError_t err = cudaEventRecord(done, stream());
+  if (err == cudaSuccess) err = cudaStreamWaitEvent(reinterpret_cast<cudaStream_t>(consumer), done, 0);
+  cudaEventDestroy(done);  // safe while the wait is pending: CUDA releases the event once it completes
+  check(err, "cudaStreamWaitEvent (stream_wait: the consumer's stream waits for convnet's)");
+#endif
+}
+
 CapturedGraph::~CapturedGraph() { reset(); }
 
 void CapturedGraph::begin() {

@@ -59,6 +59,7 @@ void memcpy(void*, const Device&, const void*, const Device&, size_t) { require(
 void upload(void*, const void*, size_t, int) { require(Device::cuda(), "cuda.upload"); }
 void memset_zero(void*, size_t, int) { require(Device::cuda(), "cuda.memset"); }
 void synchronize() {}
+void stream_wait(uintptr_t, int) { require(Device::cuda(), "cuda.stream_wait"); }
 unsigned long long host_waits() { return 0; }
 unsigned long long workspace_generation() { return 0; }
 CapturedGraph::~CapturedGraph() {}

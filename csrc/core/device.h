@@ -3,6 +3,7 @@
 // "not available" otherwise, so the same binary runs on machines with and without a GPU.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace convnet {
@@ -52,6 +53,13 @@ void memcpy(void* dst, const Device& dst_device, const void* src, const Device& 
 void upload(void* dst, const void* src, size_t nbytes, int index);
 void memset_zero(void* ptr, size_t nbytes, int index);
 void synchronize();  // waits for the work queued on every device's convnet stream
+// Makes another library's stream on device `index` wait for the work queued so far on convnet's
+// stream there, without the host waiting: an event recorded on ours that theirs waits for (how
+// DLPack's __dlpack__(stream=) hands a CUDA tensor over). `consumer` is the cudaStream_t as an
+// integer, as DLPack passes it (1: the legacy default stream, 2: the per-thread default stream).
+// The emulator runs work at once and has no events: nothing is pending, so there it only checks
+// the device.
+void stream_wait(uintptr_t consumer, int index);
 // How many times the host has waited for a GPU (copies to the host, synchronize(), ...): a GPU
 // training step waits for none, so this grows by chunks of steps, not by steps.
 unsigned long long host_waits();

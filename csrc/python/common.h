@@ -48,6 +48,7 @@ py::dtype numpy_dtype(DType dtype);
 
 // One function per op family, each in its own bind_*.cpp, called by module.cpp.
 void bind_tensor(py::module_& m);
+void bind_dlpack(py::module_& m);  // Tensor.__dlpack__ and from_dlpack: after bind_tensor
 void bind_elementwise(py::module_& ops);
 void bind_conv(py::module_& ops);
 void bind_linear(py::module_& ops);

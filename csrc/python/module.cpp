@@ -39,6 +39,7 @@ PYBIND11_MODULE(_core, m) {
         "How many threads the CPU kernels use in calls from this Python thread.");
 
   convnet::bind_tensor(m);
+  convnet::bind_dlpack(m);
   py::module_ ops = m.def_submodule("ops", "CNN ops: NAME(...) computes the forward pass, "
                                            "NAME_backward(grad_out, <forward inputs>, <params>) the gradients");
   convnet::bind_elementwise(ops);

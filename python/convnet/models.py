@@ -619,6 +619,7 @@ class Model(Layer):
         or float32. Other integer images are refused: their scale is not known (0..255? 0..65535?).
         A channels-last model follows Keras instead: uint8 pixels are the values 0..255 (scale them
         with a Rescaling(1. / 255) layer), gathered as such in C++."""
+        x = _from_dlpack_array(x)
         if isinstance(x, _core.Tensor):
             x = x.numpy()
         try:
@@ -651,6 +652,7 @@ class Model(Layer):
 
     def _targets(self, y, n, where):
         """The targets of the compiled loss as numpy: int64 labels (N,) or float32 rows (N, K)."""
+        y = _from_dlpack_array(y)
         if isinstance(y, _core.Tensor):
             y = y.numpy()
         try:
@@ -1482,6 +1484,17 @@ def _check_int(name, value, low, where, high=2**63 - 1):
         bound = f">= {low}" if value < low else f"<= {high}"
         raise ValueError(f"{where}: argument '{name}' expected an int {bound}, got {value}")
     return int(value)
+
+
+def _from_dlpack_array(x):
+    """A DLPack-capable array other than numpy's or convnet's (a torch tensor, a cupy or jax array)
+    as numpy, so that the checks of numpy input apply to it unchanged: np.from_dlpack shares a CPU
+    array's memory (no host copy); an array on a GPU comes to the host through convnet.from_dlpack
+    (one copy, as np.asarray would make). Anything else is returned as it came."""
+    if isinstance(x, (np.ndarray, _core.Tensor)) or not hasattr(x, "__dlpack__"):
+        return x
+    device = x.__dlpack_device__()[0] if hasattr(x, "__dlpack_device__") else 1
+    return np.from_dlpack(x) if device == 1 else _core.from_dlpack(x).numpy()  # 1: kDLCPU
 
 
 def _type_name(value):
