@@ -12,5 +12,5 @@ from .models import Model, Sequential, clone_model, load_model, set_random_seed
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "OutOfMemoryError", "tensor", "from_numpy", "from_dlpack", "zeros", "attacks", "cuda", "ops", "layers", "losses", "optimizers",
-           "callbacks", "initializers", "datasets", "zoo", "metrics", "plot", "report", "Model", "Sequential", "load_model",
+           "callbacks", "initializers", "datasets", "zoo", "metrics", "plot", "report", "onnx", "distributed", "Model", "Sequential", "load_model",
            "clone_model", "set_random_seed", "set_num_threads", "get_num_threads", "__version__"]

@@ -55,6 +55,8 @@ def _parser():
     t.add_argument("--data", default=None, help="directory holding the Fashion-MNIST IDX files")
     t.add_argument("--out", default=None, help="save the trained model here (e.g. model.cnet)")
     t.add_argument("--report", default=None, metavar="DIR", help="then write the HTML report into DIR")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run as mpirun -n N convnet train --distributed (batch size per rank)")
     e = sub.add_parser("evaluate", help="test loss and accuracy of a saved model")
     e.add_argument("model")
     e.add_argument("--device", default="auto")
@@ -157,6 +159,8 @@ def _run(args):
         _check_report_dir(args.report if args.command == "train" else args.out)
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
     if args.command == "train":
+        if args.distributed:
+            convnet.distributed.init()
         convnet.set_random_seed(args.seed)
         model = zoo.get(args.model)
         optimizer = convnet.optimizers.get(args.optimizer)
@@ -177,6 +181,8 @@ def _run(args):
         model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                   validation_data=(x_test, y_test), callbacks=callbacks)
         loss, acc = model.evaluate(x_test, y_test)
+        if not convnet.distributed.is_main():  # every rank evaluated (a collective); rank 0 reports and saves
+            return 0
         print(f"Test loss {loss:.4f}, test accuracy {acc:.4f}")
         if args.out:
             model.save(args.out)

@@ -1494,7 +1494,10 @@ def _from_dlpack_array(x):
     if isinstance(x, (np.ndarray, _core.Tensor)) or not hasattr(x, "__dlpack__"):
         return x
     device = x.__dlpack_device__()[0] if hasattr(x, "__dlpack_device__") else 1
-    return np.from_dlpack(x) if device == 1 else _core.from_dlpack(x).numpy()  # 1: kDLCPU
+    try:
+        return np.from_dlpack(x) if device == 1 else _core.from_dlpack(x).numpy()  # 1: kDLCPU
+    except BufferError:  # the producer refuses (a torch tensor that requires grad): numpy's conversion says why
+        return x
 
 
 def _type_name(value):
