@@ -5,6 +5,10 @@ The layer shapes of the VGG-style Fashion-MNIST net at batch 128: conv 3x3 paddi
 timed forward + backward (gradients of input, weight and bias) for both libraries on the same
 inputs; after a warm-up the two are interleaved repeat by repeat and the medians compared, so
 the noise of a shared machine hits both alike. Ratio = convnet / PyTorch (lower is better).
+GFLOP/s counts the three products of each layer (forward, input gradient, weight gradient: 3 x 2 x
+N x out x in x kernel area x output pixels); "% peak" divides convnet's by the FP32 peak measured on
+this machine before the run (ops.measured_fma_peak_gflops: FMA chains in the GEMM's ISA, with
+convnet's thread count).
 
     python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--record | --out FILE.json]
 """
@@ -67,6 +71,14 @@ def make_layer(name, xs, ws, rng):
     return run_convnet, run_torch
 
 
+def layer_flops(xs, ws):
+    """Forward + both gradients: three products of the same size."""
+    if len(xs) == 4:  # conv, padding 1 and stride 1: the output has the input's size
+        n, _, h, w = xs
+        return 3 * 2 * n * h * w * int(np.prod(ws))
+    return 3 * 2 * xs[0] * int(np.prod(ws))
+
+
 def timed(fn):
     t0 = time.perf_counter()
     fn()
@@ -85,9 +97,12 @@ def main(argv=None):
     rng = np.random.default_rng(0)
 
     rows = []
+    threads = convnet.get_num_threads()
+    peak = ops.measured_fma_peak_gflops(threads, 1.0)
     print(f"forward+backward, batch {BATCH}, median of {args.repeats} (ms); gemm {ops.gemm_isa()}, "
-          f"torch {torch.__version__} with {torch.get_num_threads()} threads")
-    print(f"{'layer':<20} {'convnet':>9} {'pytorch':>9} {'ratio':>7}")
+          f"convnet {threads} threads, torch {torch.__version__} with {torch.get_num_threads()} threads; "
+          f"measured FP32 peak {peak:.1f} GFLOP/s ({threads} threads)")
+    print(f"{'layer':<20} {'convnet':>9} {'pytorch':>9} {'ratio':>7} {'GFLOP/s':>8} {'% peak':>7}")
     for name, xs, ws in LAYERS:
         run_convnet, run_torch = make_layer(name, xs, ws, rng)
         for _ in range(args.warmup):
@@ -98,9 +113,11 @@ def main(argv=None):
             tc.append(timed(run_convnet))
             tt.append(timed(run_torch))
         c, t = statistics.median(tc) * 1e3, statistics.median(tt) * 1e3
+        gflops = layer_flops(xs, ws) / (c * 1e-3) * 1e-9
         rows.append({"layer": name, "x": list(xs), "w": list(ws), "convnet_ms": round(c, 3),
-                     "pytorch_ms": round(t, 3), "ratio": round(c / t, 3)})
-        print(f"{name:<20} {c:9.2f} {t:9.2f} {c / t:7.2f}")
+                     "pytorch_ms": round(t, 3), "ratio": round(c / t, 3), "convnet_gflops": round(gflops, 1),
+                     "percent_of_peak": round(100 * gflops / peak, 1)})
+        print(f"{name:<20} {c:9.2f} {t:9.2f} {c / t:7.2f} {gflops:8.1f} {100 * gflops / peak:6.1f}%")
     total_c = sum(r["convnet_ms"] for r in rows)
     total_t = sum(r["pytorch_ms"] for r in rows)
     print(f"{'total':<20} {total_c:9.2f} {total_t:9.2f} {total_c / total_t:7.2f}")
@@ -110,6 +127,7 @@ def main(argv=None):
             "benchmark": "bench_ops: conv2d/linear forward+backward vs PyTorch CPU",
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "gemm_isa": ops.gemm_isa(),
+            "convnet_threads": threads, "measured_fp32_peak_gflops": round(peak, 1),
             "batch": BATCH, "repeats": args.repeats, "warmup": args.warmup,
             "layers": rows,
             "total": {"convnet_ms": round(total_c, 3), "pytorch_ms": round(total_t, 3),

@@ -14,6 +14,19 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(autouse=True)
+def _auto_device_is_the_cpu(request, monkeypatch):
+    """device='auto' means the CPU in a test not marked cuda, as on a machine without a GPU. In the emulator
+    builds 'auto' would be the emulated GPU: the tests marked cuda cover it, and the CPU kernels would go
+    unchecked under the sanitizers (and the emulator is slow)."""
+    if request.node.get_closest_marker("cuda") is None:
+        import convnet.models
+
+        resolve = convnet.models._resolve_device
+        monkeypatch.setattr(convnet.models, "_resolve_device",
+                            lambda device, where: resolve("cpu" if device == "auto" else device, where))
+
+
 def cuda_available():
     import convnet
 

@@ -44,6 +44,17 @@ def test_linear_known_values_and_none_bias_grad():
     assert ops.gemm_isa() in ("avx512", "avx2", "generic")
 
 
+def test_measured_fma_peak():
+    # a 10-chain FMA loop: more than a scalar loop on a loaded machine, at most what one core of today can do
+    # (2 pipes x 16 lanes x 2 flops at 6 GHz = 384 GFLOP/s) per thread
+    assert 0.1 < ops.measured_fma_peak_gflops(1, 0.05) < 384
+    assert 0.1 < ops.measured_fma_peak_gflops(2, 0.05) < 2 * 384
+    assert_raises(ValueError, ["measured_fma_peak_gflops", "'threads'", "0"], ops.measured_fma_peak_gflops, 0)
+    assert_raises(ValueError, ["measured_fma_peak_gflops", "'seconds'", "(0, 60]"], ops.measured_fma_peak_gflops,
+                  1, -1.0)
+    assert_raises(TypeError, ["measured_fma_peak_gflops", "'threads'"], ops.measured_fma_peak_gflops, "two")
+
+
 def test_linear_errors():
     x = np.zeros((4, 5), np.float32)
     w = np.zeros((3, 5), np.float32)

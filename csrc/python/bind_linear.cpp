@@ -3,6 +3,7 @@
 
 #include "core/checks.h"
 #include "kernels/gemm.h"
+#include "kernels/peak.h"
 #include "python/common.h"
 
 namespace convnet {
@@ -13,6 +14,19 @@ using bindings::as_tensor;
 void bind_linear(py::module_& ops) {
   ops.def("gemm_isa", [] { return std::string(cpu_kernels::sgemm_isa()); },
           "The CPU SGEMM micro-kernel in use: 'avx512', 'avx2' or 'generic' (CONVNET_GEMM_ISA forces a slower one).");
+  ops.def("measured_fma_peak_gflops",
+          [](py::handle threads, double seconds) {
+            const int team = static_cast<int>(bindings::as_int(threads, "measured_fma_peak_gflops", "threads", 1, 1024));
+            if (!(seconds > 0 && seconds <= 60))
+              throw py::value_error("measured_fma_peak_gflops: argument 'seconds' expected a number in (0, 60], got " +
+                                    std::to_string(seconds));
+            py::gil_scoped_release nogil;
+            return cpu_kernels::measured_fma_peak_gflops(team, seconds);
+          },
+          py::arg("threads") = 1, py::arg("seconds") = 0.5,
+          "The FP32 peak of this CPU in GFLOP/s, measured: 10 independent FMA chains per thread in the "
+          "GEMM's vector ISA (gemm_isa()), `threads` threads for about `seconds`. Benchmarks report "
+          "achieved GFLOP/s as a fraction of it.");
   ops.def("linear",
           [](py::object x, py::object w, py::object b) {
             Tensor tx = as_tensor(x, "linear", "x"), tw = as_tensor(w, "linear", "w");
