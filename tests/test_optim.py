@@ -190,3 +190,16 @@ def test_optimizers_gpu_match_cpu(rng):
             fn(gpu[0], convnet.tensor(g, device="cuda"), *gpu[1:], step=step, **kw)
         for c, d in zip(cpu, gpu):
             assert_close(d.numpy(), c, 1e-5)
+
+
+def test_optimizer_from_a_saved_config():
+    # what model files hold; a config without its 'config' takes the defaults (as losses.get does), a wrong one
+    # is a clear error, never a KeyError
+    from convnet import optimizers
+
+    adam = optimizers.get(optimizers.Adam(learning_rate=0.01).get_config())
+    assert isinstance(adam, optimizers.Adam) and adam.get_config() == optimizers.Adam(learning_rate=0.01).get_config()
+    assert optimizers.get({"class_name": "SGD"}).get_config() == optimizers.SGD().get_config()
+    assert_raises(ValueError, ["unknown optimizer", "'Nope'"], optimizers.get, {"class_name": "Nope", "config": {}})
+    with pytest.raises(TypeError):
+        optimizers.get({"class_name": "Adam", "config": {"learning_rat": 0.1}})

@@ -107,7 +107,7 @@ def get(optimizer):
         cls = {c.__name__: c for c in _BY_NAME.values()}.get(optimizer.get("class_name"))
         if cls is None:
             raise ValueError(f"unknown optimizer {optimizer.get('class_name')!r}")
-        return cls(**optimizer["config"])
+        return cls(**optimizer.get("config", {}))  # as losses.get: a config without one takes the defaults
     if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
         return _BY_NAME[optimizer.lower()]()
     raise ValueError(f"compile: unknown optimizer {optimizer!r}; expected one of "
